@@ -1,0 +1,187 @@
+// qmsim scalar numerics: the ONE place where every rounding, saturation, requantization,
+// conversion and special function of the Quamba W8A8 datapath is defined.
+//
+// Usable from host C++ and CUDA device code (QMSIM_HD). Every function names its rounding
+// (RNE = round to nearest, ties to even; RNA = round to nearest, ties away from zero;
+// RNAT = the original's floor(x+0.5)/ceil(x-0.5) "roundf_like", spec §4.6) and its overflow
+// behaviour (sat = saturate, wrap = modulo 2^8).
+//
+// Build rule (spec §5.8): callers compile with -ffp-contract=off and without fast-math or
+// flush-to-zero; every FMA of the datapath is written as qmsim::num::fma_f32 explicitly.
+#pragma once
+
+#include <stdint.h>
+#include <string.h>
+#include <math.h>
+
+#if defined(__CUDACC__)
+#define QMSIM_HD __host__ __device__ __forceinline__
+#else
+#define QMSIM_HD inline
+#endif
+
+namespace qmsim {
+namespace num {
+
+// ---------------------------------------------------------------- bit casts
+QMSIM_HD uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+QMSIM_HD float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+// ---------------------------------------------------------------- integer saturation / wrap
+constexpr int32_t kInt8Min = -128;
+constexpr int32_t kInt8Max = 127;
+
+/// Clamp an int32 to [-128, 127].
+QMSIM_HD int8_t sat8(int32_t v) {
+  return static_cast<int8_t>(v < kInt8Min ? kInt8Min : (v > kInt8Max ? kInt8Max : v));
+}
+/// Two's-complement truncation to 8 bits (v mod 256, reinterpreted as signed). spec §2.7.
+QMSIM_HD int8_t wrap8(int32_t v) {
+  return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint32_t>(v) & 0xFFu));
+}
+
+// ---------------------------------------------------------------- float -> integral float
+/// RNE to an integral float. Valid for every float; NaN/inf/|x| >= 2^23 returned unchanged.
+/// Uses the default IEEE rounding mode (never changed by qmsim): x + 2^23 rounds to an integer.
+QMSIM_HD float round_rne(float x) {
+  const float ax = fabsf(x);
+  if (!(ax < 8388608.0f)) return x;
+  const float r = (ax + 8388608.0f) - 8388608.0f;
+  return copysignf(r, x);
+}
+/// RNA (C roundf): ties away from zero. ax - trunc(ax) is exact for every float.
+QMSIM_HD float round_rna(float x) {
+  const float ax = fabsf(x);
+  if (!(ax < 8388608.0f)) return x;
+  float t = truncf(ax);
+  if (ax - t >= 0.5f) t += 1.0f;
+  return copysignf(t, x);
+}
+/// RNAT: the original's `x >= 0 ? floor(x + 0.5) : ceil(x - 0.5)` evaluated in f32 (spec §4.6);
+/// differs from RNA when x +- 0.5 rounds in f32 (e.g. x = 0.49999997f -> 1).
+QMSIM_HD float round_rnat(float x) {
+  return x >= 0.0f ? floorf(x + 0.5f) : ceilf(x - 0.5f);
+}
+
+/// float -> int32 with saturation, NaN -> 0 (PTX cvt.*.s32.f32 semantics). Input must be integral
+/// (already rounded); non-integral inputs are truncated toward zero.
+QMSIM_HD int32_t f32_to_i32_sat(float x) {
+  if (x != x) return 0;
+  if (x >= 2147483648.0f) return 2147483647;
+  if (x <= -2147483648.0f) return (-2147483647 - 1);
+  return static_cast<int32_t>(x);
+}
+/// int32 -> f32, RNE (exact for |v| <= 2^24). spec §2.4.
+QMSIM_HD float i32_to_f32_rne(int32_t v) { return static_cast<float>(v); }
+
+// ---------------------------------------------------------------- quantizers (float -> int8)
+/// sat8(RNE(v)): GEMM epilogues (cvt.rni.sat.s8.f32), QRMSNorm, PyTorch requant. NaN -> 0.
+QMSIM_HD int8_t quant_rne_sat8(float v) { return sat8(f32_to_i32_sat(round_rne(v))); }
+/// sat8(RNA(v)): conv1d output, SSM state (spec §2.5, §2.6). NaN -> 0.
+QMSIM_HD int8_t quant_rna_sat8(float v) { return sat8(f32_to_i32_sat(round_rna(v))); }
+/// wrap8(RNA(v)): the original Hadamard quantizer `(int8_t)roundf(x)` = cvt.rzi.s32 + 8-bit
+/// store (spec §2.7, §5.1): int32 saturation first, then modulo 256. NaN -> 0.
+QMSIM_HD int8_t quant_rna_wrap8(float v) { return wrap8(f32_to_i32_sat(round_rna(v))); }
+/// sat8(RNAT(v)) for the 5-x family (spec §4.6).
+QMSIM_HD int8_t quant_rnat_sat8(float v) { return sat8(f32_to_i32_sat(round_rnat(v))); }
+
+// ---------------------------------------------------------------- f16 / bf16 conversion
+/// binary16 -> binary32, exact (subnormals, inf, NaN preserved; NaN payload kept quiet).
+QMSIM_HD float f16_to_f32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t mant = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalize
+      int e = -1;
+      do { ++e; mant <<= 1; } while ((mant & 0x400u) == 0);
+      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | ((mant & 0x3FFu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7F800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
+  } else {
+    bits = sign | ((exp + 112u) << 23) | (mant << 13);
+  }
+  return f32_from_bits(bits);
+}
+/// binary32 -> binary16, RNE, IEEE overflow to +-inf, gradual underflow; NaN -> quiet NaN.
+QMSIM_HD uint16_t f32_to_f16_rne(float f) {
+  const uint32_t x = f32_bits(f);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7FFFFFFFu;
+  if (ax >= 0x7F800000u) {  // inf or NaN
+    return static_cast<uint16_t>(sign | 0x7C00u | (ax > 0x7F800000u ? (0x200u | ((ax >> 13) & 0x3FFu)) : 0u));
+  }
+  if (ax >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65520: rounds to inf
+  if (ax >= 0x38800000u) {  // normal f16 range (>= 2^-14)
+    const uint32_t mant_odd = (ax >> 13) & 1u;
+    const uint32_t r = ax + 0xC8000FFFu + mant_odd;  // rebias (-112<<23) and RNE at bit 13
+    return static_cast<uint16_t>(sign | (r >> 13));
+  }
+  if (ax < 0x33000000u) return sign;  // < 2^-25: rounds to 0 (2^-25 itself ties to even 0)
+  // subnormal f16: value = m * 2^-24
+  const uint32_t e = ax >> 23;
+  const uint32_t m = (ax & 0x7FFFFFu) | 0x800000u;
+  const uint32_t shift = 126u - e;            // 14..24 (113 - e + 13)
+  uint32_t q = m >> shift;
+  const uint32_t rem = m & ((1u << shift) - 1u);
+  const uint32_t half = 1u << (shift - 1u);
+  if (rem > half || (rem == half && (q & 1u))) ++q;
+  return static_cast<uint16_t>(sign | q);
+}
+/// Round a float to the nearest f16 value and widen back (RNE; overflow -> inf).
+QMSIM_HD float round_to_f16(float f) { return f16_to_f32(f32_to_f16_rne(f)); }
+/// bfloat16 -> binary32, exact.
+QMSIM_HD float bf16_to_f32(uint16_t b) { return f32_from_bits(static_cast<uint32_t>(b) << 16); }
+/// binary32 -> bfloat16, RNE; NaN stays NaN.
+QMSIM_HD uint16_t f32_to_bf16_rne(float f) {
+  const uint32_t x = f32_bits(f);
+  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);
+  return static_cast<uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
+// ---------------------------------------------------------------- basic IEEE operations
+/// One fused multiply-add a*b+c with a single rounding (spec: wherever the original contracts).
+QMSIM_HD float fma_f32(float a, float b, float c) { return fmaf(a, b, c); }
+/// IEEE binary32 square root (correctly rounded on every platform).
+QMSIM_HD float sqrt_f32(float x) { return sqrtf(x); }
+
+}  // namespace num
+}  // namespace qmsim
+
+// Correctly rounded binary32 exp and log1p (spec §5.8).
+#include "qmsim/detail/crmath.h"
+
+namespace qmsim {
+namespace num {
+
+/// SiLU as the golden model defines it (spec §5.8, conv): v / (1 + exp(-v)), each op rounded.
+QMSIM_HD float silu_f32(float v) { return v / (1.0f + exp_cr(-v)); }
+/// softplus with the Mamba threshold (spec §1.3 b): dt <= 20 ? log1p(exp(dt)) : dt.
+QMSIM_HD float softplus_thr20_f32(float dt) { return dt <= 20.0f ? log1p_cr(exp_cr(dt)) : dt; }
+
+/// Run-time numerics profile (spec §5.8 "quamba-compat switch" column). A profile is named in the
+/// model metadata and in every result file; never a build flag.
+struct NumericsProfile {
+  bool hadamard_wrap = false;         // Hadamard quantizer wrap8 instead of sat8 (spec §2.7)
+  bool gemv_alpha_m1 = false;         // M == 1 linears use the single pre-multiplied alpha (§2.4, §2.8)
+  bool f16_logits = false;            // round lm_head logits to f16 (§2.11)
+  bool f16_logprobs = false;          // round log-probs and their per-document sum to f16 (§6.3)
+  bool f16_residual_final_norm = false;  // SE-fe5 final norm: f16 residual add (§2.11)
+};
+inline NumericsProfile profile_golden() { return NumericsProfile{}; }
+inline NumericsProfile profile_quamba_compat() {
+  NumericsProfile p;
+  p.hadamard_wrap = true;
+  p.gemv_alpha_m1 = true;
+  p.f16_logits = true;
+  p.f16_logprobs = true;
+  p.f16_residual_final_norm = false;  // SE-HEAD final norm; SE-fe5 variant is a separate option
+  return p;
+}
+
+}  // namespace num
+}  // namespace qmsim
