@@ -1,0 +1,142 @@
+// qmsim eval: LAMBADA (lambada_openai) through a path and a mode.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "common.h"
+#include "qmsim/eval/lambada.h"
+#include "qmsim/golden/forward.h"
+#include "qmsim/golden/forward_fp32.h"
+#include "qmsim/model/checkpoint.h"
+#include "qmsim/model/quant_format.h"
+#include "qmsim/tokenizer.h"
+
+namespace qmsim {
+namespace app {
+namespace {
+
+struct EvalArgs {
+  std::string model, path = "golden", mode = "0", output, lambada, tokenizer, profile;
+  int limit = -1, threads = 0, max_length = 2048;
+  bool resume = false, no_progress = false, f16_logprobs = false;
+};
+
+num::NumericsProfile profile_by_name(const std::string& name) {
+  if (name == "golden") return num::profile_golden();
+  if (name == "quamba-compat") return num::profile_quamba_compat();
+  throw std::runtime_error("unknown numerics profile '" + name + "' (known: golden, quamba-compat)");
+}
+
+void run_eval(const EvalArgs& a) {
+  if (a.path != "golden")
+    throw std::runtime_error("--path " + a.path + ": not available in this build (known: golden; sim and gpu come with their issues)");
+  if (a.mode != "fp32" && a.mode != "0")
+    throw std::runtime_error("--mode " + a.mode + ": unknown mode (known: fp32, 0)");
+  const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
+  const int threads = a.threads > 0 ? a.threads : hardware_threads();
+
+  eval::LogitsFn fn;
+  nlohmann::json config;
+  int vocab = 0;
+  num::NumericsProfile profile;
+  std::string profile_name;
+  std::shared_ptr<FpModel> fp;
+  std::shared_ptr<QModel> qm;
+  std::shared_ptr<const golden::Fp32Plan> plan;
+  if (a.mode == "fp32") {
+    if (is_quant_model_dir(model_dir))
+      throw std::runtime_error(model_dir + ": --mode fp32 needs the floating-point checkpoint, this is a quantized model");
+    fp = std::make_shared<FpModel>(load_fp_checkpoint(model_dir));
+    plan = golden::make_fp32_plan(*fp, threads);
+    vocab = fp->cfg.vocab_size;
+    profile_name = a.profile.empty() ? "golden" : a.profile;
+    profile = profile_by_name(profile_name);
+    config["model_hash"] = fp->source_hash;
+    fn = [fp, plan, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
+      golden::ForwardOptions o;
+      o.threads = 1;
+      o.profile = profile;
+      return golden::forward_fp32(*fp, *plan, toks, pos, o);
+    };
+  } else {
+    std::string qdir = model_dir;
+    if (!is_quant_model_dir(qdir)) {
+      qdir = model_dir + "/w8a8";
+      if (!is_quant_model_dir(qdir))
+        throw std::runtime_error(model_dir + ": no quantized model (neither this folder nor " + qdir +
+                                 " holds one); make one with: qmsim calibrate --model " + model_dir + " --out " + qdir);
+    }
+    qm = std::make_shared<QModel>(load_quant_model(qdir));
+    vocab = qm->cfg.vocab_size;
+    profile_name = a.profile.empty() ? qm->numerics_profile : a.profile;
+    profile = profile_by_name(profile_name);
+    config["model_hash"] = qm->source_hash;
+    fn = [qm, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
+      golden::ForwardOptions o;
+      o.threads = 1;
+      o.profile = profile;
+      return golden::forward_w8a8(*qm, toks, pos, o);
+    };
+  }
+  config["model"] = model_dir;
+  config["path"] = a.path;
+  config["mode"] = a.mode;
+  config["numerics_profile"] = profile_name;
+  config["git_revision"] = git_revision();
+  config["task"] = "lambada_openai";
+  config["max_length"] = a.max_length;
+  config["threads"] = threads;
+
+  const std::string lambada = a.lambada.empty() ? repo_path("data/lambada_test.jsonl") : a.lambada;
+  const std::string tokfile = a.tokenizer.empty() ? repo_path("data/gpt-neox-20b-tokenizer.json") : a.tokenizer;
+  config["lambada_file"] = lambada;
+  const Tokenizer tok = Tokenizer::from_file(tokfile);
+  std::vector<eval::LambadaDoc> docs = eval::load_lambada(lambada);
+  if (a.limit >= 0 && static_cast<size_t>(a.limit) < docs.size()) docs.resize(static_cast<size_t>(a.limit));
+  std::vector<eval::DocRequest> reqs;
+  reqs.reserve(docs.size());
+  for (const auto& d : docs) {
+    reqs.push_back(eval::make_request(tok, d, a.max_length));
+    for (int32_t id : reqs.back().input)
+      if (id >= vocab) throw std::runtime_error("document " + std::to_string(d.index) + ": token id " + std::to_string(id) + " >= model vocab " + std::to_string(vocab));
+  }
+
+  eval::EvalOptions eo;
+  eo.threads = threads;
+  eo.limit = a.limit;
+  eo.f16_logprobs = a.f16_logprobs || profile.f16_logprobs;
+  eo.resume = a.resume;
+  eo.progress = !a.no_progress;
+  eo.output = a.output;
+  eo.config = config;
+  std::fprintf(stderr, "qmsim eval: %zu documents, model %s, path %s, mode %s, profile %s, %d threads\n", reqs.size(),
+               model_dir.c_str(), a.path.c_str(), a.mode.c_str(), profile_name.c_str(), threads);
+  const eval::EvalRun run = eval::run_lambada(reqs, vocab, fn, eo);
+  std::cout << eval::result_table(run, eo);
+  std::printf("%lld tokens in %.1f s (%.0f tokens/s)%s\n", static_cast<long long>(run.tokens), run.seconds,
+              run.seconds > 0 ? run.tokens / run.seconds : 0.0, a.output.empty() ? "" : (", results: " + a.output).c_str());
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
+  c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
+  c->add_option("--path", a->path, "Implementation: golden")->capture_default_str();
+  c->add_option("--mode", a->mode, "Experiment mode: fp32 (FP32 reference) or 0 (Quamba W8A8)")->capture_default_str();
+  c->add_option("--limit", a->limit, "Evaluate only the first N documents in file order (the original's --testing is 100)");
+  c->add_option("--threads", a->threads, "Worker threads (documents in flight); default: all cores");
+  c->add_option("--output", a->output, "Write lm-eval style JSON results here (plus FILE.partial.jsonl while running)");
+  c->add_flag("--resume", a->resume, "Continue an interrupted run from FILE.partial.jsonl (identical results)");
+  c->add_option("--profile", a->profile, "Numerics profile: golden | quamba-compat (default: the model's)");
+  c->add_flag("--f16-logprobs", a->f16_logprobs, "Round log-probs and their sum to f16 as lm-eval does on f16 logits");
+  c->add_option("--lambada", a->lambada, "LAMBADA jsonl (default: data/lambada_test.jsonl)");
+  c->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default: data/gpt-neox-20b-tokenizer.json)");
+  c->add_option("--max-length", a->max_length, "Context window: inputs keep their last N tokens")->capture_default_str();
+  c->add_flag("--no-progress", a->no_progress, "No progress output");
+  c->callback([a] { run_eval(*a); });
+}
+
+}  // namespace app
+}  // namespace qmsim

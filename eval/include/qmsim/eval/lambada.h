@@ -1,0 +1,83 @@
+// lambada_openai exactly as lm-evaluation-harness defines it (spec §6.3).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace qmsim {
+class Tokenizer;
+namespace eval {
+
+/// One LAMBADA test document split the lm-eval way: context = words but the last joined by ' ',
+/// continuation = ' ' + last word (text.split(' ')).
+struct LambadaDoc {
+  int index = 0;
+  std::string text, context, continuation;
+};
+/// Reads lambada_test.jsonl (field "text" per line). Throws std::runtime_error naming the file
+/// and line on malformed input.
+std::vector<LambadaDoc> load_lambada(const std::string& path);
+
+/// Tokenized request: model input = (ctx + cont)[-(max_length+1):][:-1].
+struct DocRequest {
+  int index = 0;
+  std::vector<int32_t> input;         // tokens fed to the model
+  std::vector<int32_t> continuation;  // target tokens (from the joint tokenization)
+  int n_ctx = 0;                      // context tokens (before truncation)
+  std::vector<int> logit_positions;   // input positions whose logits predict continuation[j]
+};
+DocRequest make_request(const Tokenizer& tok, const LambadaDoc& doc, int max_length = 2048);
+
+struct DocResult {
+  int index = 0;
+  double loglikelihood = 0;
+  bool is_greedy = false;
+  int n_ctx = 0, n_cont = 0, n_input = 0;
+};
+/// Scores one document from its logits [n_cont, V] (rows in continuation order): log_softmax in
+/// f64 over all V entries (ascending-index sums); argmax ties go to the lowest index. With
+/// f16_logprobs, log-probs are rounded to f16 and summed in f16 (lm-eval on f16 logits, §6.3).
+DocResult score_document(const DocRequest& req, const std::vector<float>& logits, int vocab, bool f16_logprobs);
+
+struct Summary {
+  int n = 0;
+  double acc = 0, acc_stderr = 0, perplexity = 0, perplexity_stderr = 0;
+};
+/// acc = mean(is_greedy), acc_stderr = sample stddev / sqrt(n) (lm-eval mean_stderr);
+/// perplexity = exp(-mean ll); perplexity_stderr = deterministic bootstrap (seed 1234,
+/// `bootstrap_iters` resamples; lm-eval also bootstraps this metric, with its own RNG).
+Summary summarize(const std::vector<DocResult>& results, int bootstrap_iters = 1000);
+
+/// A path's scoring function: logits [positions.size(), V] for a token sequence.
+using LogitsFn = std::function<std::vector<float>(const std::vector<int32_t>& tokens, const std::vector<int>& positions)>;
+
+struct EvalOptions {
+  int threads = 1;          // documents in flight at once (each doc runs on one thread)
+  int limit = -1;           // first N documents in file order; -1 = all
+  bool f16_logprobs = false;
+  bool resume = false;
+  bool progress = true;
+  std::string output;       // result JSON path ("" = none); progress journal at output + ".partial.jsonl"
+  nlohmann::json config;    // goes to the result's "config" (model, hash, path, mode, profile, ...)
+};
+struct EvalRun {
+  std::vector<DocResult> results;  // in document order
+  Summary summary;
+  double seconds = 0;
+  int64_t tokens = 0;              // model input tokens processed in this run (not resumed ones)
+};
+/// Runs the documents through `fn` (each document independent; results do not depend on the
+/// thread count or on interruption + --resume). Writes the lm-eval style JSON when output is set.
+EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const LogitsFn& fn, const EvalOptions& opt);
+
+/// The lm-evaluation-harness shaped result document.
+nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt);
+/// Human-readable table.
+std::string result_table(const EvalRun& run, const EvalOptions& opt);
+
+}  // namespace eval
+}  // namespace qmsim
