@@ -1,4 +1,6 @@
 // qmsim synth / calibrate / info / tokenize.
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -97,9 +99,15 @@ void run_calibrate(const CalibArgs& a) {
   o.extra_metadata = {{"corpus", corpus}, {"docs", docs.size()}, {"seqlen", a.seqlen}, {"tokens", ntok},
                       {"document_rule", "paragraphs joined to >= 3000 bytes, first seqlen tokens, file order"},
                       {"source_checkpoint", a.model}};
-  o.progress = [](int done, int total) {
-    std::fprintf(stderr, "\rcalibrate: %d/%d documents", done, total);
-    if (done == total) std::fprintf(stderr, "\n");
+  const bool tty = isatty(STDERR_FILENO);
+  o.progress = [tty](int done, int total) {
+    // A live counter on a terminal; otherwise a line every 10% of the documents.
+    if (tty) {
+      std::fprintf(stderr, "\rcalibrate: %d/%d documents", done, total);
+      if (done == total) std::fprintf(stderr, "\n");
+    } else if (done == total || (done * 10 / total) != ((done - 1) * 10 / total)) {
+      std::fprintf(stderr, "calibrate: %d/%d documents\n", done, total);
+    }
   };
   const QModel q = golden::calibrate(fp, docs, o);
   save_quant_model(q, a.out);

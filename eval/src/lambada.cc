@@ -348,7 +348,10 @@ nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt) {
 
 std::string result_table(const EvalRun& run, const EvalOptions& opt) {
   std::ostringstream o;
-  auto cfg = [&](const char* k) { return opt.config.contains(k) ? opt.config[k].dump() : std::string("-"); };
+  auto cfg = [&](const char* k) {
+    if (!opt.config.contains(k)) return std::string("-");
+    return opt.config[k].is_string() ? opt.config[k].get<std::string>() : opt.config[k].dump();
+  };
   o << "|     Tasks      | path | mode | profile | docs |  acc   | ± stderr | perplexity | ± stderr |\n";
   o << "|----------------|------|------|---------|-----:|-------:|---------:|-----------:|---------:|\n";
   o << "| lambada_openai | " << cfg("path") << " | " << cfg("mode") << " | " << cfg("numerics_profile") << " | "

@@ -1,0 +1,21 @@
+// lm_head (spec §2.11, golden rule §5.8): f16 × f16 products accumulated in f32.
+#pragma once
+
+#include <cstdint>
+
+namespace qmsim {
+namespace golden {
+
+/// logits[p, v] = Σ_k fl32(f32(y[p,k])·f32(W[v,k])) accumulated acc = fl32(acc + prod) in ascending
+/// k from acc = 0 (each f16×f16 product is exact in f32). y_f16 [P, D], W_f16 [V, D] (f16 bits),
+/// logits [P, V] f32; f16_logits (profile) rounds each logit to f16 (value kept as f32).
+/// Vectorized over 16 outputs at a time from a transposed f32 tile; same bits as lm_head_f16_ref.
+void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits,
+                 int threads);
+
+/// Scalar reference of lm_head_f16 (one output at a time, single-threaded).
+void lm_head_f16_ref(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits,
+                     float* logits);
+
+}  // namespace golden
+}  // namespace qmsim

@@ -1,0 +1,169 @@
+// Quamba W8A8 forward, mode 0 (spec §2.2 dataflow, golden arithmetic §5.8), token-major.
+#include <algorithm>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "qmsim/golden/conv1d.h"
+#include "qmsim/golden/embedding.h"
+#include "qmsim/golden/forward.h"
+#include "qmsim/golden/hadamard.h"
+#include "qmsim/golden/linear_int8.h"
+#include "qmsim/golden/lm_head.h"
+#include "qmsim/golden/rmsnorm_quant.h"
+#include "qmsim/golden/selective_scan.h"
+
+namespace qmsim {
+namespace golden {
+namespace {
+
+std::string layer_name(int layer, const char* op) { return "layers." + std::to_string(layer) + "." + op; }
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("forward_w8a8: " + what);
+}
+
+void check_model(const QModel& m) {
+  const MambaConfig& c = m.cfg;
+  const size_t D = c.d_model, E = c.d_inner(), N = c.d_state, K = c.d_conv, R = c.dt_rank, X = c.xproj_rows(),
+               V = c.vocab_size;
+  require(c.d_model > 0 && c.d_state > 0 && c.d_conv > 0 && c.dt_rank > 0 && c.vocab_size > 0, "bad config");
+  require(m.layers.size() == static_cast<size_t>(c.n_layer), "layer count != n_layer");
+  require(m.embedding_f16.size() == V * D, "embedding size");
+  require(m.lm_head_f16.empty() || m.lm_head_f16.size() == V * D, "lm_head size");
+  require(m.norm_f_f16.empty() || m.norm_f_f16.size() == D, "norm_f size");
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const QLayer& l = m.layers[i];
+    const std::string at = " (layer " + std::to_string(i) + ")";
+    require(l.in_proj_w.size() == 2 * E * D, "in_proj size" + at);
+    require(l.conv_w.size() == E * K, "conv1d weight size" + at);
+    require(l.conv_b.empty() || l.conv_b.size() == E, "conv1d bias size" + at);
+    require(l.x_proj_w.size() == X * E, "x_proj size" + at);
+    require(l.dt_proj_w.size() == E * R, "dt_proj size" + at);
+    require(l.A_log_q.size() == E * N && l.D_q.size() == E && l.dt_bias_q.size() == E, "ssm size" + at);
+    require(l.out_proj_w.size() == D * E, "out_proj size" + at);
+  }
+}
+
+// Columns [c0, c0 + width) of a row-major [L, cols] int8 matrix.
+std::vector<int8_t> columns(const std::vector<int8_t>& m, int L, int cols, int c0, int width) {
+  std::vector<int8_t> out(static_cast<size_t>(L) * width);
+  for (int t = 0; t < L; ++t)
+    std::copy_n(m.data() + static_cast<size_t>(t) * cols + c0, width, out.data() + static_cast<size_t>(t) * width);
+  return out;
+}
+
+// int8-output linear at `site` (spec §2.4): two-scale epilogue, or alpha on the GEMV path.
+void linear_s8(LinearSite site, int M, int N, int K, const int8_t* x, const int8_t* W, float inner, float outer,
+               float alpha, int8_t* y, const ForwardOptions& opt) {
+  if (linear_uses_alpha(site, M, opt.profile))
+    linear_int8_s8_alpha(M, N, K, x, W, alpha, y, opt.threads);
+  else
+    linear_int8_s8(M, N, K, x, W, inner, outer, y, opt.threads);
+}
+
+}  // namespace
+
+std::vector<float> forward_w8a8(const QModel& model, const std::vector<int32_t>& tokens,
+                                const std::vector<int>& logit_positions, const ForwardOptions& options) {
+  check_model(model);
+  ForwardOptions opt = options;
+  opt.threads = std::max(1, opt.threads);
+  const MambaConfig& c = model.cfg;
+  const int L = static_cast<int>(tokens.size()), D = c.d_model, E = c.d_inner(), N = c.d_state, K = c.d_conv,
+            R = c.dt_rank, X = c.xproj_rows(), V = c.vocab_size;
+  for (int p : logit_positions)
+    if (p < 0 || p >= L) throw std::out_of_range("forward_w8a8: logit position " + std::to_string(p) + " outside [0, " +
+                                                 std::to_string(L) + ")");
+  Capture* cap = opt.capture;
+  const size_t LD = static_cast<size_t>(L) * D, LE = static_cast<size_t>(L) * E;
+
+  std::vector<uint16_t> h(LD);  // mixer output / embedding, f16 bits [L, D]
+  embedding_lookup_f16(V, D, model.embedding_f16.data(), tokens.data(), L, h.data());
+  if (cap) cap->put("embedding.out", "float16", {L, D}, h.data(), h.size());
+
+  std::vector<float> res(LD);
+  std::vector<int8_t> qn(LD), xz(2 * LE), xc(LE), xdbl(static_cast<size_t>(L) * X), dtq(LE), yq(LE);
+  std::vector<uint16_t> y(LE);
+  std::vector<float> state(static_cast<size_t>(E) * N);
+  std::vector<int8_t> state_q(state.size());
+  for (int i = 0; i < c.n_layer; ++i) {
+    const QLayer& l = model.layers[i];
+    // spec §2.3: residual add + RMSNorm + quantize (layer 0: residual = embedding, no add).
+    rmsnorm_quant(L, D, h.data(), i == 0 ? nullptr : res.data(), nullptr, c.norm_eps, l.norm_output_scale,
+                  res.data(), qn.data());
+    if (cap) {
+      cap->put(layer_name(i, "norm.res"), "float32", {L, D}, res.data(), res.size());
+      cap->put(layer_name(i, "norm.out"), "int8", {L, D}, qn.data(), qn.size());
+    }
+    // spec §2.4: in_proj, inner a, outer b; x = cols 0..E-1, z = cols E..2E-1.
+    linear_s8(LinearSite::kInProj, L, 2 * E, D, qn.data(), l.in_proj_w.data(), l.in_proj_a, l.in_proj_b,
+              l.in_proj_alpha, xz.data(), opt);
+    if (cap) cap->put(layer_name(i, "in_proj.out"), "int8", {L, 2 * E}, xz.data(), xz.size());
+    const std::vector<int8_t> xq = columns(xz, L, 2 * E, 0, E), zq = columns(xz, L, 2 * E, E, E);
+    // spec §2.5: conv1d + SiLU + RNA requantization.
+    const Conv1dScales conv_scales{l.conv_weight_scale, l.conv_bias_scale, l.conv_input_scale, l.conv_output_scale};
+    conv1d_silu_quant(L, E, K, xq.data(), l.conv_w.data(), l.conv_b.empty() ? nullptr : l.conv_b.data(), conv_scales,
+                      xc.data(), nullptr, opt.threads);
+    if (cap) cap->put(layer_name(i, "conv1d.out"), "int8", {L, E}, xc.data(), xc.size());
+    // spec §2.4: x_proj, inner b, outer a (GEMV alpha when L == 1 under the profile).
+    linear_s8(LinearSite::kXProj, L, X, E, xc.data(), l.x_proj_w.data(), l.x_proj_b, l.x_proj_a, l.x_proj_alpha,
+              xdbl.data(), opt);
+    if (cap) cap->put(layer_name(i, "x_proj.out"), "int8", {L, X}, xdbl.data(), xdbl.size());
+    const std::vector<int8_t> dt_raw = columns(xdbl, L, X, 0, R), Bq = columns(xdbl, L, X, R, N),
+                              Cq = columns(xdbl, L, X, R + N, N);
+    // spec §2.4: dt_proj on the int8 dt_raw, inner a, outer b (bias is added inside the scan).
+    linear_s8(LinearSite::kDtProj, L, E, R, dt_raw.data(), l.dt_proj_w.data(), l.dt_proj_a, l.dt_proj_b,
+              l.dt_proj_alpha, dtq.data(), opt);
+    if (cap) cap->put(layer_name(i, "dt_proj.out"), "int8", {L, E}, dtq.data(), dtq.size());
+    // spec §2.6: selective scan with SiLU(z) gating, f16 output.
+    SsmScales ssm;
+    ssm.u = l.u_scale;
+    ssm.dt = l.dt_scale;
+    ssm.B = l.B_scale;
+    ssm.C = l.C_scale;
+    ssm.z = l.z_scale;
+    ssm.A = l.A_scale;
+    ssm.D = l.D_scale;
+    ssm.dt_bias = l.dt_bias_scale;
+    ssm.state = l.ssm_state_scale;
+    selective_scan(L, E, N, xc.data(), dtq.data(), Bq.data(), Cq.data(), zq.data(), l.A_log_q.data(), l.D_q.data(),
+                   l.dt_bias_q.data(), ssm, y.data(), state.data(), state_q.data(), opt.threads);
+    if (cap) {
+      cap->put(layer_name(i, "ssm.out"), "float16", {L, E}, y.data(), y.size());
+      cap->put(layer_name(i, "ssm.state"), "float32", {E, N}, state.data(), state.size());
+      cap->put(layer_name(i, "ssm.state_q"), "int8", {E, N}, state_q.data(), state_q.size());
+    }
+    // spec §2.7: Hadamard + RNA quantizer (sat golden, wrap under the profile).
+    hadamard_quant(L, E, y.data(), l.had_output_scale, opt.profile.hadamard_wrap, yq.data(), nullptr, opt.threads);
+    if (cap) cap->put(layer_name(i, "hadamard.out"), "int8", {L, E}, yq.data(), yq.size());
+    // spec §2.8: out_proj to f16, inner b = w_out, outer a = s_y (alpha when M == 1 under the profile).
+    if (linear_uses_alpha(LinearSite::kOutProj, L, opt.profile))
+      linear_int8_f16_alpha(L, D, E, yq.data(), l.out_proj_w.data(), l.out_proj_alpha, h.data(), opt.threads);
+    else
+      linear_int8_f16(L, D, E, yq.data(), l.out_proj_w.data(), l.out_proj_b, l.out_proj_a, h.data(), opt.threads);
+    if (cap) cap->put(layer_name(i, "out_proj.out"), "float16", {L, D}, h.data(), h.size());
+  }
+
+  // spec §2.11 / §5.8: final norm (f32 residual add; SE-fe5 f16 variant under the profile).
+  std::vector<uint16_t> yf(LD);
+  rmsnorm_final_f16(L, D, h.data(), c.n_layer > 0 ? res.data() : nullptr,
+                    model.norm_f_f16.empty() ? nullptr : model.norm_f_f16.data(), c.norm_eps,
+                    opt.profile.f16_residual_final_norm, yf.data());
+  if (cap) cap->put("norm_f.out", "float16", {L, D}, yf.data(), yf.size());
+
+  // spec §5.8: lm_head at the requested positions, f32 accumulation (f16 logits under the profile).
+  const int P = static_cast<int>(logit_positions.size());
+  std::vector<uint16_t> rows(static_cast<size_t>(P) * D);
+  for (int p = 0; p < P; ++p)
+    std::copy_n(yf.data() + static_cast<size_t>(logit_positions[p]) * D, D, rows.data() + static_cast<size_t>(p) * D);
+  const std::vector<uint16_t>& W = model.lm_head_f16.empty() ? model.embedding_f16 : model.lm_head_f16;
+  std::vector<float> logits(static_cast<size_t>(P) * V);
+  lm_head_f16(P, V, D, rows.data(), W.data(), opt.profile.f16_logits, logits.data(), opt.threads);
+  if (cap) cap->put("logits", "float32", {P, V}, logits.data(), logits.size());
+  return logits;
+}
+
+}  // namespace golden
+}  // namespace qmsim
