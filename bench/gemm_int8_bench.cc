@@ -5,7 +5,9 @@
 //   GOPS_cpu  ops per second of (process CPU time / threads): what an otherwise idle machine would
 //             give, robust to other processes sharing the cores;
 //   of_peak   GOPS_cpu / (threads x the measured 1-thread peak): a register-only vpdpbusd loop
-//             (16 chains) for ref/avx2/avx512, a register-only tdpbssd loop for amx.
+//             (12 chains) for ref/avx2/avx512, a register-only tdpbssd loop for amx.
+// Rows "dispatched_<isa>" call the dispatched entry point, whose `threads` is an upper bound
+// (small products run on one thread); they report GOPS only.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -47,19 +49,29 @@ double cpu_seconds(clockid_t clock) {
 }
 
 #if defined(__x86_64__)
-// 16 independent vpdpbusd chains on registers only (latency 5, up to 2 per cycle).
+// 12 independent vpdpbusd chains on registers only (latency 5, up to 2 per cycle), in one asm
+// block so that the compiler keeps every accumulator in a register.
 __attribute__((target("avx512f,avx512vnni"), noinline)) int vnni_chain(int64_t iterations) {
-  __m512i acc[16];
-  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_epi32(i);
+  __m512i c0 = _mm512_set1_epi32(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
+          c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
   const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(-1);
   for (int64_t it = 0; it < iterations; ++it) {
-    for (int i = 0; i < 16; ++i) {
-      acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-      __asm__ volatile("" : "+v"(acc[i]));  // keep every chain and every step
-    }
+    __asm__ volatile(
+        "vpdpbusd %[b], %[a], %[c0]\n\tvpdpbusd %[b], %[a], %[c1]\n\t"
+        "vpdpbusd %[b], %[a], %[c2]\n\tvpdpbusd %[b], %[a], %[c3]\n\t"
+        "vpdpbusd %[b], %[a], %[c4]\n\tvpdpbusd %[b], %[a], %[c5]\n\t"
+        "vpdpbusd %[b], %[a], %[c6]\n\tvpdpbusd %[b], %[a], %[c7]\n\t"
+        "vpdpbusd %[b], %[a], %[c8]\n\tvpdpbusd %[b], %[a], %[c9]\n\t"
+        "vpdpbusd %[b], %[a], %[c10]\n\tvpdpbusd %[b], %[a], %[c11]"
+        : [c0] "+v"(c0), [c1] "+v"(c1), [c2] "+v"(c2), [c3] "+v"(c3), [c4] "+v"(c4),
+          [c5] "+v"(c5), [c6] "+v"(c6), [c7] "+v"(c7), [c8] "+v"(c8), [c9] "+v"(c9),
+          [c10] "+v"(c10), [c11] "+v"(c11)
+        : [a] "v"(a), [b] "v"(b));
   }
-  __m512i sum = acc[0];
-  for (int i = 1; i < 16; ++i) sum = _mm512_add_epi32(sum, acc[i]);
+  const __m512i sum = _mm512_add_epi32(
+      _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
+                       _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7))),
+      _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)));
   return _mm512_reduce_add_epi32(sum);
 }
 
@@ -110,7 +122,7 @@ double measure_peak(Fn run, int64_t iterations, double ops_per_iteration) {
 double vnni_peak_ops() {
 #if defined(__x86_64__)
   static const double peak = __builtin_cpu_supports("avx512vnni")
-                                 ? measure_peak(vnni_chain, 2'000'000, 16 * 64 * 2.0)
+                                 ? measure_peak(vnni_chain, 2'000'000, 12 * 64 * 2.0)
                                  : 0.0;
   return peak;
 #else
@@ -135,7 +147,7 @@ void BM_Peak(benchmark::State& state, bool amx) {
   state.counters["GOPS"] = peak * 1e-9;
 }
 
-enum class Form { kRefDefinition, kUnpacked, kPacked };
+enum class Form { kRefDefinition, kUnpacked, kPacked, kDispatchedPacked };
 
 void BM_Gemm(benchmark::State& state, Shape shape, int M, GemmIsa isa, Form form, int threads) {
   const int N = shape.n, K = shape.k;
@@ -144,7 +156,9 @@ void BM_Gemm(benchmark::State& state, Shape shape, int M, GemmIsa isa, Form form
   vnni_peak_ops();  // measured before the timed loop
   amx_peak_ops();
   qmsim::golden::PackedWeightsS8 packed;
-  if (form == Form::kPacked) packed = qmsim::golden::pack_weights_s8(N, K, W.data(), threads);
+  if (form == Form::kPacked || form == Form::kDispatchedPacked) {
+    packed = qmsim::golden::pack_weights_s8(N, K, W.data(), threads);
+  }
   const double cpu_start = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
   for (auto _ : state) {
     switch (form) {
@@ -157,6 +171,9 @@ void BM_Gemm(benchmark::State& state, Shape shape, int M, GemmIsa isa, Form form
       case Form::kPacked:
         qmsim::golden::gemm_s8s8_s32_packed_with(isa, M, A.data(), packed, C.data(), threads);
         break;
+      case Form::kDispatchedPacked:  // threads is an upper bound here
+        qmsim::golden::gemm_s8s8_s32_packed(M, A.data(), packed, C.data(), threads);
+        break;
     }
     benchmark::ClobberMemory();
   }
@@ -164,6 +181,7 @@ void BM_Gemm(benchmark::State& state, Shape shape, int M, GemmIsa isa, Form form
   const double ops = 2.0 * M * N * K;
   state.counters["GOPS"] =
       benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  if (form == Form::kDispatchedPacked) return;  // its thread count is the library's choice
   const double gops_cpu = ops * double(state.iterations()) / cpu_per_thread * 1e-9;
   state.counters["GOPS_cpu"] = gops_cpu;
   const double peak = isa == GemmIsa::kAmx ? amx_peak_ops() : vnni_peak_ops();
@@ -173,6 +191,12 @@ void BM_Gemm(benchmark::State& state, Shape shape, int M, GemmIsa isa, Form form
 }  // namespace
 
 int main(int argc, char** argv) {
+  GemmIsa dispatched = GemmIsa::kRef;  // for the peak the dispatched rows are compared with
+  for (GemmIsa isa : {GemmIsa::kRef, GemmIsa::kAvx2, GemmIsa::kAvx512, GemmIsa::kAmx}) {
+    if (std::string(qmsim::golden::gemm_isa_name(isa)) == qmsim::golden::gemm_s8s8_s32_isa()) {
+      dispatched = isa;
+    }
+  }
   benchmark::RegisterBenchmark("peak/vnni_vpdpbusd/threads:1", BM_Peak, false)->Iterations(1);
   if (qmsim::golden::gemm_isa_available(GemmIsa::kAmx)) {
     benchmark::RegisterBenchmark("peak/amx_tdpbssd/threads:1", BM_Peak, true)->Iterations(1);
@@ -183,12 +207,21 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((prefix + "/ref/definition/threads:1").c_str(), BM_Gemm, shape,
                                    M, GemmIsa::kRef, Form::kRefDefinition, 1)
           ->UseRealTime()->Unit(benchmark::kMicrosecond);
+      for (int threads : {1, 2}) {
+        const std::string name = prefix + "/dispatched_" + qmsim::golden::gemm_s8s8_s32_isa() +
+                                 "/packed/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(name.c_str(), BM_Gemm, shape, M, dispatched,
+                                     Form::kDispatchedPacked, threads)
+            ->UseRealTime()->Unit(benchmark::kMicrosecond);
+      }
       for (GemmIsa isa : {GemmIsa::kRef, GemmIsa::kAvx2, GemmIsa::kAvx512, GemmIsa::kAmx}) {
         if (!qmsim::golden::gemm_isa_available(isa)) continue;
         for (int threads : {1, 2}) {
           for (Form form : {Form::kUnpacked, Form::kPacked}) {
             if (isa == GemmIsa::kRef && (threads > 1 || form == Form::kPacked)) continue;
-            const std::string name = prefix + "/" + qmsim::golden::gemm_isa_name(isa) +
+            const std::string isa_name =
+                isa == GemmIsa::kRef ? "portable" : qmsim::golden::gemm_isa_name(isa);
+            const std::string name = prefix + "/" + isa_name +
                                      (form == Form::kPacked ? "/packed" : "/unpacked") +
                                      "/threads:" + std::to_string(threads);
             benchmark::RegisterBenchmark(name.c_str(), BM_Gemm, shape, M, isa, form, threads)

@@ -2,6 +2,8 @@
 // tools/make_op_vectors.py and hand-made tie/saturation/causality cases.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <fstream>
 #include <vector>
 
@@ -113,6 +115,39 @@ TEST(Conv1d, KernelIndexConvention) {
   golden::conv1d_silu_quant(L, 1, K, x, w, nullptr, s, q, v, 1);
   EXPECT_EQ(v[0], num::silu_f32(40.0f));
   EXPECT_EQ(v[3], num::silu_f32(10.0f));
+}
+
+}  // namespace
+}  // namespace qmsim
+
+namespace qmsim {
+namespace {
+
+// The dispatched (AVX-512 where available) conv equals the scalar definition, including the
+// TRUE-FP32 pre-quantizer output, over scales that saturate, tie and underflow SiLU's exp.
+TEST(Conv1d, VectorizedKernelEqualsReference) {
+  uint32_t st = 9;
+  auto next = [&st](int lo, int hi) {
+    st = st * 1664525u + 1013904223u;
+    return static_cast<int8_t>(lo + static_cast<int>((st >> 8) % static_cast<uint32_t>(hi - lo + 1)));
+  };
+  const float in_scales[] = {0.02f, 0.5f, 1e-5f, 3.0f};
+  for (float si : in_scales) {
+    for (int E : {16, 40, 64}) {
+      const int L = 19, K = 4;
+      std::vector<int8_t> x(static_cast<size_t>(L) * E), w(static_cast<size_t>(E) * K), b(E);
+      for (auto& v : x) v = next(-128, 127);
+      for (auto& v : w) v = next(-127, 127);
+      for (auto& v : b) v = next(-127, 127);
+      const golden::Conv1dScales s{0.004f, 0.01f, si, 0.03f};
+      std::vector<int8_t> q_ref(x.size()), q(x.size());
+      std::vector<float> v_ref(x.size()), v(x.size());
+      golden::conv1d_silu_quant_ref(L, E, K, x.data(), w.data(), b.data(), s, q_ref.data(), v_ref.data());
+      golden::conv1d_silu_quant(L, E, K, x.data(), w.data(), b.data(), s, q.data(), v.data(), 2);
+      EXPECT_EQ(q_ref, q) << "E=" << E << " s_in=" << si;
+      EXPECT_EQ(0, std::memcmp(v_ref.data(), v.data(), v.size() * 4)) << "E=" << E << " s_in=" << si;
+    }
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "qmsim/eval/lambada.h"
 #include "qmsim/golden/forward.h"
 #include "qmsim/golden/forward_fp32.h"
+#include "qmsim/golden/forward_w8a8.h"
 #include "qmsim/model/checkpoint.h"
 #include "qmsim/model/quant_format.h"
 #include "qmsim/tokenizer.h"
@@ -67,15 +68,16 @@ void run_eval(const EvalArgs& a) {
                                  " holds one); make one with: qmsim calibrate --model " + model_dir + " --out " + qdir);
     }
     qm = std::make_shared<QModel>(load_quant_model(qdir));
+    auto qplan = golden::make_w8a8_plan(*qm, threads);
     vocab = qm->cfg.vocab_size;
     profile_name = a.profile.empty() ? qm->numerics_profile : a.profile;
     profile = profile_by_name(profile_name);
     config["model_hash"] = qm->source_hash;
-    fn = [qm, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
+    fn = [qm, qplan, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
       golden::ForwardOptions o;
       o.threads = 1;
       o.profile = profile;
-      return golden::forward_w8a8(*qm, toks, pos, o);
+      return golden::forward_w8a8(*qm, *qplan, toks, pos, o);
     };
   }
   config["model"] = model_dir;

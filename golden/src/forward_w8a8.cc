@@ -1,4 +1,5 @@
 // Quamba W8A8 forward, mode 0 (spec §2.2 dataflow, golden arithmetic §5.8), token-major.
+#include "qmsim/golden/forward_w8a8.h"
 #include <algorithm>
 #include <cstddef>
 #include <stdexcept>
@@ -55,19 +56,46 @@ std::vector<int8_t> columns(const std::vector<int8_t>& m, int L, int cols, int c
 }
 
 // int8-output linear at `site` (spec §2.4): two-scale epilogue, or alpha on the GEMV path.
-void linear_s8(LinearSite site, int M, int N, int K, const int8_t* x, const int8_t* W, float inner, float outer,
+void linear_s8(LinearSite site, int M, const int8_t* x, const PackedWeightsS8& W, float inner, float outer,
                float alpha, int8_t* y, const ForwardOptions& opt) {
   if (linear_uses_alpha(site, M, opt.profile))
-    linear_int8_s8_alpha(M, N, K, x, W, alpha, y, opt.threads);
+    linear_int8_s8_alpha(M, x, W, alpha, y, opt.threads);
   else
-    linear_int8_s8(M, N, K, x, W, inner, outer, y, opt.threads);
+    linear_int8_s8(M, x, W, inner, outer, y, opt.threads);
 }
 
 }  // namespace
 
+std::shared_ptr<const W8A8Plan> make_w8a8_plan(const QModel& model, int threads) {
+  check_model(model);
+  const MambaConfig& c = model.cfg;
+  const int D = c.d_model, E = c.d_inner(), R = c.dt_rank, X = c.xproj_rows();
+  auto plan = std::make_shared<W8A8Plan>();
+  plan->layers.resize(model.layers.size());
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    const QLayer& l = model.layers[i];
+    W8A8Plan::Layer& p = plan->layers[i];
+    p.in_proj = pack_weights_s8(2 * E, D, l.in_proj_w.data(), threads);
+    p.x_proj = pack_weights_s8(X, E, l.x_proj_w.data(), threads);
+    p.dt_proj = pack_weights_s8(E, R, l.dt_proj_w.data(), threads);
+    p.out_proj = pack_weights_s8(D, E, l.out_proj_w.data(), threads);
+  }
+  const std::vector<uint16_t>& W = model.lm_head_f16.empty() ? model.embedding_f16 : model.lm_head_f16;
+  plan->lm_head = make_lm_head_tiles(c.vocab_size, D, W.data(), threads);
+  return plan;
+}
+
 std::vector<float> forward_w8a8(const QModel& model, const std::vector<int32_t>& tokens,
                                 const std::vector<int>& logit_positions, const ForwardOptions& options) {
+  const auto plan = make_w8a8_plan(model, std::max(1, options.threads));
+  return forward_w8a8(model, *plan, tokens, logit_positions, options);
+}
+
+std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const std::vector<int32_t>& tokens,
+                                const std::vector<int>& logit_positions, const ForwardOptions& options) {
   check_model(model);
+  if (plan.layers.size() != model.layers.size() || plan.lm_head.V != model.cfg.vocab_size)
+    throw std::invalid_argument("forward_w8a8: plan was made for another model");
   ForwardOptions opt = options;
   opt.threads = std::max(1, opt.threads);
   const MambaConfig& c = model.cfg;
@@ -90,6 +118,7 @@ std::vector<float> forward_w8a8(const QModel& model, const std::vector<int32_t>&
   std::vector<int8_t> state_q(state.size());
   for (int i = 0; i < c.n_layer; ++i) {
     const QLayer& l = model.layers[i];
+    const W8A8Plan::Layer& pw = plan.layers[i];
     // spec §2.3: residual add + RMSNorm + quantize (layer 0: residual = embedding, no add).
     rmsnorm_quant(L, D, h.data(), i == 0 ? nullptr : res.data(), nullptr, c.norm_eps, l.norm_output_scale,
                   res.data(), qn.data());
@@ -98,7 +127,7 @@ std::vector<float> forward_w8a8(const QModel& model, const std::vector<int32_t>&
       cap->put(layer_name(i, "norm.out"), "int8", {L, D}, qn.data(), qn.size());
     }
     // spec §2.4: in_proj, inner a, outer b; x = cols 0..E-1, z = cols E..2E-1.
-    linear_s8(LinearSite::kInProj, L, 2 * E, D, qn.data(), l.in_proj_w.data(), l.in_proj_a, l.in_proj_b,
+    linear_s8(LinearSite::kInProj, L, qn.data(), pw.in_proj, l.in_proj_a, l.in_proj_b,
               l.in_proj_alpha, xz.data(), opt);
     if (cap) cap->put(layer_name(i, "in_proj.out"), "int8", {L, 2 * E}, xz.data(), xz.size());
     const std::vector<int8_t> xq = columns(xz, L, 2 * E, 0, E), zq = columns(xz, L, 2 * E, E, E);
@@ -108,13 +137,13 @@ std::vector<float> forward_w8a8(const QModel& model, const std::vector<int32_t>&
                       xc.data(), nullptr, opt.threads);
     if (cap) cap->put(layer_name(i, "conv1d.out"), "int8", {L, E}, xc.data(), xc.size());
     // spec §2.4: x_proj, inner b, outer a (GEMV alpha when L == 1 under the profile).
-    linear_s8(LinearSite::kXProj, L, X, E, xc.data(), l.x_proj_w.data(), l.x_proj_b, l.x_proj_a, l.x_proj_alpha,
+    linear_s8(LinearSite::kXProj, L, xc.data(), pw.x_proj, l.x_proj_b, l.x_proj_a, l.x_proj_alpha,
               xdbl.data(), opt);
     if (cap) cap->put(layer_name(i, "x_proj.out"), "int8", {L, X}, xdbl.data(), xdbl.size());
     const std::vector<int8_t> dt_raw = columns(xdbl, L, X, 0, R), Bq = columns(xdbl, L, X, R, N),
                               Cq = columns(xdbl, L, X, R + N, N);
     // spec §2.4: dt_proj on the int8 dt_raw, inner a, outer b (bias is added inside the scan).
-    linear_s8(LinearSite::kDtProj, L, E, R, dt_raw.data(), l.dt_proj_w.data(), l.dt_proj_a, l.dt_proj_b,
+    linear_s8(LinearSite::kDtProj, L, dt_raw.data(), pw.dt_proj, l.dt_proj_a, l.dt_proj_b,
               l.dt_proj_alpha, dtq.data(), opt);
     if (cap) cap->put(layer_name(i, "dt_proj.out"), "int8", {L, E}, dtq.data(), dtq.size());
     // spec §2.6: selective scan with SiLU(z) gating, f16 output.
@@ -140,9 +169,9 @@ std::vector<float> forward_w8a8(const QModel& model, const std::vector<int32_t>&
     if (cap) cap->put(layer_name(i, "hadamard.out"), "int8", {L, E}, yq.data(), yq.size());
     // spec §2.8: out_proj to f16, inner b = w_out, outer a = s_y (alpha when M == 1 under the profile).
     if (linear_uses_alpha(LinearSite::kOutProj, L, opt.profile))
-      linear_int8_f16_alpha(L, D, E, yq.data(), l.out_proj_w.data(), l.out_proj_alpha, h.data(), opt.threads);
+      linear_int8_f16_alpha(L, yq.data(), pw.out_proj, l.out_proj_alpha, h.data(), opt.threads);
     else
-      linear_int8_f16(L, D, E, yq.data(), l.out_proj_w.data(), l.out_proj_b, l.out_proj_a, h.data(), opt.threads);
+      linear_int8_f16(L, yq.data(), pw.out_proj, l.out_proj_b, l.out_proj_a, h.data(), opt.threads);
     if (cap) cap->put(layer_name(i, "out_proj.out"), "float16", {L, D}, h.data(), h.size());
   }
 
@@ -158,9 +187,8 @@ std::vector<float> forward_w8a8(const QModel& model, const std::vector<int32_t>&
   std::vector<uint16_t> rows(static_cast<size_t>(P) * D);
   for (int p = 0; p < P; ++p)
     std::copy_n(yf.data() + static_cast<size_t>(logit_positions[p]) * D, D, rows.data() + static_cast<size_t>(p) * D);
-  const std::vector<uint16_t>& W = model.lm_head_f16.empty() ? model.embedding_f16 : model.lm_head_f16;
   std::vector<float> logits(static_cast<size_t>(P) * V);
-  lm_head_f16(P, V, D, rows.data(), W.data(), opt.profile.f16_logits, logits.data(), opt.threads);
+  lm_head_tiles(P, rows.data(), plan.lm_head, opt.profile.f16_logits, logits.data(), opt.threads);
   if (cap) cap->put("logits", "float32", {P, V}, logits.data(), logits.size());
   return logits;
 }

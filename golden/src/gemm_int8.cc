@@ -143,6 +143,29 @@ struct PackScratch {
   size_t data_bytes = 0, row_sum_count = 0;
 };
 
+// Threads are started per call (parallel_for), which costs tens of microseconds; a thread is
+// only worth it for about 100 us of single-thread work. Minimum ops (2 M N K) per thread, from
+// the 1-thread rates of each variant (bench/gemm_int8_bench.cc). The split never changes C.
+int64_t min_ops_per_thread(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::kAmx: return 150'000'000;
+    case GemmIsa::kAvx512: return 50'000'000;
+    case GemmIsa::kAvx2: return 15'000'000;
+    default: return 2'000'000;
+  }
+}
+
+int useful_threads(GemmIsa isa, int M, int N, int K, int threads) {
+  const int64_t ops = 2 * int64_t{M} * N * K;
+  return static_cast<int>(
+      std::clamp<int64_t>(ops / min_ops_per_thread(isa), 1, std::max(1, threads)));
+}
+
+// Packing moves N K bytes; a thread per MiB.
+int useful_pack_threads(int N, int K, int threads) {
+  return static_cast<int>(std::clamp<int64_t>(int64_t{N} * K >> 20, 1, std::max(1, threads)));
+}
+
 GemmIsa parse_isa_cap() {
   const char* env = std::getenv("QMSIM_ISA");
   if (env == nullptr) return GemmIsa::kAmx;
@@ -237,7 +260,6 @@ void gemm_s8s8_s32_with(GemmIsa isa, int M, int N, int K, const int8_t* A, const
                         int32_t* C, int threads) {
   if (!gemm_isa_available(isa)) throw std::invalid_argument("gemm_s8s8_s32: ISA not available");
   if (M <= 0 || N <= 0) return;
-  threads = std::max(1, threads);
   if (isa == GemmIsa::kRef || K == 0) {
     gemm_portable(M, N, K, A, W, C, threads);
     return;
@@ -262,19 +284,21 @@ void gemm_s8s8_s32_with(GemmIsa isa, int M, int N, int K, const int8_t* A, const
   packed.data = std::shared_ptr<const int8_t>(std::shared_ptr<void>(), scratch.data.get());
   packed.row_sum_times_128 =
       std::shared_ptr<const int32_t>(std::shared_ptr<void>(), scratch.row_sums.get());
-  pack_into(N, K, W, packed.k_padded, scratch.data.get(), scratch.row_sums.get(), threads,
-            gemm_isa_available(GemmIsa::kAvx512));
+  pack_into(N, K, W, packed.k_padded, scratch.data.get(), scratch.row_sums.get(),
+            useful_pack_threads(N, K, threads), gemm_isa_available(GemmIsa::kAvx512));
   gemm_s8s8_s32_packed_with(isa, M, A, packed, C, threads);
 }
 
 void gemm_s8s8_s32(int M, int N, int K, const int8_t* A, const int8_t* W, int32_t* C,
                    int threads) {
-  gemm_s8s8_s32_with(dispatched_isa(), M, N, K, A, W, C, threads);
+  const GemmIsa isa = dispatched_isa();
+  gemm_s8s8_s32_with(isa, M, N, K, A, W, C, useful_threads(isa, M, N, K, threads));
 }
 
 void gemm_s8s8_s32_packed(int M, const int8_t* A, const PackedWeightsS8& W, int32_t* C,
                           int threads) {
-  gemm_s8s8_s32_packed_with(dispatched_isa(), M, A, W, C, threads);
+  const GemmIsa isa = dispatched_isa();
+  gemm_s8s8_s32_packed_with(isa, M, A, W, C, useful_threads(isa, M, W.n, W.k, threads));
 }
 
 }  // namespace golden

@@ -96,7 +96,8 @@ void gemm_packed_avx2(int M, const int8_t* A, const PackedWeightsS8& W, int32_t*
   const int64_t m_chunks = (M + kRows - 1) / kRows;
   parallel_for(int64_t{halves} * m_chunks, threads, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const int h = static_cast<int>(t / m_chunks), m = static_cast<int>(t % m_chunks) * kRows;
+      const auto [column_chunk, row_chunk] = tile_index(t, halves, m_chunks, threads);
+      const int h = static_cast<int>(column_chunk), m = static_cast<int>(row_chunk) * kRows;
       const int mr = std::min(kRows, M - m), n = h * kHalfColumns;
       const int8_t* half = W.data.get() + (h / 2) * block_stride + (h % 2) * 32;
       kAvx2Tiles[mr - 1](a16 + int64_t{m} * lda, lda, half, groups, C + int64_t{m} * N + n, N,

@@ -242,10 +242,9 @@ void gemm_packed_avx512(int M, const int8_t* A, const PackedWeightsS8& W, int32_
   const int64_t block_stride = int64_t{W.k_padded} * kBlockColumns;
   const int64_t n_chunks = (blocks + kVnniBlocks - 1) / kVnniBlocks;
   const int64_t m_chunks = (M + kVnniRows - 1) / kVnniRows;
-  // Tiles in N-major order: a thread's contiguous range shares weight panels.
   parallel_for(n_chunks * m_chunks, threads, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t nc = t / m_chunks, mc = t % m_chunks;
+      const auto [nc, mc] = tile_index(t, n_chunks, m_chunks, threads);
       const int nb = static_cast<int>(nc) * kVnniBlocks, m = static_cast<int>(mc) * kVnniRows;
       const int nr = std::min(kVnniBlocks, blocks - nb), mr = std::min(kVnniRows, M - m);
       const int n = nb * kBlockColumns;
@@ -283,7 +282,7 @@ void gemm_packed_amx(int M, const int8_t* A, const PackedWeightsS8& W, int32_t* 
   parallel_for(n_chunks * m_chunks, threads, [&](int64_t begin, int64_t end) {
     amx_configure();  // tile configuration is per thread
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t nc = t / m_chunks, mc = t % m_chunks;
+      const auto [nc, mc] = tile_index(t, n_chunks, m_chunks, threads);
       const int nb = static_cast<int>(nc) * kAmxTilesN, tile = static_cast<int>(mc) * kAmxTilesM;
       const int tn = std::min(kAmxTilesN, blocks - nb), tm = std::min(kAmxTilesM, row_tiles - tile);
       const int8_t* const a[2] = {a_tile(tile), a_tile(std::min(tile + 1, row_tiles - 1))};

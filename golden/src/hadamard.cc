@@ -46,29 +46,44 @@ void split_size(int n, int* block, int* blocks) {
   }
 }
 
-// Unnormalized transform in place, order of spec §2.7.
+// Unnormalized transform in place, order of spec §2.7. Loops run over contiguous elements so the
+// compiler vectorizes them; each element still sees exactly the spec's sequence of f32 adds.
 void transform_in_place(float* v, int n) {
   int block = 0, blocks = 0;
   split_size(n, &block, &blocks);
   for (int c = 0; c < blocks; ++c) {  // stage 1: Sylvester butterflies, bit b ascending
     float* x = v + static_cast<size_t>(c) * block;
     for (int half = 1; half < block; half <<= 1) {
-      for (int lo = 0; lo < block; ++lo) {
-        if (lo & half) continue;
-        const float a = x[lo], b = x[lo | half];
-        x[lo] = a + b;
-        x[lo | half] = a - b;
+      for (int i0 = 0; i0 < block; i0 += 2 * half) {  // pairs (lo, lo | half) with bit `half` of lo clear
+        float* lo = x + i0;
+        float* hi = lo + half;
+        for (int j = 0; j < half; ++j) {
+          const float a = lo[j], b = hi[j];
+          lo[j] = a + b;
+          hi[j] = a - b;
+        }
       }
     }
   }
   if (blocks == 1) return;
-  for (int p = 0; p < block; ++p) {  // stage 2: H_12 per p, 12-term sums left to right
-    float in[12];
-    for (int c = 0; c < 12; ++c) in[c] = v[static_cast<size_t>(c) * block + p];
-    for (int r = 0; r < 12; ++r) {
-      float acc = kHadamard12[r][0] > 0 ? in[0] : -in[0];  // first term carries its sign
-      for (int c = 1; c < 12; ++c) acc = kHadamard12[r][c] > 0 ? acc + in[c] : acc - in[c];
-      v[static_cast<size_t>(r) * block + p] = acc;
+  // stage 2: H_12 per p, each 12-term sum left to right (first term carries its sign).
+  thread_local std::vector<float> in;
+  in.assign(v, v + n);
+  for (int r = 0; r < 12; ++r) {
+    float* out = v + static_cast<size_t>(r) * block;
+    const float* i0 = in.data();
+    if (kHadamard12[r][0] > 0) {
+      for (int p = 0; p < block; ++p) out[p] = i0[p];
+    } else {
+      for (int p = 0; p < block; ++p) out[p] = -i0[p];
+    }
+    for (int c = 1; c < 12; ++c) {
+      const float* ic = in.data() + static_cast<size_t>(c) * block;
+      if (kHadamard12[r][c] > 0) {
+        for (int p = 0; p < block; ++p) out[p] = out[p] + ic[p];
+      } else {
+        for (int p = 0; p < block; ++p) out[p] = out[p] - ic[p];
+      }
     }
   }
 }
@@ -107,8 +122,8 @@ void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, i
         const float scaled = v[j] * scale_h;  // spec §2.7: one f32 multiply
         const int32_t rounded = num::f32_to_i32_sat(num::round_rna(scaled));
         if (rounded < num::kInt8Min || rounded > num::kInt8Max) ++counts[static_cast<size_t>(t)];
-        // spec §5.8: sat8 (golden); §2.7: wrap8 under quamba-compat.
-        out[row + j] = wrap ? num::quant_rna_wrap8(scaled) : num::quant_rna_sat8(scaled);
+        // spec §5.8: sat8 (golden); §2.7: wrap8 under quamba-compat (= quant_rna_{sat,wrap}8(scaled)).
+        out[row + j] = wrap ? num::wrap8(rounded) : num::sat8(rounded);
       }
     }
   });

@@ -37,6 +37,13 @@ std::vector<int32_t> accumulate(int M, int N, int K, const int8_t* x, const int8
   return acc;
 }
 
+std::vector<int32_t> accumulate(int M, const int8_t* x, const PackedWeightsS8& W, int threads) {
+  std::vector<int32_t> acc(static_cast<size_t>(M) * W.n);
+  if (acc.empty()) return acc;
+  gemm_s8s8_s32_packed(M, x, W, acc.data(), threads);
+  return acc;
+}
+
 template <class Epilogue, class Out>
 void apply_epilogue(const std::vector<int32_t>& acc, Out* y, int threads, Epilogue epilogue) {
   parallel_for(static_cast<int64_t>(acc.size()), threads, [&](int64_t b, int64_t e) {
@@ -69,6 +76,29 @@ void linear_int8_f16_alpha(int M, int N, int K, const int8_t* x, const int8_t* W
                            int threads) {
   const auto acc = accumulate(M, N, K, x, W, threads);
   // spec §2.8 (M == 1): f16_RNE(fl32(alpha · f32(acc))).
+  apply_epilogue(acc, y_f16, threads, [&](int32_t a) { return num::f32_to_f16_rne(alpha * num::i32_to_f32_rne(a)); });
+}
+
+void linear_int8_s8(int M, const int8_t* x, const PackedWeightsS8& W, float inner_scale, float outer_scale, int8_t* y,
+                    int threads) {
+  const auto acc = accumulate(M, x, W, threads);
+  apply_epilogue(acc, y, threads, [&](int32_t a) { return requant_two_scales_s8(a, inner_scale, outer_scale); });
+}
+
+void linear_int8_s8_alpha(int M, const int8_t* x, const PackedWeightsS8& W, float alpha, int8_t* y, int threads) {
+  const auto acc = accumulate(M, x, W, threads);
+  apply_epilogue(acc, y, threads, [&](int32_t a) { return num::quant_rne_sat8(alpha * num::i32_to_f32_rne(a)); });
+}
+
+void linear_int8_f16(int M, const int8_t* x, const PackedWeightsS8& W, float inner_scale, float outer_scale,
+                     uint16_t* y_f16, int threads) {
+  const auto acc = accumulate(M, x, W, threads);
+  apply_epilogue(acc, y_f16, threads, [&](int32_t a) { return requant_two_scales_f16(a, inner_scale, outer_scale); });
+}
+
+void linear_int8_f16_alpha(int M, const int8_t* x, const PackedWeightsS8& W, float alpha, uint16_t* y_f16,
+                           int threads) {
+  const auto acc = accumulate(M, x, W, threads);
   apply_epilogue(acc, y_f16, threads, [&](int32_t a) { return num::f32_to_f16_rne(alpha * num::i32_to_f32_rne(a)); });
 }
 

@@ -72,5 +72,49 @@ void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f
   });
 }
 
+LmHeadTiles make_lm_head_tiles(int V, int D, const uint16_t* W_f16, int threads) {
+  const std::vector<float>& f16 = f16_table();
+  LmHeadTiles t;
+  t.V = V;
+  t.D = D;
+  const int64_t blocks = (static_cast<int64_t>(V) + kLanes - 1) / kLanes;
+  t.tiles.assign(static_cast<size_t>(blocks) * D * kLanes, 0.0f);
+  parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      float* tile = t.tiles.data() + static_cast<size_t>(b) * D * kLanes;
+      const int v0 = static_cast<int>(b) * kLanes;
+      const int lanes = std::min(kLanes, V - v0);
+      for (int i = 0; i < lanes; ++i)
+        for (int k = 0; k < D; ++k) tile[static_cast<size_t>(k) * kLanes + i] = f16[W_f16[static_cast<size_t>(v0 + i) * D + k]];
+    }
+  });
+  return t;
+}
+
+void lm_head_tiles(int P, const uint16_t* y_f16, const LmHeadTiles& W, bool f16_logits, float* logits, int threads) {
+  const std::vector<float>& f16 = f16_table();
+  const int V = W.V, D = W.D;
+  std::vector<float> y(static_cast<size_t>(P) * D);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = f16[y_f16[i]];
+  const int64_t blocks = (static_cast<int64_t>(V) + kLanes - 1) / kLanes;
+  parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* tile = W.tiles.data() + static_cast<size_t>(b) * D * kLanes;
+      const int v0 = static_cast<int>(b) * kLanes;
+      const int lanes = std::min(kLanes, V - v0);
+      for (int p = 0; p < P; ++p) {
+        const float* yp = y.data() + static_cast<size_t>(p) * D;
+        float acc[kLanes] = {};
+        for (int k = 0; k < D; ++k) {
+          const float yk = yp[k];
+          const float* wk = tile + static_cast<size_t>(k) * kLanes;
+          for (int i = 0; i < kLanes; ++i) acc[i] = acc[i] + yk * wk[i];  // exact product, then one rounding
+        }
+        for (int i = 0; i < lanes; ++i) logits[static_cast<size_t>(p) * V + v0 + i] = finish(acc[i], f16_logits);
+      }
+    }
+  });
+}
+
 }  // namespace golden
 }  // namespace qmsim

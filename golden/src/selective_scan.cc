@@ -3,6 +3,8 @@
 #include "qmsim/golden/selective_scan.h"
 
 #include <cstddef>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "qmsim/golden/parallel.h"
@@ -25,7 +27,29 @@ void write_state(int N, size_t e, const float* h, float s_h, float* state, int8_
   }
 }
 
+#if defined(QMSIM_X86_DISPATCH)
+// AVX-512F/DQ/VL/BW present and not disabled with QMSIM_ISA=ref|avx2 (same switch as the GEMM).
+bool scan_avx512_usable() {
+  static const bool ok = [] {
+    const char* env = std::getenv("QMSIM_ISA");
+    if (env != nullptr && (std::string(env) == "ref" || std::string(env) == "avx2")) return false;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  }();
+  return ok;
+}
+#endif
+
 }  // namespace
+
+#if defined(QMSIM_X86_DISPATCH)
+namespace scan_avx512_detail {
+void scan_blocks_avx512(int L, int E, int N, const int8_t* u, const int8_t* dt, const float* Bf, const float* Cf,
+                        const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
+                        const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q, int64_t block_begin,
+                        int64_t block_end);
+}
+#endif
 
 void selective_scan_ref(int L, int E, int N, const int8_t* u, const int8_t* dt, const int8_t* B, const int8_t* C,
                         const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
@@ -67,7 +91,7 @@ void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, cons
     Bf[i] = s.B * static_cast<float>(B[i]);
     Cf[i] = s.C * static_cast<float>(C[i]);
   }
-  parallel_for(E, threads, [&](int64_t e0, int64_t e1) {
+  auto scalar_channels = [&](int64_t e0, int64_t e1) {
     std::vector<float> h(static_cast<size_t>(N)), A(static_cast<size_t>(N));
     for (int64_t ei = e0; ei < e1; ++ei) {
       const size_t e = static_cast<size_t>(ei);
@@ -93,7 +117,20 @@ void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, cons
       }
       write_state(N, e, h.data(), s.state, state, state_q);
     }
-  });
+  };
+#if defined(QMSIM_X86_DISPATCH)
+  if (scan_avx512_usable() && E >= 16) {
+    // 16-channel vectors; the < 16 remaining channels take the scalar loop.
+    const int64_t blocks = E / 16;
+    parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
+      scan_avx512_detail::scan_blocks_avx512(L, E, N, u, dt, Bf.data(), Cf.data(), z, A_log, D, dt_bias, s, y_f16,
+                                             state, state_q, b0, b1);
+    });
+    scalar_channels(blocks * 16, E);
+    return;
+  }
+#endif
+  parallel_for(E, threads, scalar_channels);
 }
 
 }  // namespace golden

@@ -24,5 +24,9 @@ struct Conv1dScales {
 void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
                        const Conv1dScales& scales, int8_t* out, float* v_out, int threads);
 
+/// Single-threaded scalar definition of conv1d_silu_quant (the optimized variants must equal it).
+void conv1d_silu_quant_ref(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
+                           const Conv1dScales& s, int8_t* out, float* v_out);
+
 }  // namespace golden
 }  // namespace qmsim

@@ -27,6 +27,7 @@ enum class GemmIsa {
 void gemm_s8s8_s32_ref(int M, int N, int K, const int8_t* A, const int8_t* W, int32_t* C);
 
 /// Dispatched, optimized GEMM; equals gemm_s8s8_s32_ref bit for bit for any `threads`.
+/// `threads` is an upper bound: problems too small to repay starting a thread use fewer.
 /// Packs W on every call; for weights used more than once prefer pack_weights_s8 + _packed.
 void gemm_s8s8_s32(int M, int N, int K, const int8_t* A, const int8_t* W, int32_t* C,
                    int threads = 1);
@@ -59,7 +60,8 @@ void gemm_s8s8_s32_packed(int M, const int8_t* A, const PackedWeightsS8& W, int3
 /// Explicit variants, for tests and benchmarks.
 bool gemm_isa_available(GemmIsa isa);
 const char* gemm_isa_name(GemmIsa isa);
-/// Runs `isa` (which must be available) regardless of QMSIM_ISA.
+/// Runs `isa` (which must be available) regardless of QMSIM_ISA, with `threads` threads for the
+/// product whatever its size (at most one per tile).
 void gemm_s8s8_s32_with(GemmIsa isa, int M, int N, int K, const int8_t* A, const int8_t* W,
                         int32_t* C, int threads = 1);
 void gemm_s8s8_s32_packed_with(GemmIsa isa, int M, const int8_t* A, const PackedWeightsS8& W,
@@ -83,6 +85,17 @@ void pack_blocks_avx512(int N, int K, int k_padded, const int8_t* W, int8_t* dat
                         int32_t* row_sums, int nb_begin, int nb_end);
 /// Whether the CPU and OS allow AMX-INT8 (requests the tile-data permission from Linux once).
 bool amx_usable();
+
+/// Tile t of an n_chunks x m_chunks grid, as (column chunk, row chunk). Column-major order (a
+/// thread's contiguous range of tiles shares weight panels) when there are enough column chunks
+/// to balance the threads; row-major otherwise (e.g. x_proj, N = 80).
+struct TileIndex {
+  int64_t column_chunk, row_chunk;
+};
+inline TileIndex tile_index(int64_t t, int64_t n_chunks, int64_t m_chunks, int threads) {
+  if (n_chunks >= 4 * int64_t{threads}) return {t / m_chunks, t % m_chunks};
+  return {t % n_chunks, t / n_chunks};
+}
 
 }  // namespace gemm_int8_detail
 }  // namespace golden

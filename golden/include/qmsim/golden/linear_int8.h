@@ -10,6 +10,8 @@
 // to_seqlen_last); linear_uses_alpha() encodes that rule.
 #pragma once
 
+#include "qmsim/golden/gemm_int8.h"
+
 #include <cstdint>
 
 #include "qmsim/numerics.h"
@@ -35,6 +37,16 @@ void linear_int8_f16(int M, int N, int K, const int8_t* x, const int8_t* W, floa
                      uint16_t* y_f16, int threads);
 /// f16 output, GEMV epilogue: y = f16_RNE(fl32(alpha · f32(acc))). spec §2.8 (M == 1).
 void linear_int8_f16_alpha(int M, int N, int K, const int8_t* x, const int8_t* W, float alpha, uint16_t* y_f16,
+                           int threads);
+
+/// The same four functions on weights packed once per model (gemm_int8.h: pack_weights_s8);
+/// N and K come from the packed weights. Results are identical to the unpacked forms.
+void linear_int8_s8(int M, const int8_t* x, const PackedWeightsS8& W, float inner_scale, float outer_scale, int8_t* y,
+                    int threads);
+void linear_int8_s8_alpha(int M, const int8_t* x, const PackedWeightsS8& W, float alpha, int8_t* y, int threads);
+void linear_int8_f16(int M, const int8_t* x, const PackedWeightsS8& W, float inner_scale, float outer_scale,
+                     uint16_t* y_f16, int threads);
+void linear_int8_f16_alpha(int M, const int8_t* x, const PackedWeightsS8& W, float alpha, uint16_t* y_f16,
                            int threads);
 
 /// Epilogue scalars, exposed for the known-answer tests and the twins' documentation.

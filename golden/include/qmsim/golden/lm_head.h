@@ -1,6 +1,8 @@
 // lm_head (spec §2.11, golden rule §5.8): f16 × f16 products accumulated in f32.
 #pragma once
 
+#include <vector>
+
 #include <cstdint>
 
 namespace qmsim {
@@ -12,6 +14,16 @@ namespace golden {
 /// Vectorized over 16 outputs at a time from a transposed f32 tile; same bits as lm_head_f16_ref.
 void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits,
                  int threads);
+
+/// The lm_head weights widened to f32 once per model, in the 16-output tiles lm_head_f16 builds
+/// on every call: tiles[(v/16)·D·16 + k·16 + v%16] = f32(W[v, k]) (zero-padded past V).
+struct LmHeadTiles {
+  int V = 0, D = 0;
+  std::vector<float> tiles;
+};
+LmHeadTiles make_lm_head_tiles(int V, int D, const uint16_t* W_f16, int threads);
+/// lm_head_f16 on pre-built tiles: same bits as lm_head_f16 / lm_head_f16_ref.
+void lm_head_tiles(int P, const uint16_t* y_f16, const LmHeadTiles& W, bool f16_logits, float* logits, int threads);
 
 /// Scalar reference of lm_head_f16 (one output at a time, single-threaded).
 void lm_head_f16_ref(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits,
