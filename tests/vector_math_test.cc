@@ -49,3 +49,60 @@ TEST(VectorMath, Log1pBatchEqualsScalarOnSampledInputs) {
 
 }  // namespace
 }  // namespace qmsim
+
+namespace qmsim {
+namespace {
+
+std::vector<float> sampled_floats(uint64_t stride) {
+  std::vector<float> x;
+  for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += stride) x.push_back(num::f32_from_bits(static_cast<uint32_t>(u)));
+  for (float v : {0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 127.5f, -128.5f, 128.0f, -129.0f, 200.0f, 300.0f, -300.0f,
+                  0.49999997f, 8388607.5f, 2147483648.0f, -2147483648.0f, 1e10f, -1e10f, 65504.0f, 65520.0f,
+                  65519.996f, 6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f, 2.9802326e-08f})
+    x.push_back(v);
+  return x;
+}
+
+TEST(VectorMath, F16ToF32BatchEqualsScalarOnAllCodes) {
+  std::vector<uint16_t> h(65536);
+  for (uint32_t i = 0; i < 65536; ++i) h[i] = static_cast<uint16_t>(i);
+  std::vector<float> y(h.size());
+  golden::f16_to_f32_batch(h.data(), y.data(), h.size());
+  for (uint32_t i = 0; i < 65536; ++i) {
+    const float want = num::f16_to_f32(h[i]);
+    ASSERT_EQ(0, std::memcmp(&want, &y[i], 4)) << std::hex << i;
+  }
+}
+
+TEST(VectorMath, F32ToF16BatchEqualsScalarOnSampledInputs) {
+  const std::vector<float> x = sampled_floats(61);
+  std::vector<uint16_t> y(x.size());
+  golden::f32_to_f16_batch(x.data(), y.data(), x.size());
+  size_t bad = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (y[i] != num::f32_to_f16_rne(x[i]) && bad++ < 10)
+      ADD_FAILURE() << std::hexfloat << x[i] << " vector " << y[i] << " scalar " << num::f32_to_f16_rne(x[i]);
+  EXPECT_EQ(bad, 0u);
+}
+
+TEST(VectorMath, QuantizerBatchesEqualScalarOnSampledInputs) {
+  const std::vector<float> x = sampled_floats(61);
+  std::vector<int8_t> y(x.size());
+  for (bool wrap : {false, true}) {
+    golden::quant_rna_batch(x.data(), x.size(), wrap, y.data());
+    size_t bad = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const int8_t want = wrap ? num::quant_rna_wrap8(x[i]) : num::quant_rna_sat8(x[i]);
+      if (y[i] != want && bad++ < 10) ADD_FAILURE() << "wrap=" << wrap << " " << std::hexfloat << x[i] << " vector " << int(y[i]) << " scalar " << int(want);
+    }
+    EXPECT_EQ(bad, 0u) << "wrap=" << wrap;
+  }
+  golden::quant_rne_sat8_batch(x.data(), x.size(), y.data());
+  size_t bad = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (y[i] != num::quant_rne_sat8(x[i]) && bad++ < 10) ADD_FAILURE() << "rne " << std::hexfloat << x[i];
+  EXPECT_EQ(bad, 0u);
+}
+
+}  // namespace
+}  // namespace qmsim

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels_avx512.h"
 #include "qmsim/golden/parallel.h"
 #include "qmsim/numerics.h"
 
@@ -17,16 +18,7 @@ void conv_blocks_avx512(int L, int E, int K, const int8_t* x, const int8_t* w, c
                         const Conv1dScales& s, int8_t* out, float* v_out, int64_t block_begin, int64_t block_end);
 }
 namespace {
-// AVX-512F/DQ/VL/BW present and not disabled with QMSIM_ISA=ref|avx2 (same switch as the GEMM).
-bool conv_avx512_usable() {
-  static const bool ok = [] {
-    const char* env = std::getenv("QMSIM_ISA");
-    if (env != nullptr && (std::string(env) == "ref" || std::string(env) == "avx2")) return false;
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-  }();
-  return ok;
-}
+bool conv_avx512_usable() { return avx512::usable(); }
 }  // namespace
 #endif
 

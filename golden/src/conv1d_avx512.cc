@@ -1,6 +1,6 @@
 // conv1d + SiLU + requantization, AVX-512 variant: 16 channels per vector. Each lane performs the
 // operations of conv1d_silu_quant in the same order (exact int32 taps, one FMA, SiLU with the
-// vector exp_cr, IEEE divisions); the RNA quantizer runs per lane through num::quant_rna_sat8.
+// vector exp_cr, IEEE divisions, the RNA quantizer of crmath_avx512.h).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -19,7 +19,6 @@ void conv_blocks_avx512(int L, int E, int K, const int8_t* x, const int8_t* w, c
   const __m512 scale_wx = _mm512_set1_ps(s.weight_scale * s.input_scale);  // spec §2.5: fl32(w_c·s_xz)
   const __m512 out_scale = _mm512_set1_ps(s.output_scale);
   alignas(64) int32_t wk[8][W];
-  alignas(64) float v_buf[W];
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int e0 = static_cast<int>(b) * W;
     for (int k = 0; k < K; ++k)
@@ -40,8 +39,8 @@ void conv_blocks_avx512(int L, int E, int K, const int8_t* x, const int8_t* w, c
       v = _mm512_div_ps(v, den);
       const size_t i0 = static_cast<size_t>(t) * E + e0;
       if (v_out != nullptr) _mm512_storeu_ps(v_out + i0, v);
-      _mm512_store_ps(v_buf, _mm512_div_ps(v, out_scale));
-      for (int i = 0; i < W; ++i) out[i0 + i] = num::quant_rna_sat8(v_buf[i]);
+      // quant_rna_sat8(v / s_u) lane for lane
+      avx512::store_i8(out + i0, avx512::clamp_int8_nan0(avx512::round_rna16(_mm512_div_ps(v, out_scale))));
     }
   }
 }

@@ -134,6 +134,61 @@ inline __m512 softplus_thr20_16(__m512 dt) {
   return _mm512_mask_blend_ps(small, dt, log1p_cr_16(exp_cr_16(arg)));
 }
 
+// f16 <-> f32 on 16 lanes with hardware conversion (RNE, IEEE); NaN lanes use the scalar rule.
+inline void store_f16_16(uint16_t* out, __m512 v) {
+  // NaN lanes go through the scalar conversion so the payload rule is the numerics header's.
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  if (nan) {
+    alignas(64) float tmp[16];
+    _mm512_store_ps(tmp, v);
+    for (int i = 0; i < 16; ++i)
+      if ((nan >> i) & 1) out[i] = num::f32_to_f16_rne(tmp[i]);
+  }
+}
+
+inline __m512 load_f16_16(const uint16_t* in) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+  __m512 v = _mm512_cvtph_ps(h);
+  // NaN codes (exponent 31, mantissa != 0) through the scalar widening.
+  const __m256i ah = _mm256_and_si256(h, _mm256_set1_epi16(0x7FFF));
+  const __mmask16 nan = _mm256_cmpgt_epu16_mask(ah, _mm256_set1_epi16(0x7C00));
+  if (nan) {
+    alignas(64) float tmp[16];
+    _mm512_store_ps(tmp, v);
+    for (int i = 0; i < 16; ++i)
+      if ((nan >> i) & 1) tmp[i] = num::f16_to_f32(in[i]);
+    v = _mm512_load_ps(tmp);
+  }
+  return v;
+}
+
+// Quantizer building blocks on 16 lanes (lane for lane the numerics-header semantics).
+inline __m512 clamp_int8_nan0(__m512 r) {
+  const __mmask16 nan = _mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q);
+  const __m512 c = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
+  return _mm512_mask_blend_ps(nan, c, _mm512_setzero_ps());
+}
+
+inline void store_i8(int8_t* out, __m512 integral_in_range) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(integral_in_range)));
+}
+
+inline void store_i8_masked(int8_t* out, __m512 integral_in_range, __mmask16 m) {
+  _mm_mask_storeu_epi8(out, m, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(integral_in_range)));
+}
+
+// round_rna on 16 lanes (NaN, inf and |x| >= 2^23 returned unchanged, as the scalar function).
+inline __m512 round_rna16(__m512 x) {
+  const __m512 sign = _mm512_and_ps(x, _mm512_set1_ps(-0.0f));
+  const __m512 ax = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), x);
+  const __mmask16 small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(8388608.0f), _CMP_LT_OQ);
+  __m512 t = _mm512_roundscale_ps(ax, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(ax, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  t = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0f));
+  return _mm512_mask_blend_ps(small, x, _mm512_or_ps(t, sign));
+}
+
 }  // namespace avx512
 }  // namespace golden
 }  // namespace qmsim

@@ -1,6 +1,8 @@
 // Hadamard transform and quantizer (QHadamard, spec §2.7; H_12 and golden rule §5.8).
 #include "qmsim/golden/hadamard.h"
 
+#include "kernels_avx512.h"
+
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
@@ -118,6 +120,12 @@ void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, i
       const size_t row = static_cast<size_t>(t) * n;
       for (int j = 0; j < n; ++j) v[j] = num::f16_to_f32(y_f16[row + j]);  // exact widening
       transform_in_place(v.data(), n);
+#if defined(QMSIM_X86_DISPATCH)
+      if (avx512::usable()) {  // same quantizer lane for lane (kernels_avx512.h)
+        counts[static_cast<size_t>(t)] = avx512::quant_rna_row_avx512(v.data(), static_cast<size_t>(n), scale_h, wrap, out + row);
+        continue;
+      }
+#endif
       for (int j = 0; j < n; ++j) {
         const float scaled = v[j] * scale_h;  // spec §2.7: one f32 multiply
         const int32_t rounded = num::f32_to_i32_sat(num::round_rna(scaled));

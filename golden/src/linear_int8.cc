@@ -1,6 +1,8 @@
 // W8A8 linear layers: exact int32 GEMM + float epilogue (spec §2.4, §2.8, §5.8).
 #include "qmsim/golden/linear_int8.h"
 
+#include "kernels_avx512.h"
+
 #include <cstddef>
 #include <vector>
 
@@ -44,6 +46,15 @@ std::vector<int32_t> accumulate(int M, const int8_t* x, const PackedWeightsS8& W
   return acc;
 }
 
+// The AVX-512 epilogue kernels compute the same function lane for lane (kernels_avx512.h).
+bool vector_epilogue() {
+#if defined(QMSIM_X86_DISPATCH)
+  return avx512::usable();
+#else
+  return false;
+#endif
+}
+
 template <class Epilogue, class Out>
 void apply_epilogue(const std::vector<int32_t>& acc, Out* y, int threads, Epilogue epilogue) {
   parallel_for(static_cast<int64_t>(acc.size()), threads, [&](int64_t b, int64_t e) {
@@ -82,23 +93,27 @@ void linear_int8_f16_alpha(int M, int N, int K, const int8_t* x, const int8_t* W
 void linear_int8_s8(int M, const int8_t* x, const PackedWeightsS8& W, float inner_scale, float outer_scale, int8_t* y,
                     int threads) {
   const auto acc = accumulate(M, x, W, threads);
+  if (vector_epilogue()) return avx512::requant_two_scales_s8_avx512(acc.data(), acc.size(), inner_scale, outer_scale, y);
   apply_epilogue(acc, y, threads, [&](int32_t a) { return requant_two_scales_s8(a, inner_scale, outer_scale); });
 }
 
 void linear_int8_s8_alpha(int M, const int8_t* x, const PackedWeightsS8& W, float alpha, int8_t* y, int threads) {
   const auto acc = accumulate(M, x, W, threads);
+  if (vector_epilogue()) return avx512::requant_alpha_s8_avx512(acc.data(), acc.size(), alpha, y);
   apply_epilogue(acc, y, threads, [&](int32_t a) { return num::quant_rne_sat8(alpha * num::i32_to_f32_rne(a)); });
 }
 
 void linear_int8_f16(int M, const int8_t* x, const PackedWeightsS8& W, float inner_scale, float outer_scale,
                      uint16_t* y_f16, int threads) {
   const auto acc = accumulate(M, x, W, threads);
+  if (vector_epilogue()) return avx512::requant_two_scales_f16_avx512(acc.data(), acc.size(), inner_scale, outer_scale, y_f16);
   apply_epilogue(acc, y_f16, threads, [&](int32_t a) { return requant_two_scales_f16(a, inner_scale, outer_scale); });
 }
 
 void linear_int8_f16_alpha(int M, const int8_t* x, const PackedWeightsS8& W, float alpha, uint16_t* y_f16,
                            int threads) {
   const auto acc = accumulate(M, x, W, threads);
+  if (vector_epilogue()) return avx512::requant_alpha_f16_avx512(acc.data(), acc.size(), alpha, y_f16);
   apply_epilogue(acc, y_f16, threads, [&](int32_t a) { return num::f32_to_f16_rne(alpha * num::i32_to_f32_rne(a)); });
 }
 

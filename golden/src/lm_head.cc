@@ -2,6 +2,8 @@
 // ascending k, acc = fl32(acc + prod).
 #include "qmsim/golden/lm_head.h"
 
+#include "kernels_avx512.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <vector>
@@ -73,19 +75,18 @@ void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f
 }
 
 LmHeadTiles make_lm_head_tiles(int V, int D, const uint16_t* W_f16, int threads) {
-  const std::vector<float>& f16 = f16_table();
   LmHeadTiles t;
   t.V = V;
   t.D = D;
   const int64_t blocks = (static_cast<int64_t>(V) + kLanes - 1) / kLanes;
-  t.tiles.assign(static_cast<size_t>(blocks) * D * kLanes, 0.0f);
+  t.tiles.assign(static_cast<size_t>(blocks) * D * kLanes, 0);
   parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      float* tile = t.tiles.data() + static_cast<size_t>(b) * D * kLanes;
+      uint16_t* tile = t.tiles.data() + static_cast<size_t>(b) * D * kLanes;
       const int v0 = static_cast<int>(b) * kLanes;
       const int lanes = std::min(kLanes, V - v0);
       for (int i = 0; i < lanes; ++i)
-        for (int k = 0; k < D; ++k) tile[static_cast<size_t>(k) * kLanes + i] = f16[W_f16[static_cast<size_t>(v0 + i) * D + k]];
+        for (int k = 0; k < D; ++k) tile[static_cast<size_t>(k) * kLanes + i] = W_f16[static_cast<size_t>(v0 + i) * D + k];
     }
   });
   return t;
@@ -98,8 +99,19 @@ void lm_head_tiles(int P, const uint16_t* y_f16, const LmHeadTiles& W, bool f16_
   for (size_t i = 0; i < y.size(); ++i) y[i] = f16[y_f16[i]];
   const int64_t blocks = (static_cast<int64_t>(V) + kLanes - 1) / kLanes;
   parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
+#if defined(QMSIM_X86_DISPATCH)
+    if (avx512::usable()) {  // same sums lane for lane (kernels_avx512.h)
+      avx512::lm_head_tiles_avx512(P, y.data(), D, V, W.tiles.data(), b0, b1, logits);
+      if (f16_logits)
+        for (int p = 0; p < P; ++p)
+          for (int64_t v = b0 * kLanes; v < std::min<int64_t>(b1 * kLanes, V); ++v)
+            logits[static_cast<size_t>(p) * V + v] = finish(logits[static_cast<size_t>(p) * V + v], true);
+      return;
+    }
+#endif
+    float wk[kLanes];
     for (int64_t b = b0; b < b1; ++b) {
-      const float* tile = W.tiles.data() + static_cast<size_t>(b) * D * kLanes;
+      const uint16_t* tile = W.tiles.data() + static_cast<size_t>(b) * D * kLanes;
       const int v0 = static_cast<int>(b) * kLanes;
       const int lanes = std::min(kLanes, V - v0);
       for (int p = 0; p < P; ++p) {
@@ -107,7 +119,7 @@ void lm_head_tiles(int P, const uint16_t* y_f16, const LmHeadTiles& W, bool f16_
         float acc[kLanes] = {};
         for (int k = 0; k < D; ++k) {
           const float yk = yp[k];
-          const float* wk = tile + static_cast<size_t>(k) * kLanes;
+          for (int i = 0; i < kLanes; ++i) wk[i] = f16[tile[static_cast<size_t>(k) * kLanes + i]];
           for (int i = 0; i < kLanes; ++i) acc[i] = acc[i] + yk * wk[i];  // exact product, then one rounding
         }
         for (int i = 0; i < lanes; ++i) logits[static_cast<size_t>(p) * V + v0 + i] = finish(acc[i], f16_logits);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels_avx512.h"
 #include "qmsim/golden/parallel.h"
 #include "qmsim/numerics.h"
 
@@ -28,16 +29,7 @@ void write_state(int N, size_t e, const float* h, float s_h, float* state, int8_
 }
 
 #if defined(QMSIM_X86_DISPATCH)
-// AVX-512F/DQ/VL/BW present and not disabled with QMSIM_ISA=ref|avx2 (same switch as the GEMM).
-bool scan_avx512_usable() {
-  static const bool ok = [] {
-    const char* env = std::getenv("QMSIM_ISA");
-    if (env != nullptr && (std::string(env) == "ref" || std::string(env) == "avx2")) return false;
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-  }();
-  return ok;
-}
+bool scan_avx512_usable() { return avx512::usable(); }
 #endif
 
 }  // namespace

@@ -15,11 +15,11 @@ namespace golden {
 void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits,
                  int threads);
 
-/// The lm_head weights widened to f32 once per model, in the 16-output tiles lm_head_f16 builds
-/// on every call: tiles[(v/16)·D·16 + k·16 + v%16] = f32(W[v, k]) (zero-padded past V).
+/// The lm_head weights re-laid out once per model in 16-output tiles (f16 bits, widened exactly in
+/// the kernel): tiles[(v/16)·D·16 + k·16 + v%16] = W[v, k] (zero-padded past V).
 struct LmHeadTiles {
   int V = 0, D = 0;
-  std::vector<float> tiles;
+  std::vector<uint16_t> tiles;
 };
 LmHeadTiles make_lm_head_tiles(int V, int D, const uint16_t* W_f16, int threads);
 /// lm_head_f16 on pre-built tiles: same bits as lm_head_f16 / lm_head_f16_ref.
