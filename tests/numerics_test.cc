@@ -1,0 +1,478 @@
+// Tests of the scalar numerics header (qmsim/numerics.h): rounding, quantizers, f16/bf16
+// conversion, and the correctly rounded exp_cr/log1p_cr. Every expected value comes from an
+// independent source: the spec's measured answers (§5.1), hand-derived or mpmath known answers,
+// the F16C instruction and the compiler's _Float16 conversion, or glibc's long double expl/log1pl.
+#include <gtest/gtest.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "qmsim/numerics.h"
+
+namespace {
+
+namespace num = qmsim::num;
+
+uint32_t bits(float f) { return num::f32_bits(f); }
+float from_bits(uint32_t u) { return num::f32_from_bits(u); }
+
+// Bit-exact float comparison (distinguishes -0 from +0; any NaN matches any NaN).
+::testing::AssertionResult SameFloat(float got, float want) {
+  if ((std::isnan(got) && std::isnan(want)) || bits(got) == bits(want)) return ::testing::AssertionSuccess();
+  char text[128];
+  std::snprintf(text, sizeof text, "got %a (0x%08x), want %a (0x%08x)", static_cast<double>(got),
+                static_cast<unsigned>(bits(got)), static_cast<double>(want), static_cast<unsigned>(bits(want)));
+  return ::testing::AssertionFailure() << text;
+}
+
+/// Round a long double reference (glibc expl/log1pl: a few ulp of 2^-63) to the nearest float.
+/// Returns false where the value lies within 2^-56 (relative) of a rounding midpoint, so that long
+/// double cannot decide; +-inf stands for +-2^128 as the neighbour of +-FLT_MAX.
+bool decide_rounding(long double ref, float* out) {
+  const float y = static_cast<float>(ref);
+  *out = y;
+  if (std::isnan(ref) || std::isinf(ref) || ref == 0 || static_cast<long double>(y) == ref) return true;
+  const auto wide = [](float f) {
+    return std::isinf(f) ? std::copysign(std::ldexp(1.0L, 128), static_cast<long double>(f))
+                         : static_cast<long double>(f);
+  };
+  const float neighbour = std::nextafter(y, ref > y ? HUGE_VALF : -HUGE_VALF);
+  const long double midpoint = (wide(y) + wide(neighbour)) / 2;
+  return fabsl(ref - midpoint) > 0x1p-56L * fabsl(ref);
+}
+
+float exp_reference(float x) {
+  float y = 0.0f;
+  EXPECT_TRUE(decide_rounding(expl(static_cast<long double>(x)), &y)) << "expl undecided at " << std::hexfloat << x;
+  return y;
+}
+float log1p_reference(float x) {
+  float y = 0.0f;
+  EXPECT_TRUE(decide_rounding(log1pl(static_cast<long double>(x)), &y)) << "log1pl undecided at " << std::hexfloat << x;
+  return y;
+}
+
+/// Compare f with a long double reference on every stride-th binary32 input (all bit patterns).
+template <typename F, typename R>
+void check_sampled(F under_test, R reference, uint64_t stride) {
+  uint64_t checked = 0, undecided = 0, mismatches = 0;
+  for (uint64_t i = 0; i < (uint64_t{1} << 32); i += stride) {
+    const float x = from_bits(static_cast<uint32_t>(i));
+    float want = 0.0f;
+    if (!decide_rounding(reference(static_cast<long double>(x)), &want)) {
+      ++undecided;
+      continue;
+    }
+    ++checked;
+    if (!SameFloat(under_test(x), want) && ++mismatches <= 10)
+      ADD_FAILURE() << "x = " << std::hexfloat << x << ": " << SameFloat(under_test(x), want).message();
+  }
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_EQ(undecided, 0u) << "inputs too close to a midpoint for long double; see tools/crmath_exhaustive";
+  EXPECT_GT(checked, (uint64_t{1} << 32) / stride - 1);
+}
+
+// ------------------------------------------------------------------------------------- exp_cr
+
+TEST(ExpCr, SpecialValues) {
+  EXPECT_TRUE(SameFloat(num::exp_cr(0.0f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-0.0f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(INFINITY), INFINITY));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-INFINITY), 0.0f));
+  EXPECT_TRUE(std::isnan(num::exp_cr(NAN)));
+  EXPECT_TRUE(std::isnan(num::exp_cr(from_bits(0x7F800001u))));  // signalling NaN
+  EXPECT_TRUE(std::isnan(num::exp_cr(from_bits(0xFFC00000u))));
+}
+
+TEST(ExpCr, KnownAnswers) {
+  EXPECT_TRUE(SameFloat(num::exp_cr(1.0f), 0x1.5bf0a8p+1f));   // e = 2.71828182845904...
+  EXPECT_TRUE(SameFloat(num::exp_cr(-1.0f), 0x1.78b564p-2f));  // 1/e = 0.36787944117144...
+  // 2^-24: e^x = 1 + 2^-24 + 2^-49 lies just above the midpoint 1 + 2^-24 and rounds up.
+  EXPECT_TRUE(SameFloat(num::exp_cr(0x1p-24f), 0x1.000002p+0f));
+  // -2^-25: e^x = 1 - 2^-25 + 2^-51 lies just above the midpoint 1 - 2^-25 and rounds to 1.
+  EXPECT_TRUE(SameFloat(num::exp_cr(-0x1p-25f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-0x1p-24f), 0x1.fffffep-1f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(1e-30f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-1e-30f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(from_bits(1u)), 1.0f));  // smallest subnormal
+}
+
+TEST(ExpCr, HardToRoundCase) {
+  // The binary32 input closest to a rounding midpoint (2^-28.7 ulp, found by
+  // tools/crmath_exhaustive); expected value from mpmath at 400 bits.
+  EXPECT_TRUE(SameFloat(num::exp_cr(-0x1.d2259ap+3f), 0x1.fa6636p-22f));
+}
+
+TEST(ExpCr, OverflowBoundary) {
+  // ln(FLT_MAX + ulp/2) = 88.7228390...: 0x1.62e42ep+6 (88.7228317) is the last finite result.
+  EXPECT_TRUE(std::isfinite(num::exp_cr(0x1.62e42ep+6f)));
+  EXPECT_TRUE(SameFloat(num::exp_cr(0x1.62e42ep+6f), exp_reference(0x1.62e42ep+6f)));
+  EXPECT_TRUE(SameFloat(num::exp_cr(0x1.62e430p+6f), INFINITY));
+  EXPECT_TRUE(SameFloat(num::exp_cr(100.0f), INFINITY));
+  EXPECT_TRUE(SameFloat(num::exp_cr(FLT_MAX), INFINITY));
+}
+
+TEST(ExpCr, UnderflowToSubnormalsAndZero) {
+  // ln(2^-150) = -103.972077...: below it e^x rounds to +0; subnormal results round correctly.
+  EXPECT_TRUE(SameFloat(num::exp_cr(-0x1.9fe368p+6f), exp_reference(-0x1.9fe368p+6f)));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-0x1.9fe36ap+6f), exp_reference(-0x1.9fe36ap+6f)));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-104.0f), 0.0f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-FLT_MAX), 0.0f));
+  EXPECT_TRUE(SameFloat(num::exp_cr(-0x1.9d1d9ep+6f), from_bits(1u)));  // ~ -103.28: e^x ~ 2^-149
+  for (float x = -103.9f; x < -87.0f; x += 0.0137f) {  // the whole subnormal and FLT_MIN range
+    EXPECT_TRUE(SameFloat(num::exp_cr(x), exp_reference(x))) << "x = " << std::hexfloat << x;
+  }
+}
+
+TEST(ExpCr, MatchesLongDoubleReferenceSampled) {
+  check_sampled(num::exp_cr, [](long double v) { return expl(v); }, 4099);
+}
+
+// ------------------------------------------------------------------------------------- log1p_cr
+
+TEST(Log1pCr, SpecialValues) {
+  EXPECT_TRUE(SameFloat(num::log1p_cr(0.0f), 0.0f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(-0.0f), -0.0f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(-1.0f), -INFINITY));
+  EXPECT_TRUE(std::isnan(num::log1p_cr(-1.0000001f)));
+  EXPECT_TRUE(std::isnan(num::log1p_cr(-2.0f)));
+  EXPECT_TRUE(std::isnan(num::log1p_cr(-INFINITY)));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(INFINITY), INFINITY));
+  EXPECT_TRUE(std::isnan(num::log1p_cr(NAN)));
+  EXPECT_TRUE(std::isnan(num::log1p_cr(from_bits(0x7F800001u))));
+}
+
+TEST(Log1pCr, TinyInputsReturnThemselves) {
+  // |x| < 2^-25: |log1p(x) - x| < x^2/2, less than half the distance to the next midpoint.
+  for (const float x : {from_bits(1u), -from_bits(1u), FLT_MIN, -FLT_MIN, 1e-20f, -1e-20f, 0x1.fffffep-26f,
+                        -0x1.fffffep-26f}) {
+    EXPECT_TRUE(SameFloat(num::log1p_cr(x), x)) << std::hexfloat << x;
+  }
+}
+
+TEST(Log1pCr, HardToRoundCases) {
+  // Expected values from mpmath at 400 bits. The first three are the inputs that the long double
+  // reference of tools/crmath_exhaustive cannot decide (+-0x1.80000xp-21 are the binary32 inputs
+  // closest to a midpoint, 2^-42.8 ulp); the others are the inputs CORE-MATH's cr_log1pf singles
+  // out (within 2^-28..2^-33 ulp of a midpoint, or right next to a float).
+  EXPECT_TRUE(SameFloat(num::log1p_cr(0x1.800006p-21f), 0x1.7ffffep-21f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(-0x1.7ffffap-21f), -0x1.800002p-21f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(0x1.b121a6p+76f), 0x1.a9a3f2p+5f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(0x1.fb035ap-2f), 0x1.9bddc2p-2f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(0x1.b7fd86p-4f), 0x1.a1ece2p-4f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(-0x1.247ab0p-6f), -0x1.271f10p-6f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(-0x1.3a415ep-5f), -0x1.407112p-5f));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(0x1.43c7e2p-6f), 0x1.409f80p-6f));
+}
+
+TEST(Log1pCr, KnownAnswers) {
+  EXPECT_TRUE(SameFloat(num::log1p_cr(1.0f), 0x1.62e430p-1f));  // ln 2 = 0.693147180559945...
+  EXPECT_TRUE(SameFloat(num::log1p_cr(FLT_MAX), log1p_reference(FLT_MAX)));
+  EXPECT_TRUE(SameFloat(num::log1p_cr(-0x1.fffffep-1f), log1p_reference(-0x1.fffffep-1f)));  // 1 + x = 2^-24
+}
+
+TEST(Log1pCr, MatchesLongDoubleReferenceSampled) {
+  check_sampled(num::log1p_cr, [](long double v) { return log1pl(v); }, 4099);
+}
+
+// ------------------------------------------------------------------------------------- silu / softplus
+
+// Expected values use the same sequence of correctly rounded f32 operations as the definitions
+// (spec §5.8), with exp/log1p from the long double reference instead of exp_cr/log1p_cr.
+float silu_reference(float v) {
+  const float e = exp_reference(-v);
+  const float denominator = 1.0f + e;
+  return v / denominator;
+}
+float softplus_thr20_reference(float dt) { return dt <= 20.0f ? log1p_reference(exp_reference(dt)) : dt; }
+
+TEST(Silu, MatchesCorrectlyRoundedComposition) {
+  for (const float v : {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 2.5f, -2.5f, 5.0f, -5.0f, 10.0f, -10.0f, 20.0f, -20.0f,
+                        87.0f, -87.0f, 88.5f, -88.5f, 89.0f, -89.0f, 100.0f, -100.0f, 1e-6f, -1e-6f, 1e-40f,
+                        0.3333333f, -7.123456f, FLT_MAX, -FLT_MAX}) {
+    EXPECT_TRUE(SameFloat(num::silu_f32(v), silu_reference(v))) << "v = " << std::hexfloat << v;
+  }
+  EXPECT_TRUE(SameFloat(num::silu_f32(-100.0f), -0.0f));  // e^100 = inf: -100/inf
+}
+
+TEST(SoftplusThr20, MatchesCorrectlyRoundedComposition) {
+  for (const float dt : {-100.0f, -20.0f, -10.0f, -1.0f, -1e-3f, 0.0f, 1e-3f, 1.0f, 5.0f, 15.0f, 19.99f, 20.0f,
+                         20.0001f, 25.0f, 88.0f, 1e30f, 0.731f, -3.3f}) {
+    EXPECT_TRUE(SameFloat(num::softplus_thr20_f32(dt), softplus_thr20_reference(dt))) << "dt = " << dt;
+  }
+  EXPECT_TRUE(SameFloat(num::softplus_thr20_f32(25.0f), 25.0f));  // above the threshold: identity
+  EXPECT_TRUE(std::isnan(num::softplus_thr20_f32(NAN)));
+}
+
+// ------------------------------------------------------------------------------------- rounding
+
+TEST(Rounding, PositiveTiesRoundToEven) {
+  EXPECT_TRUE(SameFloat(num::round_rne(0.5f), 0.0f));
+  EXPECT_TRUE(SameFloat(num::round_rne(1.5f), 2.0f));
+  EXPECT_TRUE(SameFloat(num::round_rne(2.5f), 2.0f));
+  EXPECT_TRUE(SameFloat(num::round_rne(8388607.5f), 8388608.0f));
+}
+
+TEST(Rounding, NegativeTiesRoundToEven) {
+  EXPECT_TRUE(SameFloat(num::round_rne(-0.5f), -0.0f));
+  EXPECT_TRUE(SameFloat(num::round_rne(-1.5f), -2.0f));
+  EXPECT_TRUE(SameFloat(num::round_rne(-2.5f), -2.0f));
+  EXPECT_TRUE(SameFloat(num::round_rne(-8388607.5f), -8388608.0f));
+}
+
+TEST(Rounding, PositiveTieRoundsAwayFromZero) {
+  EXPECT_TRUE(SameFloat(num::round_rna(0.5f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::round_rna(1.5f), 2.0f));
+  EXPECT_TRUE(SameFloat(num::round_rna(2.5f), 3.0f));
+  EXPECT_TRUE(SameFloat(num::round_rna(8388607.5f), 8388608.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(0.5f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(2.5f), 3.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(8388607.5f), 8388608.0f));
+}
+
+TEST(Rounding, NegativeTieRoundsAwayFromZero) {
+  EXPECT_TRUE(SameFloat(num::round_rna(-0.5f), -1.0f));
+  EXPECT_TRUE(SameFloat(num::round_rna(-1.5f), -2.0f));
+  EXPECT_TRUE(SameFloat(num::round_rna(-2.5f), -3.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(-0.5f), -1.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(-2.5f), -3.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(-8388607.5f), -8388608.0f));
+}
+
+TEST(Rounding, JustBelowHalfDiffersBetweenRnaAndRnat) {
+  // spec §4.6: 0.49999997f + 0.5f rounds to 1.0f in f32, so floor() gives 1; true RNA gives 0.
+  EXPECT_TRUE(SameFloat(num::round_rna(0.49999997f), 0.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(0.49999997f), 1.0f));
+  EXPECT_TRUE(SameFloat(num::round_rne(0.49999997f), 0.0f));
+  EXPECT_TRUE(SameFloat(num::round_rna(-0.49999997f), -0.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(-0.49999997f), -1.0f));
+}
+
+TEST(Rounding, NonTiesRoundToNearest) {
+  for (const auto round : {num::round_rne, num::round_rna, num::round_rnat}) {
+    EXPECT_TRUE(SameFloat(round(0.75f), 1.0f));
+    EXPECT_TRUE(SameFloat(round(-0.75f), -1.0f));
+    EXPECT_TRUE(SameFloat(round(2.25f), 2.0f));
+    EXPECT_TRUE(SameFloat(round(-1e-30f), -0.0f));
+    EXPECT_TRUE(SameFloat(round(4194303.25f), 4194303.0f));
+  }
+}
+
+TEST(Rounding, LargeValuesAndSpecialsUnchanged) {
+  for (const auto round : {num::round_rne, num::round_rna, num::round_rnat}) {
+    for (const float v :
+         {8388608.0f, 16777216.0f, 16777218.0f, 1e10f, -1e10f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY}) {
+      EXPECT_TRUE(SameFloat(round(v), v)) << v;
+    }
+    EXPECT_TRUE(std::isnan(round(NAN)));
+  }
+  EXPECT_TRUE(SameFloat(num::round_rne(8388609.0f), 8388609.0f));
+  EXPECT_TRUE(SameFloat(num::round_rna(-8388609.0f), -8388609.0f));
+}
+
+TEST(Rounding, RnatOfOddIntegerAbove2To23RoundsUp) {
+  // RNAT adds 0.5 in f32 (spec §4.6): 8388609 + 0.5 is a tie in f32 and rounds to 8388610.
+  EXPECT_TRUE(SameFloat(num::round_rnat(8388609.0f), 8388610.0f));
+  EXPECT_TRUE(SameFloat(num::round_rnat(-8388609.0f), -8388610.0f));
+}
+
+// ------------------------------------------------------------------------------------- quantizers
+
+TEST(QuantRnaWrap8, MeasuredWrapAnswers) {
+  // spec §5.1: (int8_t)roundf(x) on the H100 = cvt.rzi.s32 + 8-bit truncation.
+  EXPECT_EQ(num::quant_rna_wrap8(127.5f), -128);
+  EXPECT_EQ(num::quant_rna_wrap8(128.0f), -128);
+  EXPECT_EQ(num::quant_rna_wrap8(200.0f), -56);
+  EXPECT_EQ(num::quant_rna_wrap8(300.0f), 44);
+  EXPECT_EQ(num::quant_rna_wrap8(-128.6f), 127);
+  EXPECT_EQ(num::quant_rna_wrap8(-300.0f), -44);
+  EXPECT_EQ(num::quant_rna_wrap8(2.5f), 3);
+  EXPECT_EQ(num::quant_rna_wrap8(-2.5f), -3);
+}
+
+TEST(QuantRnaWrap8, SaturatesToInt32BeforeWrapping) {
+  EXPECT_EQ(num::quant_rna_wrap8(1e10f), -1);        // INT32_MAX = 0x7FFFFFFF -> 0xFF
+  EXPECT_EQ(num::quant_rna_wrap8(-1e10f), 0);        // INT32_MIN = 0x80000000 -> 0x00
+  EXPECT_EQ(num::quant_rna_wrap8(INFINITY), -1);
+  EXPECT_EQ(num::quant_rna_wrap8(2147483520.0f), -128);  // 0x7FFFFF80, exact
+  EXPECT_EQ(num::quant_rna_wrap8(NAN), 0);
+}
+
+TEST(QuantSat8, SaturatesAtInt8Limits) {
+  for (const auto quant : {num::quant_rne_sat8, num::quant_rna_sat8, num::quant_rnat_sat8}) {
+    EXPECT_EQ(quant(126.9f), 127);
+    EXPECT_EQ(quant(127.0f), 127);
+    EXPECT_EQ(quant(127.5f), 127);
+    EXPECT_EQ(quant(300.0f), 127);
+    EXPECT_EQ(quant(1e10f), 127);
+    EXPECT_EQ(quant(INFINITY), 127);
+    EXPECT_EQ(quant(-128.0f), -128);
+    EXPECT_EQ(quant(-128.6f), -128);
+    EXPECT_EQ(quant(-300.0f), -128);
+    EXPECT_EQ(quant(-1e10f), -128);
+    EXPECT_EQ(quant(-INFINITY), -128);
+    EXPECT_EQ(quant(NAN), 0);
+    EXPECT_EQ(quant(-NAN), 0);
+  }
+}
+
+TEST(QuantSat8, TiesFollowTheNamedRounding) {
+  EXPECT_EQ(num::quant_rne_sat8(2.5f), 2);
+  EXPECT_EQ(num::quant_rne_sat8(-2.5f), -2);
+  EXPECT_EQ(num::quant_rne_sat8(3.5f), 4);
+  EXPECT_EQ(num::quant_rne_sat8(-126.5f), -126);
+  EXPECT_EQ(num::quant_rna_sat8(2.5f), 3);
+  EXPECT_EQ(num::quant_rna_sat8(-2.5f), -3);
+  EXPECT_EQ(num::quant_rna_sat8(-126.5f), -127);
+  EXPECT_EQ(num::quant_rnat_sat8(2.5f), 3);
+  EXPECT_EQ(num::quant_rnat_sat8(-2.5f), -3);
+  EXPECT_EQ(num::quant_rnat_sat8(0.49999997f), 1);
+  EXPECT_EQ(num::quant_rna_sat8(0.49999997f), 0);
+  EXPECT_EQ(num::quant_rne_sat8(0.49999997f), 0);
+}
+
+// ------------------------------------------------------------------------------------- f16
+
+float float16_reference_to_f32(uint16_t h) {
+  _Float16 v;
+  std::memcpy(&v, &h, 2);
+  return static_cast<float>(v);
+}
+uint16_t float16_reference_from_f32(float f) {
+  const _Float16 v = static_cast<_Float16>(f);  // compiler/libgcc conversion, RNE
+  uint16_t h;
+  std::memcpy(&h, &v, 2);
+  return h;
+}
+bool is_f16_nan(uint16_t h) { return (h & 0x7C00u) == 0x7C00u && (h & 0x03FFu) != 0; }
+
+TEST(F16, WidenAllBitPatternsMatchesFloat16) {
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    const float got = num::f16_to_f32(static_cast<uint16_t>(h));
+    EXPECT_TRUE(SameFloat(got, float16_reference_to_f32(static_cast<uint16_t>(h)))) << "h = 0x" << std::hex << h;
+    if (is_f16_nan(static_cast<uint16_t>(h))) {
+      EXPECT_TRUE(std::isnan(got)) << "h = 0x" << std::hex << h;
+    }
+  }
+}
+
+TEST(F16, RoundTripAllBitPatterns) {
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    const uint16_t back = num::f32_to_f16_rne(num::f16_to_f32(static_cast<uint16_t>(h)));
+    if (is_f16_nan(static_cast<uint16_t>(h))) {
+      EXPECT_TRUE(is_f16_nan(back)) << "h = 0x" << std::hex << h;
+    } else {
+      EXPECT_EQ(back, h) << "h = 0x" << std::hex << h;
+    }
+  }
+}
+
+TEST(F16, KnownAnswers) {
+  EXPECT_EQ(num::f32_to_f16_rne(1.0f), 0x3C00u);
+  EXPECT_EQ(num::f32_to_f16_rne(-2.0f), 0xC000u);
+  EXPECT_EQ(num::f32_to_f16_rne(65504.0f), 0x7BFFu);
+  EXPECT_EQ(num::f32_to_f16_rne(65519.996f), 0x7BFFu);  // below the midpoint 65520
+  EXPECT_EQ(num::f32_to_f16_rne(65520.0f), 0x7C00u);    // midpoint: ties to even = inf
+  EXPECT_EQ(num::f32_to_f16_rne(-1e6f), 0xFC00u);
+  EXPECT_EQ(num::f32_to_f16_rne(0x1p-24f), 0x0001u);    // smallest subnormal
+  EXPECT_EQ(num::f32_to_f16_rne(0x1p-25f), 0x0000u);    // midpoint: ties to even = 0
+  EXPECT_EQ(num::f32_to_f16_rne(0x1.000002p-25f), 0x0001u);
+  EXPECT_EQ(num::f32_to_f16_rne(0x1.8p-24f), 0x0002u);  // 1.5 ulp: ties to even = 2
+  EXPECT_EQ(num::f32_to_f16_rne(1.0f + 0x1p-11f), 0x3C00u);             // tie, even
+  EXPECT_EQ(num::f32_to_f16_rne(1.0f + 0x1p-10f + 0x1p-11f), 0x3C02u);  // tie, odd -> up
+  EXPECT_EQ(num::f32_to_f16_rne(-0.0f), 0x8000u);
+  EXPECT_TRUE(is_f16_nan(num::f32_to_f16_rne(NAN)));
+  EXPECT_TRUE(is_f16_nan(num::f32_to_f16_rne(from_bits(0x7F800001u))));  // NaN with payload below bit 13
+}
+
+#if defined(__x86_64__)
+/// Hardware reference: the F16C instruction vcvtps2ph, round to nearest even, 8 floats at a time.
+__attribute__((target("f16c,avx"))) void f16c_narrow8(const float* in, uint16_t* out) {
+  const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), h);
+}
+bool have_f16c() { return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"); }
+#else
+void f16c_narrow8(const float*, uint16_t*) {}
+bool have_f16c() { return false; }
+#endif
+
+/// Count f32_to_f16_rne mismatches over the inputs i * stride, split over the available cores.
+uint64_t narrow_mismatches(uint64_t stride, bool use_f16c) {
+  const uint64_t count = ((uint64_t{1} << 32) - 1) / stride + 1;
+  const uint64_t groups = (count + 7) / 8;  // 8 inputs per F16C conversion
+  const unsigned num_threads = std::max(1u, std::thread::hardware_concurrency());
+  std::atomic<uint64_t> mismatches{0};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < num_threads; ++t) {
+    threads.emplace_back([=, &mismatches] {
+      uint64_t local = 0;
+      float in[8];
+      uint16_t want[8];
+      for (uint64_t g = groups * t / num_threads; g < groups * (t + 1) / num_threads; ++g) {
+        for (uint64_t j = 0; j < 8; ++j) in[j] = from_bits(static_cast<uint32_t>((8 * g + j) * stride));
+        if (use_f16c) {
+          f16c_narrow8(in, want);
+        } else {
+          for (int j = 0; j < 8; ++j) want[j] = float16_reference_from_f32(in[j]);
+        }
+        for (uint64_t j = 0; j < 8 && 8 * g + j < count; ++j) {
+          const uint16_t got = num::f32_to_f16_rne(in[j]);
+          if (got != want[j] && !(is_f16_nan(got) && is_f16_nan(want[j]))) ++local;
+        }
+      }
+      mismatches += local;
+    });
+  }
+  for (auto& th : threads) th.join();
+  return mismatches.load();
+}
+
+TEST(F16, NarrowAllFloatsMatchesF16cHardware) {
+  if (!have_f16c()) GTEST_SKIP() << "no F16C on this CPU; F16.NarrowSampledFloatsMatchesFloat16 still runs";
+  EXPECT_EQ(narrow_mismatches(1, true), 0u);  // all 2^32 inputs
+}
+
+TEST(F16, NarrowSampledFloatsMatchesFloat16) {
+  // The compiler's _Float16 conversion (libgcc soft-float here: ~0.4 us a call), every 4099th input.
+  EXPECT_EQ(narrow_mismatches(4099, false), 0u);
+}
+
+// ------------------------------------------------------------------------------------- bf16
+
+TEST(Bf16, KnownAnswers) {
+  EXPECT_EQ(num::f32_to_bf16_rne(1.0f), 0x3F80u);
+  EXPECT_EQ(num::f32_to_bf16_rne(-1.5f), 0xBFC0u);
+  EXPECT_EQ(num::f32_to_bf16_rne(3.14159265f), 0x4049u);           // 0x40490FDB: rounds down
+  EXPECT_EQ(num::f32_to_bf16_rne(from_bits(0x3F808000u)), 0x3F80u);  // tie, even stays
+  EXPECT_EQ(num::f32_to_bf16_rne(from_bits(0x3F818000u)), 0x3F82u);  // tie, odd rounds up
+  EXPECT_EQ(num::f32_to_bf16_rne(from_bits(0x3F808001u)), 0x3F81u);  // above the tie
+  EXPECT_EQ(num::f32_to_bf16_rne(FLT_MAX), 0x7F80u);                 // rounds to +inf
+  EXPECT_EQ(num::f32_to_bf16_rne(-INFINITY), 0xFF80u);
+  EXPECT_EQ(num::f32_to_bf16_rne(from_bits(0x00008000u)), 0x0000u);  // subnormal tie, even
+  EXPECT_EQ(num::f32_to_bf16_rne(from_bits(0x00018000u)), 0x0002u);  // subnormal tie, odd
+  EXPECT_EQ(num::f32_to_bf16_rne(-0.0f), 0x8000u);
+  // NaN stays NaN, also when the payload lies only in the low 16 bits (would round to inf).
+  for (const uint32_t nan : {0x7FC00000u, 0x7F800001u, 0xFF800001u, 0x7FFFFFFFu}) {
+    const uint16_t b = num::f32_to_bf16_rne(from_bits(nan));
+    EXPECT_EQ(b & 0x7F80u, 0x7F80u);
+    EXPECT_NE(b & 0x007Fu, 0u) << std::hex << nan;
+  }
+  EXPECT_TRUE(SameFloat(num::bf16_to_f32(0x3F80u), 1.0f));
+  EXPECT_TRUE(SameFloat(num::bf16_to_f32(0xC049u), -3.140625f));
+  EXPECT_TRUE(SameFloat(num::bf16_to_f32(0x0001u), 0x1p-133f));
+  EXPECT_TRUE(std::isnan(num::bf16_to_f32(0x7FC1u)));
+}
+
+}  // namespace
