@@ -44,15 +44,17 @@ struct CalibArgs {
 
 /// Calibration documents from a corpus file (docs/ARCHITECTURE.md "Calibration data"): books are
 /// separated by `<|endoftext|>` lines; inside a book, consecutive paragraphs (blank-line separated)
-/// are joined with "\n\n" until the text reaches 3000 bytes; each document is tokenized and cut
+/// are joined with "\n\n" until the text reaches 2400 bytes; each document is tokenized and cut
 /// to its first `seqlen` tokens; documents under 16 tokens are skipped; the first `n` in file
 /// order are used.
+constexpr size_t kCalibDocBytes = 2400;  // ~575 GPT-NeoX tokens: most documents fill --seqlen 512
+
 std::vector<std::vector<int32_t>> corpus_documents(const std::string& text, const Tokenizer& tok, int n, int seqlen) {
   std::vector<std::vector<int32_t>> docs;
   std::istringstream in(text);
   std::string line, para, doc;
   auto flush_doc = [&](bool force) {
-    if (doc.empty() || (!force && doc.size() < 3000)) return;
+    if (doc.empty() || (!force && doc.size() < kCalibDocBytes)) return;
     std::vector<int32_t> ids = tok.encode(doc);
     if (static_cast<int>(ids.size()) > seqlen) ids.resize(static_cast<size_t>(seqlen));
     if (ids.size() >= 16 && static_cast<int>(docs.size()) < n) docs.push_back(std::move(ids));
@@ -97,7 +99,7 @@ void run_calibrate(const CalibArgs& a) {
   o.threads = a.threads > 0 ? a.threads : hardware_threads();
   o.profile = a.profile;
   o.extra_metadata = {{"corpus", corpus}, {"docs", docs.size()}, {"seqlen", a.seqlen}, {"tokens", ntok},
-                      {"document_rule", "paragraphs joined to >= 3000 bytes, first seqlen tokens, file order"},
+                      {"document_rule", "paragraphs joined to >= 2400 bytes, first seqlen tokens, file order"},
                       {"source_checkpoint", a.model}};
   const bool tty = isatty(STDERR_FILENO);
   o.progress = [tty](int done, int total) {
