@@ -1,5 +1,6 @@
 // qmsim eval: LAMBADA (lambada_openai) through a path and a mode.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -34,6 +35,10 @@ void run_eval(const EvalArgs& a) {
   if (a.mode != "fp32" && a.mode != "0")
     throw std::runtime_error("--mode " + a.mode + ": unknown mode (known: fp32, 0)");
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
+  if (a.model.empty() && !std::ifstream(model_dir + "/config.json"))
+    throw std::runtime_error("the default model " + model_dir +
+                             " is not in this checkout yet; pass --model DIR (e.g. one made by `qmsim synth` + `qmsim calibrate`, "
+                             "or run tools/quickstart.sh)");
   const int threads = a.threads > 0 ? a.threads : hardware_threads();
 
   eval::LogitsFn fn;
