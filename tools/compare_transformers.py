@@ -21,6 +21,8 @@ def main():
     ap.add_argument("golden")
     ap.add_argument("--out")
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                    help="precision transformers runs in (float64: a more precise reference)")
     a = ap.parse_args()
 
     import torch
@@ -28,27 +30,29 @@ def main():
     from transformers import MambaForCausalLM
 
     torch.set_grad_enabled(False)
-    model = MambaForCausalLM.from_pretrained(a.model, torch_dtype=torch.float64).eval()
+    model = MambaForCausalLM.from_pretrained(a.model, torch_dtype=getattr(torch, a.dtype)).eval()
     seqs = json.load(open(a.tokens))
     golden = np.load(a.golden).astype(np.float64)
+    # entries: [ids...] (all positions) or {"ids": [...], "positions": [...]}
+    norm = [(s["ids"], s["positions"]) if isinstance(s, dict) else (s, list(range(len(s)))) for s in seqs]
     rows = []
-    for s in seqs:
-        out = model(torch.tensor([s], dtype=torch.long)).logits[0].numpy()
-        rows.append(out)
+    for ids, pos in norm:
+        out = model(torch.tensor([ids], dtype=torch.long)).logits[0].double().numpy()
+        rows.append(out[pos])
     ref = np.concatenate(rows, axis=0)
     if ref.shape != golden.shape:
         print(f"shape mismatch: transformers {ref.shape} vs golden {golden.shape}")
         return 1
     per_seq = []
     start = 0
-    for s in seqs:
-        r = ref[start:start + len(s)]
-        g = golden[start:start + len(s)]
+    for ids, pos in norm:
+        r = ref[start:start + len(pos)]
+        g = golden[start:start + len(pos)]
         rel = float(np.linalg.norm(g - r) / np.linalg.norm(r))
         maxrel = float(np.max(np.abs(g - r) / np.maximum(1.0, np.abs(r))))
         argmax_agree = float(np.mean(np.argmax(g, axis=1) == np.argmax(r, axis=1)))
-        per_seq.append({"len": len(s), "rel_l2": rel, "max_rel": maxrel, "argmax_agree": argmax_agree})
-        start += len(s)
+        per_seq.append({"len": len(ids), "rows": len(pos), "rel_l2": rel, "max_rel": maxrel, "argmax_agree": argmax_agree})
+        start += len(pos)
     worst = max(p["rel_l2"] for p in per_seq)
     worst_max = max(p["max_rel"] for p in per_seq)
     report = {

@@ -2,8 +2,9 @@
 // implementation (tools/compare_transformers.py runs transformers' MambaForCausalLM).
 //
 // usage: golden_logits MODEL_DIR TOKENS.json OUT.npy [threads]
-//   TOKENS.json: [[id, id, ...], ...]; the logits of every position of every sequence are
-//   written as float32 [sum(len), V] in sequence order.
+//   TOKENS.json: a list whose entries are either [id, ...] (logits of every position) or
+//   {"ids": [id, ...], "positions": [p, ...]} (logits of the listed positions only); the rows are
+//   written as float32 [rows, V] in sequence order.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -29,12 +30,17 @@ int main(int argc, char** argv) {
     std::vector<float> all;
     size_t rows = 0;
     for (const auto& s : seqs) {
-      const std::vector<int32_t> toks = s.get<std::vector<int32_t>>();
-      std::vector<int> pos(toks.size());
-      for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int>(i);
+      const bool obj = s.is_object();
+      const std::vector<int32_t> toks = (obj ? s.at("ids") : s).get<std::vector<int32_t>>();
+      std::vector<int> pos;
+      if (obj) {
+        pos = s.at("positions").get<std::vector<int>>();
+      } else {
+        for (size_t i = 0; i < toks.size(); ++i) pos.push_back(static_cast<int>(i));
+      }
       const std::vector<float> lg = qmsim::golden::forward_fp32(m, *plan, toks, pos, opt);
       all.insert(all.end(), lg.begin(), lg.end());
-      rows += toks.size();
+      rows += pos.size();
     }
     const int V = m.cfg.vocab_size;
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " + std::to_string(V) + "), }";
