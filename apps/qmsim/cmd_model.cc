@@ -21,7 +21,7 @@ namespace {
 struct SynthArgs {
   std::string shape = "mamba-130m", out, dtype = "float32";
   uint64_t seed = 0;
-  int d_model = 0, n_layer = 0, vocab = 0;
+  int d_model = 0, n_layer = 0, vocab = 0, shard_mib = 0;
 };
 
 void run_synth(const SynthArgs& a) {
@@ -30,7 +30,7 @@ void run_synth(const SynthArgs& a) {
   if (a.n_layer > 0) cfg.n_layer = a.n_layer;
   if (a.vocab > 0) cfg.vocab_size = a.vocab;
   const FpModel m = synth_model(cfg, a.seed);
-  save_fp_checkpoint(m, a.out, a.dtype);
+  save_fp_checkpoint(m, a.out, a.dtype, static_cast<uint64_t>(a.shard_mib) << 20);
   std::printf("synth: %s (d_model %d, n_layer %d, vocab %d, seed %llu) -> %s [%s]\n", a.shape.c_str(), cfg.d_model,
               cfg.n_layer, cfg.vocab_size, static_cast<unsigned long long>(a.seed), a.out.c_str(), a.dtype.c_str());
 }
@@ -38,7 +38,7 @@ void run_synth(const SynthArgs& a) {
 // ------------------------------------------------------------------ calibrate
 struct CalibArgs {
   std::string model, out, corpus, tokenizer, profile = "golden";
-  int docs = 512, seqlen = 512, threads = 0;
+  int docs = 512, seqlen = 512, threads = 0, shard_mib = 0;
   double alpha = 0.9995;
 };
 
@@ -112,7 +112,7 @@ void run_calibrate(const CalibArgs& a) {
     }
   };
   const QModel q = golden::calibrate(fp, docs, o);
-  save_quant_model(q, a.out);
+  save_quant_model(q, a.out, static_cast<uint64_t>(a.shard_mib) << 20);
   std::printf("calibrate: %s -> %s (profile %s, alpha %g)\n", a.model.c_str(), a.out.c_str(), a.profile.c_str(), a.alpha);
 }
 
@@ -160,6 +160,7 @@ void add_synth_command(CLI::App& app) {
   c->add_option("--d-model", a->d_model, "Override d_model (dt_rank follows)");
   c->add_option("--n-layer", a->n_layer, "Override the number of layers");
   c->add_option("--vocab", a->vocab, "Override the vocabulary size");
+  c->add_option("--shard-mib", a->shard_mib, "Split the safetensors into shards of at most N MiB (0: one file)")->capture_default_str();
   c->callback([a] { run_synth(*a); });
 }
 
@@ -175,6 +176,7 @@ void add_calibrate_command(CLI::App& app) {
   c->add_option("--profile", a->profile, "Numerics profile recorded in the model: golden | quamba-compat")->capture_default_str();
   c->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default data/gpt-neox-20b-tokenizer.json)");
   c->add_option("--threads", a->threads, "Threads; default all cores (results do not depend on it)");
+  c->add_option("--shard-mib", a->shard_mib, "Split the safetensors into shards of at most N MiB (0: one file)")->capture_default_str();
   c->callback([a] { run_calibrate(*a); });
 }
 
