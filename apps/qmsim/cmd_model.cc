@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -10,6 +12,7 @@
 #include "qmsim/golden/calibrate.h"
 #include "qmsim/model/checkpoint.h"
 #include "qmsim/model/quant_format.h"
+#include "qmsim/model/sha256.h"
 #include "qmsim/model/synth.h"
 #include "qmsim/tokenizer.h"
 
@@ -98,9 +101,16 @@ void run_calibrate(const CalibArgs& a) {
   o.percentile_alpha = a.alpha;
   o.threads = a.threads > 0 ? a.threads : hardware_threads();
   o.profile = a.profile;
-  o.extra_metadata = {{"corpus", corpus}, {"docs", docs.size()}, {"seqlen", a.seqlen}, {"tokens", ntok},
-                      {"document_rule", "paragraphs joined to >= 2400 bytes, first seqlen tokens, file order"},
-                      {"source_checkpoint", a.model}};
+  // Path-independent metadata (same bytes wherever the checkout lives): the corpus by name and hash.
+  std::string corpus_bytes;
+  {
+    std::ifstream in(corpus, std::ios::binary);
+    corpus_bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string corpus_name = corpus.substr(corpus.find_last_of('/') == std::string::npos ? 0 : corpus.find_last_of('/') + 1);
+  o.extra_metadata = {{"corpus", corpus_name}, {"corpus_sha256", sha256_hex(corpus_bytes)}, {"docs", docs.size()},
+                      {"seqlen", a.seqlen}, {"tokens", ntok},
+                      {"document_rule", "paragraphs joined to >= 2400 bytes, first seqlen tokens, file order"}};
   const bool tty = isatty(STDERR_FILENO);
   o.progress = [tty](int done, int total) {
     // A live counter on a terminal; otherwise a line every 10% of the documents.
