@@ -10,6 +10,8 @@
 // element, so the same bits (tests/forward_fp32_test.cc compares every captured tensor).
 #include "qmsim/golden/forward_fp32.h"
 
+#include "kernels_avx512.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -38,20 +40,7 @@ void scan_blocks_avx512(int L, int E, int N, int X, int R, const float* dt, cons
 }  // namespace fp32_avx512_detail
 #endif
 
-bool fp32_avx512_active() {
-#if defined(QMSIM_X86_DISPATCH)
-  // AVX-512F/DQ/VL/BW present and not disabled with QMSIM_ISA=ref|avx2 (same switch as the GEMM).
-  static const bool ok = [] {
-    const char* env = std::getenv("QMSIM_ISA");
-    if (env != nullptr && (std::string(env) == "ref" || std::string(env) == "avx2")) return false;
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-  }();
-  return ok;
-#else
-  return false;
-#endif
-}
+bool fp32_avx512_active() { return avx512::usable(); }
 
 namespace {
 
