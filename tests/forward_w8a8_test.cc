@@ -16,18 +16,15 @@
 #include "qmsim/golden/forward.h"
 #include "qmsim/golden/lm_head.h"
 #include "qmsim/numerics.h"
+#include "test_util.h"
 
 namespace qmsim {
 namespace {
 
 using nlohmann::json;
 
-json load_vectors(const char* file) {
-  std::ifstream in(std::string(QMSIM_TEST_DATA) + "/ops/" + file);
-  EXPECT_TRUE(in.good()) << file;
-  return json::parse(in);
-}
-float f32_of(const json& bits) { return num::f32_from_bits(bits.get<uint32_t>()); }
+using test::load_vectors;
+using test::f32_of;
 
 QModel toy_model(const json& vec) {
   QModel m;

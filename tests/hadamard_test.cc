@@ -11,18 +11,15 @@
 
 #include "qmsim/golden/hadamard.h"
 #include "qmsim/numerics.h"
+#include "test_util.h"
 
 namespace qmsim {
 namespace {
 
 using nlohmann::json;
 
-json load_vectors(const char* file) {
-  std::ifstream in(std::string(QMSIM_TEST_DATA) + "/ops/" + file);
-  EXPECT_TRUE(in.good()) << file;
-  return json::parse(in);
-}
-float f32_of(const json& bits) { return num::f32_from_bits(bits.get<uint32_t>()); }
+using test::load_vectors;
+using test::f32_of;
 
 // spec §5.8, verbatim (row r, columns 0..11).
 const char* const kSpecRows[12] = {"+-++++++++++", "--+-+-+-+-+-", "+++-++----++", "+---+--+-++-",

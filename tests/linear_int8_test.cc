@@ -9,6 +9,7 @@
 
 #include "qmsim/golden/linear_int8.h"
 #include "qmsim/numerics.h"
+#include "test_util.h"
 
 namespace qmsim {
 namespace {
@@ -16,12 +17,8 @@ namespace {
 using nlohmann::json;
 using golden::LinearSite;
 
-json load_vectors(const char* file) {
-  std::ifstream in(std::string(QMSIM_TEST_DATA) + "/ops/" + file);
-  EXPECT_TRUE(in.good()) << file;
-  return json::parse(in);
-}
-float f32_of(const json& bits) { return num::f32_from_bits(bits.get<uint32_t>()); }
+using test::load_vectors;
+using test::f32_of;
 
 TEST(LinearInt8, KnownAnswerAllEpilogues) {
   const json vec = load_vectors("linear_int8.json");

@@ -9,18 +9,15 @@
 
 #include "qmsim/golden/selective_scan.h"
 #include "qmsim/numerics.h"
+#include "test_util.h"
 
 namespace qmsim {
 namespace {
 
 using nlohmann::json;
 
-json load_vectors(const char* file) {
-  std::ifstream in(std::string(QMSIM_TEST_DATA) + "/ops/" + file);
-  EXPECT_TRUE(in.good()) << file;
-  return json::parse(in);
-}
-float f32_of(const json& bits) { return num::f32_from_bits(bits.get<uint32_t>()); }
+using test::load_vectors;
+using test::f32_of;
 std::vector<uint32_t> bits_of(const std::vector<float>& v) {
   std::vector<uint32_t> b;
   for (float f : v) b.push_back(num::f32_bits(f));

@@ -96,6 +96,20 @@ inline std::vector<nlohmann::json> load_jsonl(const std::string& path) {
   return out;
 }
 
+/// Known-answer vectors of tests/data/ops (written by tools/make_op_vectors.py).
+inline nlohmann::json load_vectors(const char* file) {
+  std::ifstream in(std::string(QMSIM_TEST_DATA) + "/ops/" + file);
+  if (!in) throw std::runtime_error(std::string(QMSIM_TEST_DATA) + "/ops/" + file + ": cannot open");
+  return nlohmann::json::parse(in);
+}
+/// A float stored as its IEEE bit pattern.
+inline float f32_of(const nlohmann::json& bits) {
+  const uint32_t u = bits.get<uint32_t>();
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 inline std::string fixture_dir() { return std::string(QMSIM_SHARED_DATA) + "/reference/mamba-fixture"; }
 
 }  // namespace test
