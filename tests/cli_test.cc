@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qmsim/model/safetensors.h"
+
 namespace {
 
 struct Result {
@@ -82,6 +84,23 @@ TEST_F(Cli, CalibrationIsDeterministic) {
   ASSERT_EQ(c.status, 0) << c.output;
   const int same = std::system(("cmp -s '" + dir_ + "/w8a8/model.safetensors' '" + other + "/model.safetensors'").c_str());
   EXPECT_EQ(same, 0) << "calibrating twice (2 threads vs 1) gave different bytes";
+}
+
+TEST_F(Cli, CaptureWritesNamedIntermediates) {
+  const std::string out = tmp("capture.safetensors");
+  const Result r = run("capture --model " + dir_ + " --doc 2 --out " + out);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const qmsim::SafetensorsFile f = qmsim::SafetensorsFile::open(out);
+  const int64_t L = f.info("tokens").shape.at(0);
+  EXPECT_EQ(f.info("layers.0.norm.out").dtype, qmsim::Dtype::I8);
+  EXPECT_EQ(f.info("layers.0.norm.out").shape, (std::vector<int64_t>{L, 64}));
+  EXPECT_EQ(f.info("layers.1.ssm.out").dtype, qmsim::Dtype::F16);
+  EXPECT_EQ(f.info("logits").shape, (std::vector<int64_t>{1, 50280}));
+  EXPECT_EQ(f.metadata().at("mode"), "0");
+  const std::string only = tmp("capture_only.safetensors");
+  ASSERT_EQ(run("capture --model " + dir_ + " --doc 2 --only 'layers.1.*' --out " + only).status, 0);
+  for (const std::string& name : qmsim::SafetensorsFile::open(only).names())
+    EXPECT_TRUE(name == "tokens" || name.rfind("layers.1.", 0) == 0) << name;
 }
 
 TEST_F(Cli, UnknownModeIsAClearError) {

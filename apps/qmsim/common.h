@@ -28,6 +28,7 @@ void add_synth_command(CLI::App& app);
 void add_calibrate_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_capture_command(CLI::App& app);
 
 }  // namespace app
 }  // namespace qmsim

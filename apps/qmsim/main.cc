@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   qmsim::app::add_calibrate_command(app);
   qmsim::app::add_info_command(app);
   qmsim::app::add_tokenize_command(app);
+  qmsim::app::add_capture_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
