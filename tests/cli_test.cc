@@ -68,6 +68,10 @@ TEST_F(Cli, EvalBothModesWritesLmEvalJson) {
     EXPECT_EQ(j["config"]["numerics_profile"], "golden");
     EXPECT_EQ(j["config"]["limit"], 6);
     EXPECT_FALSE(j["config"]["model_hash"].get<std::string>().empty());
+    const double acc = res["acc,none"];
+    EXPECT_LE(j["qmsim"]["acc_wilson95"][0].get<double>(), acc);
+    EXPECT_GE(j["qmsim"]["acc_wilson95"][1].get<double>(), acc);
+    EXPECT_LE(j["qmsim"]["perplexity_bootstrap95"][0].get<double>(), j["qmsim"]["perplexity_bootstrap95"][1].get<double>());
   }
 }
 

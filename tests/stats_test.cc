@@ -28,7 +28,7 @@ TEST(Stats, WilsonIntervalKnownAnswers) {
   EXPECT_NEAR(b.lo, 0.29097599252478734, 1e-12);
   EXPECT_NEAR(b.hi, 0.47790244704488916, 1e-12);
   const eval::Interval c = eval::wilson_interval(0, 100);
-  EXPECT_NEAR(c.lo, 0.0, 1e-15);
+  EXPECT_EQ(c.lo, 0.0);  // exact at k = 0
   EXPECT_NEAR(c.hi, 0.03699349820698568, 1e-12);
   const eval::Interval d = eval::wilson_interval(100, 100);
   EXPECT_NEAR(d.lo, 0.9630065017930143, 1e-12);

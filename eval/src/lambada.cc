@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "qmsim/eval/stats.h"
 #include "qmsim/numerics.h"
 #include "qmsim/tokenizer.h"
 
@@ -335,6 +336,18 @@ nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt) {
                                     {"perplexity,none", run.summary.perplexity},
                                     {"perplexity_stderr,none", run.summary.perplexity_stderr}};
   j["n-samples"]["lambada_openai"] = {{"effective", run.summary.n}};
+  // 95% intervals (eval/stats.h): Wilson for accuracy, percentile bootstrap for perplexity.
+  if (run.summary.n > 0) {
+    int64_t correct = 0;
+    std::vector<double> lls;
+    for (const auto& r : run.results) {
+      correct += r.is_greedy ? 1 : 0;
+      lls.push_back(r.loglikelihood);
+    }
+    const Interval acc = wilson_interval(correct, run.summary.n);
+    const Interval ppl = bootstrap_perplexity_interval(lls, 1000);
+    j["qmsim"] = {{"acc_wilson95", {acc.lo, acc.hi}}, {"perplexity_bootstrap95", {ppl.lo, ppl.hi}}};
+  }
   j["config"] = opt.config;
   j["config"]["limit"] = opt.limit < 0 ? nlohmann::json(nullptr) : nlohmann::json(opt.limit);
   j["config"]["f16_logprobs"] = opt.f16_logprobs;

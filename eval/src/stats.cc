@@ -32,7 +32,9 @@ Interval wilson_interval(int64_t k, int64_t n, double z) {
   const double z2n = z * z / static_cast<double>(n);
   const double centre = (p + z2n / 2) / (1 + z2n);
   const double half = z * std::sqrt(p * (1 - p) / static_cast<double>(n) + z2n / (4 * static_cast<double>(n))) / (1 + z2n);
-  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+  // The closed form gives exactly 0 (k = 0) and 1 (k = n) in exact arithmetic; pin them so
+  // rounding cannot put the interval beside the estimate.
+  return {k == 0 ? 0.0 : std::max(0.0, centre - half), k == n ? 1.0 : std::min(1.0, centre + half)};
 }
 
 double mcnemar_exact_p(int64_t b, int64_t c) {
