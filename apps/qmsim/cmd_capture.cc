@@ -32,7 +32,14 @@ Dtype dtype_of(const std::string& name, const std::string& tensor) {
 }
 
 void run_capture(const CaptureArgs& a) {
-  if (a.mode != "fp32" && a.mode != "0") throw std::runtime_error("--mode " + a.mode + ": unknown mode (known: fp32, 0)");
+  golden::ModeSpec mode;
+  if (a.mode != "fp32") {
+    try {
+      mode = golden::builtin_mode(a.mode);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error("--mode " + a.mode + ": " + e.what());
+    }
+  }
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   const Tokenizer tok = Tokenizer::from_file(a.tokenizer.empty() ? repo_path("data/gpt-neox-20b-tokenizer.json") : a.tokenizer);
   std::vector<int32_t> tokens;
@@ -65,6 +72,7 @@ void run_capture(const CaptureArgs& a) {
     if (a.profile.empty()) profile = q.numerics_profile;
     if (profile == "quamba-compat") o.profile = num::profile_quamba_compat();
     else if (profile != "golden") throw std::runtime_error("unknown numerics profile '" + profile + "'");
+    o.mode = mode;
     golden::forward_w8a8(q, tokens, last, o);
   }
   std::vector<TensorToWrite> out;
@@ -87,7 +95,7 @@ void add_capture_command(CLI::App& app) {
   auto a = std::make_shared<CaptureArgs>();
   CLI::App* c = app.add_subcommand("capture", "Write every named intermediate of one forward pass as safetensors (test vectors)");
   c->add_option("--model", a->model, "Model folder (default: the embedded model)");
-  c->add_option("--mode", a->mode, "fp32 or 0")->capture_default_str();
+  c->add_option("--mode", a->mode, "fp32, 0, 2-0, 2-1 or 2-2")->capture_default_str();
   c->add_option("--doc", a->doc, "LAMBADA document index (model input as eval builds it)")->capture_default_str();
   c->add_option("--text", a->text, "Run this text instead of a LAMBADA document");
   c->add_option("--only", a->patterns, "Capture only these names (exact, or prefix ending in '*')");

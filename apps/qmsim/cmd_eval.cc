@@ -32,8 +32,14 @@ num::NumericsProfile profile_by_name(const std::string& name) {
 void run_eval(const EvalArgs& a) {
   if (a.path != "golden")
     throw std::runtime_error("--path " + a.path + ": not available in this build (known: golden; sim and gpu come with their issues)");
-  if (a.mode != "fp32" && a.mode != "0")
-    throw std::runtime_error("--mode " + a.mode + ": unknown mode (known: fp32, 0)");
+  golden::ModeSpec mode;
+  if (a.mode != "fp32") {
+    try {
+      mode = golden::builtin_mode(a.mode);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error("--mode " + a.mode + ": " + e.what());
+    }
+  }
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   if (a.model.empty() && !std::ifstream(model_dir + "/config.json"))
     throw std::runtime_error("the default model " + model_dir +
@@ -78,10 +84,11 @@ void run_eval(const EvalArgs& a) {
     profile_name = a.profile.empty() ? qm->numerics_profile : a.profile;
     profile = profile_by_name(profile_name);
     config["model_hash"] = qm->source_hash;
-    fn = [qm, qplan, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
+    fn = [qm, qplan, profile, mode](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
       golden::ForwardOptions o;
       o.threads = 1;
       o.profile = profile;
+      o.mode = mode;
       return golden::forward_w8a8(*qm, *qplan, toks, pos, o);
     };
   }
@@ -131,7 +138,7 @@ void add_eval_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
   c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
   c->add_option("--path", a->path, "Implementation: golden")->capture_default_str();
-  c->add_option("--mode", a->mode, "Experiment mode: fp32 (FP32 reference) or 0 (Quamba W8A8)")->capture_default_str();
+  c->add_option("--mode", a->mode, "Experiment mode: fp32 (FP32 reference), 0 (Quamba W8A8), 2-0 (u requantized from the FP32 grid), 2-1 (P-seq scan, int8 u), 2-2 (P-seq scan, grid u)")->capture_default_str();
   c->add_option("--limit", a->limit, "Evaluate only the first N documents in file order (the original's --testing is 100)");
   c->add_option("--threads", a->threads, "Worker threads (documents in flight); default: all cores");
   c->add_option("--output", a->output, "Write lm-eval style JSON results here (plus FILE.partial.jsonl while running)");

@@ -1,5 +1,6 @@
 // Quamba W8A8 forward, mode 0 (spec §2.2 dataflow, golden arithmetic §5.8), token-major.
 #include "qmsim/golden/forward_w8a8.h"
+#include "qmsim/golden/selective_scan_pseq.h"
 #include <algorithm>
 #include <cstddef>
 #include <stdexcept>
@@ -116,6 +117,8 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
   std::vector<uint16_t> y(LE);
   std::vector<float> state(static_cast<size_t>(E) * N);
   std::vector<int8_t> state_q(state.size());
+  std::vector<float> u_grid(opt.mode.ssm_input == ModeSpec::SsmInput::kInt8 ? 0 : LE);
+  std::vector<int8_t> u_requant(opt.mode.ssm_input == ModeSpec::SsmInput::kGridRequantRne ? LE : 0);
   for (int i = 0; i < c.n_layer; ++i) {
     const QLayer& l = model.layers[i];
     const W8A8Plan::Layer& pw = plan.layers[i];
@@ -157,8 +160,29 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
     ssm.D = l.D_scale;
     ssm.dt_bias = l.dt_bias_scale;
     ssm.state = l.ssm_state_scale;
-    selective_scan(L, E, N, xc.data(), dtq.data(), Bq.data(), Cq.data(), zq.data(), l.A_log_q.data(), l.D_q.data(),
-                   l.dt_bias_q.data(), ssm, y.data(), state.data(), state_q.data(), opt.threads);
+    // Experiment mode (spec §4, §5.8): what u the scan receives and which scan arithmetic runs.
+    const ModeSpec& mode = opt.mode;
+    if (mode.ssm_input != ModeSpec::SsmInput::kInt8) {
+      for (size_t j = 0; j < LE; ++j) u_grid[j] = l.u_scale * static_cast<float>(xc[j]);  // fl32(q·s_u)
+    }
+    const int8_t* u_q = xc.data();
+    if (mode.ssm_input == ModeSpec::SsmInput::kGridRequantRne) {
+      for (size_t j = 0; j < LE; ++j) u_requant[j] = num::quant_rne_sat8(u_grid[j] / l.u_scale);  // §4.2, IEEE div
+      u_q = u_requant.data();
+      if (cap) cap->put(layer_name(i, "ssm.u_requant"), "int8", {L, E}, u_requant.data(), u_requant.size());
+    }
+    if (mode.ssm_arithmetic == ModeSpec::SsmArithmetic::kPseq) {
+      const bool grid = mode.ssm_input == ModeSpec::SsmInput::kGrid;
+      selective_scan_pseq(L, E, N, grid ? nullptr : u_q, grid ? u_grid.data() : nullptr, dtq.data(), Bq.data(),
+                          Cq.data(), zq.data(), l.A_log_q.data(), l.D_q.data(), l.dt_bias_q.data(), ssm, y.data(),
+                          state.data(), opt.threads);
+      for (size_t j = 0; j < state.size(); ++j) state_q[j] = num::quant_rna_sat8(state[j] / l.ssm_state_scale);
+    } else {
+      if (mode.ssm_input == ModeSpec::SsmInput::kGrid)
+        throw std::invalid_argument("forward_w8a8: mode " + mode.name + ": the golden kernel reads int8 u (use the grid requant)");
+      selective_scan(L, E, N, u_q, dtq.data(), Bq.data(), Cq.data(), zq.data(), l.A_log_q.data(), l.D_q.data(),
+                     l.dt_bias_q.data(), ssm, y.data(), state.data(), state_q.data(), opt.threads);
+    }
     if (cap) {
       cap->put(layer_name(i, "ssm.out"), "float16", {L, E}, y.data(), y.size());
       cap->put(layer_name(i, "ssm.state"), "float32", {E, N}, state.data(), state.size());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "qmsim/golden/capture.h"
+#include "qmsim/golden/mode.h"
 #include "qmsim/model/model.h"
 #include "qmsim/numerics.h"
 
@@ -16,6 +17,7 @@ struct ForwardOptions {
   int threads = 1;                      // results are identical for any thread count
   num::NumericsProfile profile;         // golden by default
   Capture* capture = nullptr;           // optional intermediate capture
+  ModeSpec mode;                        // W8A8 experiment mode (default: mode 0)
 };
 
 /// FP32 reference forward (spec §1.3; the seed's "mode 1"). Returns logits [P, V] (row-major) for
