@@ -24,11 +24,7 @@ std::vector<float> f32s_of(const json& bits) {
   for (const auto& b : bits) v.push_back(f32_of(b));
   return v;
 }
-std::vector<uint32_t> bits_of(const std::vector<float>& v) {
-  std::vector<uint32_t> b;
-  for (float f : v) b.push_back(num::f32_bits(f));
-  return b;
-}
+using test::bits_of;
 
 TEST(RmsNormQuant, KnownAnswerInt8) {
   const json vec = load_vectors("rmsnorm_quant.json");

@@ -22,11 +22,7 @@ using nlohmann::json;
 using test::f32_of;
 using test::load_vectors;
 
-std::vector<uint32_t> bits_of(const std::vector<float>& v) {
-  std::vector<uint32_t> b;
-  for (float f : v) b.push_back(num::f32_bits(f));
-  return b;
-}
+using test::bits_of;
 
 struct Case {
   int L = 0, E = 0, N = 0;

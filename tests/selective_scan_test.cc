@@ -18,11 +18,7 @@ using nlohmann::json;
 
 using test::load_vectors;
 using test::f32_of;
-std::vector<uint32_t> bits_of(const std::vector<float>& v) {
-  std::vector<uint32_t> b;
-  for (float f : v) b.push_back(num::f32_bits(f));
-  return b;
-}
+using test::bits_of;
 
 struct ScanCase {
   int L, E, N;

@@ -110,6 +110,17 @@ inline float f32_of(const nlohmann::json& bits) {
   return f;
 }
 
+/// IEEE bit patterns of floats (for == comparisons that also distinguish -0 and NaN payloads).
+inline std::vector<uint32_t> bits_of(const std::vector<float>& v) {
+  std::vector<uint32_t> b;
+  for (float f : v) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    b.push_back(u);
+  }
+  return b;
+}
+
 inline std::string fixture_dir() { return std::string(QMSIM_SHARED_DATA) + "/reference/mamba-fixture"; }
 
 }  // namespace test

@@ -32,14 +32,7 @@ Dtype dtype_of(const std::string& name, const std::string& tensor) {
 }
 
 void run_capture(const CaptureArgs& a) {
-  golden::ModeSpec mode;
-  if (a.mode != "fp32") {
-    try {
-      mode = golden::builtin_mode(a.mode);
-    } catch (const std::invalid_argument& e) {
-      throw std::runtime_error("--mode " + a.mode + ": " + e.what());
-    }
-  }
+  const golden::ModeSpec mode = mode_from_arg(a.mode);
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   const Tokenizer tok = Tokenizer::from_file(a.tokenizer.empty() ? repo_path("data/gpt-neox-20b-tokenizer.json") : a.tokenizer);
   std::vector<int32_t> tokens;
@@ -64,14 +57,14 @@ void run_capture(const CaptureArgs& a) {
   if (a.mode == "fp32") {
     const FpModel fp = load_fp_checkpoint(model_dir);
     hash = fp.source_hash;
+    o.profile = profile_by_name(profile);
     golden::forward_fp32(fp, tokens, last, o);
   } else {
     const std::string qdir = is_quant_model_dir(model_dir) ? model_dir : model_dir + "/w8a8";
     const QModel q = load_quant_model(qdir);
     hash = q.source_hash;
     if (a.profile.empty()) profile = q.numerics_profile;
-    if (profile == "quamba-compat") o.profile = num::profile_quamba_compat();
-    else if (profile != "golden") throw std::runtime_error("unknown numerics profile '" + profile + "'");
+    o.profile = profile_by_name(profile);
     o.mode = mode;
     golden::forward_w8a8(q, tokens, last, o);
   }

@@ -23,23 +23,10 @@ struct EvalArgs {
   bool resume = false, no_progress = false, f16_logprobs = false;
 };
 
-num::NumericsProfile profile_by_name(const std::string& name) {
-  if (name == "golden") return num::profile_golden();
-  if (name == "quamba-compat") return num::profile_quamba_compat();
-  throw std::runtime_error("unknown numerics profile '" + name + "' (known: golden, quamba-compat)");
-}
-
 void run_eval(const EvalArgs& a) {
   if (a.path != "golden")
     throw std::runtime_error("--path " + a.path + ": not available in this build (known: golden; sim and gpu come with their issues)");
-  golden::ModeSpec mode;
-  if (a.mode != "fp32") {
-    try {
-      mode = golden::builtin_mode(a.mode);
-    } catch (const std::invalid_argument& e) {
-      throw std::runtime_error("--mode " + a.mode + ": " + e.what());
-    }
-  }
+  const golden::ModeSpec mode = mode_from_arg(a.mode);
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   if (a.model.empty() && !std::ifstream(model_dir + "/config.json"))
     throw std::runtime_error("the default model " + model_dir +

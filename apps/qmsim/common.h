@@ -6,7 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "qmsim/golden/mode.h"
 #include "qmsim/model/model.h"
+#include "qmsim/numerics.h"
 
 namespace qmsim {
 namespace app {
@@ -22,6 +24,11 @@ std::string read_text_file(const std::string& path);
 /// `git rev-parse --short HEAD` of the source tree, or "unknown".
 std::string git_revision();
 int hardware_threads();
+/// `--profile NAME` -> the numerics profile; an unknown name is an error naming it.
+num::NumericsProfile profile_by_name(const std::string& name);
+/// `--mode NAME` -> the W8A8 mode ("fp32" gives the default mode, unused by the FP32 path); an
+/// unknown name is an error naming the option and the known modes.
+golden::ModeSpec mode_from_arg(const std::string& name);
 
 void add_eval_command(CLI::App& app);
 void add_synth_command(CLI::App& app);

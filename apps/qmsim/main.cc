@@ -61,6 +61,21 @@ int hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
+num::NumericsProfile profile_by_name(const std::string& name) {
+  if (name == "golden") return num::profile_golden();
+  if (name == "quamba-compat") return num::profile_quamba_compat();
+  throw std::runtime_error("unknown numerics profile '" + name + "' (known: golden, quamba-compat)");
+}
+
+golden::ModeSpec mode_from_arg(const std::string& name) {
+  if (name == "fp32") return golden::ModeSpec{};
+  try {
+    return golden::builtin_mode(name);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error("--mode " + name + ": " + e.what());
+  }
+}
+
 }  // namespace app
 }  // namespace qmsim
 

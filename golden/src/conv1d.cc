@@ -17,9 +17,6 @@ namespace conv_avx512_detail {
 void conv_blocks_avx512(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
                         const Conv1dScales& s, int8_t* out, float* v_out, int64_t block_begin, int64_t block_end);
 }
-namespace {
-bool conv_avx512_usable() { return avx512::usable(); }
-}  // namespace
 #endif
 
 namespace {
@@ -54,7 +51,7 @@ void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, co
                        const Conv1dScales& s, int8_t* out, float* v_out, int threads) {
   auto scalar_channels = [&](int64_t e0, int64_t e1) { conv_channels_scalar(L, E, K, x, w, bias, s, out, v_out, e0, e1); };
 #if defined(QMSIM_X86_DISPATCH)
-  if (conv_avx512_usable() && E >= 16 && K <= 8) {
+  if (avx512::usable() && E >= 16 && K <= 8) {
     const int64_t blocks = E / 16;  // 16-channel vectors; the remainder takes the scalar loop
     parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
       conv_avx512_detail::conv_blocks_avx512(L, E, K, x, w, bias, s, out, v_out, b0, b1);

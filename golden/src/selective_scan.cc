@@ -28,10 +28,6 @@ void write_state(int N, size_t e, const float* h, float s_h, float* state, int8_
   }
 }
 
-#if defined(QMSIM_X86_DISPATCH)
-bool scan_avx512_usable() { return avx512::usable(); }
-#endif
-
 }  // namespace
 
 #if defined(QMSIM_X86_DISPATCH)
@@ -111,7 +107,7 @@ void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, cons
     }
   };
 #if defined(QMSIM_X86_DISPATCH)
-  if (scan_avx512_usable() && E >= 16) {
+  if (avx512::usable() && E >= 16) {
     // 16-channel vectors; the < 16 remaining channels take the scalar loop.
     const int64_t blocks = E / 16;
     parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
