@@ -18,7 +18,7 @@ namespace app {
 namespace {
 
 struct CaptureArgs {
-  std::string model, mode = "0", out, lambada, tokenizer, profile, text;
+  std::string model, mode = "0", mode_file, alpha1_model, out, lambada, tokenizer, profile, text;
   int doc = 0;
   std::vector<std::string> patterns{"*"};
 };
@@ -32,7 +32,7 @@ Dtype dtype_of(const std::string& name, const std::string& tensor) {
 }
 
 void run_capture(const CaptureArgs& a) {
-  const golden::ModeSpec mode = mode_from_arg(a.mode);
+  const config::Mode mode = mode_from_args(a.mode, a.mode_file);
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   const Tokenizer tok = Tokenizer::from_file(a.tokenizer.empty() ? repo_path("data/gpt-neox-20b-tokenizer.json") : a.tokenizer);
   std::vector<int32_t> tokens;
@@ -54,7 +54,7 @@ void run_capture(const CaptureArgs& a) {
   o.capture = &cap;
   const std::vector<int> last = {static_cast<int>(tokens.size()) - 1};
   std::string hash, profile = a.profile.empty() ? "golden" : a.profile;
-  if (a.mode == "fp32") {
+  if (mode.fp32_reference) {
     const FpModel fp = load_fp_checkpoint(model_dir);
     hash = fp.source_hash;
     o.profile = profile_by_name(profile);
@@ -65,7 +65,12 @@ void run_capture(const CaptureArgs& a) {
     hash = q.source_hash;
     if (a.profile.empty()) profile = q.numerics_profile;
     o.profile = profile_by_name(profile);
-    o.mode = mode;
+    o.mode = mode.spec;
+    if (!a.alpha1_model.empty()) {
+      ModelSet ms(model_dir, 1);
+      ms.set_alpha1_model(a.alpha1_model);
+      o.alpha1_u_scales = ms.alpha1_u_scales();
+    }
     golden::forward_w8a8(q, tokens, last, o);
   }
   std::vector<TensorToWrite> out;
@@ -76,10 +81,10 @@ void run_capture(const CaptureArgs& a) {
   out.push_back({"tokens", Dtype::I32, {static_cast<int64_t>(tokens.size())}, tokens.data(), tokens.size() * 4});
   nlohmann::json order = cap.order();
   write_safetensors(a.out, out,
-                    {{"model", model_dir}, {"model_hash", hash}, {"mode", a.mode}, {"numerics_profile", profile},
+                    {{"model", model_dir}, {"model_hash", hash}, {"mode", mode.label()}, {"numerics_profile", profile},
                      {"source", source}, {"dataflow_order", order.dump()}, {"git_revision", git_revision()}});
   std::printf("capture: %zu tensors of %s (%zu tokens, mode %s, profile %s) -> %s\n", out.size(), source.c_str(),
-              tokens.size(), a.mode.c_str(), profile.c_str(), a.out.c_str());
+              tokens.size(), mode.label().c_str(), profile.c_str(), a.out.c_str());
 }
 
 }  // namespace
@@ -88,7 +93,9 @@ void add_capture_command(CLI::App& app) {
   auto a = std::make_shared<CaptureArgs>();
   CLI::App* c = app.add_subcommand("capture", "Write every named intermediate of one forward pass as safetensors (test vectors)");
   c->add_option("--model", a->model, "Model folder (default: the embedded model)");
-  c->add_option("--mode", a->mode, "fp32, 0, 2-0, 2-1 or 2-2")->capture_default_str();
+  c->add_option("--mode", a->mode, mode_option_help())->capture_default_str();
+  c->add_option("--mode-file", a->mode_file, "A mode written as YAML (configs/modes/README.md)");
+  c->add_option("--alpha1-model", a->alpha1_model, "Mode 6-4: model calibrated with --alpha 1.0 (outlier scales)");
   c->add_option("--doc", a->doc, "LAMBADA document index (model input as eval builds it)")->capture_default_str();
   c->add_option("--text", a->text, "Run this text instead of a LAMBADA document");
   c->add_option("--only", a->patterns, "Capture only these names (exact, or prefix ending in '*')");

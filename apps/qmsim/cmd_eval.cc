@@ -6,11 +6,6 @@
 
 #include "common.h"
 #include "qmsim/eval/lambada.h"
-#include "qmsim/golden/forward.h"
-#include "qmsim/golden/forward_fp32.h"
-#include "qmsim/golden/forward_w8a8.h"
-#include "qmsim/model/checkpoint.h"
-#include "qmsim/model/quant_format.h"
 #include "qmsim/tokenizer.h"
 
 namespace qmsim {
@@ -18,7 +13,7 @@ namespace app {
 namespace {
 
 struct EvalArgs {
-  std::string model, path = "golden", mode = "0", output, lambada, tokenizer, profile;
+  std::string model, path = "golden", mode = "0", mode_file, alpha1_model, output, lambada, tokenizer, profile;
   int limit = -1, threads = 0, max_length = 2048;
   bool resume = false, no_progress = false, f16_logprobs = false;
 };
@@ -26,7 +21,7 @@ struct EvalArgs {
 void run_eval(const EvalArgs& a) {
   if (a.path != "golden")
     throw std::runtime_error("--path " + a.path + ": not available in this build (known: golden; sim and gpu come with their issues)");
-  const golden::ModeSpec mode = mode_from_arg(a.mode);
+  const config::Mode mode = mode_from_args(a.mode, a.mode_file);
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   if (a.model.empty() && !std::ifstream(model_dir + "/config.json"))
     throw std::runtime_error("the default model " + model_dir +
@@ -34,54 +29,26 @@ void run_eval(const EvalArgs& a) {
                              "or run tools/quickstart.sh)");
   const int threads = a.threads > 0 ? a.threads : hardware_threads();
 
-  eval::LogitsFn fn;
+  ModelSet models(model_dir, threads);
+  if (!a.alpha1_model.empty()) models.set_alpha1_model(a.alpha1_model);
+  const std::string profile_name = models.profile_name(mode, a.profile);
+  const num::NumericsProfile profile = profile_by_name(profile_name);
+  const eval::LogitsFn fn = models.logits_fn(mode, profile);
+  const int vocab = models.vocab_size(mode);
   nlohmann::json config;
-  int vocab = 0;
-  num::NumericsProfile profile;
-  std::string profile_name;
-  std::shared_ptr<FpModel> fp;
-  std::shared_ptr<QModel> qm;
-  std::shared_ptr<const golden::Fp32Plan> plan;
-  if (a.mode == "fp32") {
-    if (is_quant_model_dir(model_dir))
-      throw std::runtime_error(model_dir + ": --mode fp32 needs the floating-point checkpoint, this is a quantized model");
-    fp = std::make_shared<FpModel>(load_fp_checkpoint(model_dir));
-    plan = golden::make_fp32_plan(*fp, threads);
-    vocab = fp->cfg.vocab_size;
-    profile_name = a.profile.empty() ? "golden" : a.profile;
-    profile = profile_by_name(profile_name);
-    config["model_hash"] = fp->source_hash;
-    fn = [fp, plan, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
-      golden::ForwardOptions o;
-      o.threads = 1;
-      o.profile = profile;
-      return golden::forward_fp32(*fp, *plan, toks, pos, o);
-    };
-  } else {
-    std::string qdir = model_dir;
-    if (!is_quant_model_dir(qdir)) {
-      qdir = model_dir + "/w8a8";
-      if (!is_quant_model_dir(qdir))
-        throw std::runtime_error(model_dir + ": no quantized model (neither this folder nor " + qdir +
-                                 " holds one); make one with: qmsim calibrate --model " + model_dir + " --out " + qdir);
-    }
-    qm = std::make_shared<QModel>(load_quant_model(qdir));
-    auto qplan = golden::make_w8a8_plan(*qm, threads);
-    vocab = qm->cfg.vocab_size;
-    profile_name = a.profile.empty() ? qm->numerics_profile : a.profile;
-    profile = profile_by_name(profile_name);
-    config["model_hash"] = qm->source_hash;
-    fn = [qm, qplan, profile, mode](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
-      golden::ForwardOptions o;
-      o.threads = 1;
-      o.profile = profile;
-      o.mode = mode;
-      return golden::forward_w8a8(*qm, *qplan, toks, pos, o);
-    };
+  config["model_hash"] = models.model_hash(mode);
+  if (!mode.fp32_reference && mode.spec.u_outlier_scale == golden::OutlierScale::kAlpha1 &&
+      mode.spec.u_quantizer == golden::UQuantizer::kGridRequantOutliers) {
+    config["alpha1_model"] = a.alpha1_model.empty() ? "absent: s_u used (as the original's fallback)" : a.alpha1_model;
+    if (a.alpha1_model.empty())
+      std::fprintf(stderr, "qmsim eval: mode %s: no --alpha1-model; outliers use s_u (the original's fallback)\n",
+                   mode.label().c_str());
   }
   config["model"] = model_dir;
   config["path"] = a.path;
-  config["mode"] = a.mode;
+  config["mode"] = mode.label();
+  config["mode_file"] = mode.spec.file;
+  config["mode_description"] = mode.spec.description;
   config["numerics_profile"] = profile_name;
   config["git_revision"] = git_revision();
   config["task"] = "lambada_openai";
@@ -111,7 +78,7 @@ void run_eval(const EvalArgs& a) {
   eo.output = a.output;
   eo.config = config;
   std::fprintf(stderr, "qmsim eval: %zu documents, model %s, path %s, mode %s, profile %s, %d threads\n", reqs.size(),
-               model_dir.c_str(), a.path.c_str(), a.mode.c_str(), profile_name.c_str(), threads);
+               model_dir.c_str(), a.path.c_str(), mode.label().c_str(), profile_name.c_str(), threads);
   const eval::EvalRun run = eval::run_lambada(reqs, vocab, fn, eo);
   std::cout << eval::result_table(run, eo);
   std::printf("%lld tokens in %.1f s (%.0f tokens/s)%s\n", static_cast<long long>(run.tokens), run.seconds,
@@ -125,7 +92,9 @@ void add_eval_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
   c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
   c->add_option("--path", a->path, "Implementation: golden")->capture_default_str();
-  c->add_option("--mode", a->mode, "Experiment mode: fp32 (FP32 reference), 0 (Quamba W8A8), 2-0 (u requantized from the FP32 grid), 2-1 (P-seq scan, int8 u), 2-2 (P-seq scan, grid u)")->capture_default_str();
+  c->add_option("--mode", a->mode, mode_option_help())->capture_default_str();
+  c->add_option("--mode-file", a->mode_file, "A mode written as YAML (schema: configs/modes/README.md); FILE:VARIANT picks a variant");
+  c->add_option("--alpha1-model", a->alpha1_model, "Mode 6-4: a model calibrated with --alpha 1.0 whose conv output scales requantize the outliers");
   c->add_option("--limit", a->limit, "Evaluate only the first N documents in file order (the original's --testing is 100)");
   c->add_option("--threads", a->threads, "Worker threads (documents in flight); default: all cores");
   c->add_option("--output", a->output, "Write lm-eval style JSON results here (plus FILE.partial.jsonl while running)");

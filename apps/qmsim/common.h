@@ -6,6 +6,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <memory>
+
+#include "qmsim/config/modes.h"
+#include "qmsim/eval/lambada.h"
+#include "qmsim/golden/forward_fp32.h"
+#include "qmsim/golden/forward_w8a8.h"
 #include "qmsim/golden/mode.h"
 #include "qmsim/model/model.h"
 #include "qmsim/numerics.h"
@@ -26,9 +32,42 @@ std::string git_revision();
 int hardware_threads();
 /// `--profile NAME` -> the numerics profile; an unknown name is an error naming it.
 num::NumericsProfile profile_by_name(const std::string& name);
-/// `--mode NAME` -> the W8A8 mode ("fp32" gives the default mode, unused by the FP32 path); an
-/// unknown name is an error naming the option and the known modes.
-golden::ModeSpec mode_from_arg(const std::string& name);
+/// `--mode NAME` or `--mode-file FILE.yaml` -> the mode (config::resolve_mode / load_mode_file);
+/// an unknown name or a bad file is an error naming the option, the file and the key.
+config::Mode mode_from_args(const std::string& name, const std::string& mode_file);
+/// Help text for --mode listing the built-in modes.
+std::string mode_option_help();
+
+/// A model folder's FP checkpoint and/or quantized model, loaded on first use, with the plans
+/// the forwards run on. A folder is either a quantized model, or an FP checkpoint with the
+/// quantized model in DIR/w8a8 (the layout of models/mamba-tiny).
+class ModelSet {
+ public:
+  ModelSet(std::string dir, int threads) : dir_(std::move(dir)), threads_(threads) {}
+  const std::string& dir() const { return dir_; }
+  const FpModel& fp();
+  const QModel& quant();
+  std::string quant_dir();
+  /// The conv output scales of an alpha = 1.0 calibration (mode 6-4), from --alpha1-model DIR.
+  void set_alpha1_model(const std::string& dir);
+  const std::vector<float>& alpha1_u_scales() const { return alpha1_; }
+  /// Logits function of a mode under a profile ("" = golden for fp32, the model's for W8A8).
+  /// stats (nullable) collects the mode-site counters (thread-safe accumulation by the caller).
+  eval::LogitsFn logits_fn(const config::Mode& mode, const num::NumericsProfile& profile);
+  /// The profile a run uses: the given name, else golden (fp32) or the quantized model's.
+  std::string profile_name(const config::Mode& mode, const std::string& requested);
+  int vocab_size(const config::Mode& mode);
+  std::string model_hash(const config::Mode& mode);
+
+ private:
+  std::string dir_;
+  int threads_;
+  std::shared_ptr<FpModel> fp_;
+  std::shared_ptr<const golden::Fp32Plan> fp_plan_;
+  std::shared_ptr<QModel> q_;
+  std::shared_ptr<const golden::W8A8Plan> q_plan_;
+  std::vector<float> alpha1_;
+};
 
 void add_eval_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
@@ -36,6 +75,8 @@ void add_calibrate_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_capture_command(CLI::App& app);
+void add_compare_modes_command(CLI::App& app);
+void add_diverge_command(CLI::App& app);
 
 }  // namespace app
 }  // namespace qmsim

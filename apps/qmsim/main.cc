@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "common.h"
+#include "qmsim/model/checkpoint.h"
+#include "qmsim/model/quant_format.h"
 
 namespace qmsim {
 namespace app {
@@ -67,13 +69,103 @@ num::NumericsProfile profile_by_name(const std::string& name) {
   throw std::runtime_error("unknown numerics profile '" + name + "' (known: golden, quamba-compat)");
 }
 
-golden::ModeSpec mode_from_arg(const std::string& name) {
-  if (name == "fp32") return golden::ModeSpec{};
+config::Mode mode_from_args(const std::string& name, const std::string& mode_file) {
   try {
-    return golden::builtin_mode(name);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error("--mode " + name + ": " + e.what());
+    if (!mode_file.empty()) {
+      // FILE.yaml or FILE.yaml:VARIANT
+      const size_t colon = mode_file.rfind(':');
+      const bool has_variant = colon != std::string::npos && mode_file.find('/', colon) == std::string::npos &&
+                               !std::ifstream(mode_file);
+      return has_variant ? config::load_mode_file(mode_file.substr(0, colon), mode_file.substr(colon + 1))
+                         : config::load_mode_file(mode_file);
+    }
+    return config::resolve_mode(name);
+  } catch (const config::ConfigError& e) {
+    throw std::runtime_error(std::string(mode_file.empty() ? "--mode " + name : "--mode-file " + mode_file) + ": " +
+                             e.what());
   }
+}
+
+std::string mode_option_help() {
+  std::string names;
+  for (const auto& n : config::builtin_mode_names()) names += (names.empty() ? "" : ", ") + n;
+  return "Experiment mode (configs/modes/*.yaml, docs/MODES.md): " + names +
+         "; NAME:VARIANT picks documented|committed for 2-3, 2-4, 3; aliases: 1 = fp32, 5 = 5-1, the original's "
+         "env-var sets (FLOAT_SIM_ASIC_INT8+SSM_USE_PYTORCH_INT8 = 2-1), and 'env' (read QUAMBA_MODE or those "
+         "variables from the environment)";
+}
+
+const FpModel& ModelSet::fp() {
+  if (!fp_) {
+    if (is_quant_model_dir(dir_))
+      throw std::runtime_error(dir_ + ": the FP32 reference needs the floating-point checkpoint, this is a quantized model");
+    fp_ = std::make_shared<FpModel>(load_fp_checkpoint(dir_));
+    fp_plan_ = golden::make_fp32_plan(*fp_, threads_);
+  }
+  return *fp_;
+}
+
+std::string ModelSet::quant_dir() {
+  if (is_quant_model_dir(dir_)) return dir_;
+  const std::string q = dir_ + "/w8a8";
+  if (!is_quant_model_dir(q))
+    throw std::runtime_error(dir_ + ": no quantized model (neither this folder nor " + q +
+                             " holds one); make one with: qmsim calibrate --model " + dir_ + " --out " + q);
+  return q;
+}
+
+const QModel& ModelSet::quant() {
+  if (!q_) {
+    q_ = std::make_shared<QModel>(load_quant_model(quant_dir()));
+    q_plan_ = golden::make_w8a8_plan(*q_, threads_);
+  }
+  return *q_;
+}
+
+void ModelSet::set_alpha1_model(const std::string& dir) {
+  const std::string qdir = is_quant_model_dir(dir) ? dir : dir + "/w8a8";
+  const QModel a1 = load_quant_model(qdir);
+  const QModel& q = quant();
+  if (a1.cfg.n_layer != q.cfg.n_layer || a1.cfg.d_model != q.cfg.d_model)
+    throw std::runtime_error("--alpha1-model " + dir + ": shape differs from the evaluated model");
+  alpha1_.clear();
+  for (const QLayer& l : a1.layers) alpha1_.push_back(l.conv_output_scale);
+}
+
+std::string ModelSet::profile_name(const config::Mode& mode, const std::string& requested) {
+  if (!requested.empty()) return requested;
+  return mode.fp32_reference ? "golden" : quant().numerics_profile;
+}
+
+int ModelSet::vocab_size(const config::Mode& mode) { return mode.fp32_reference ? fp().cfg.vocab_size : quant().cfg.vocab_size; }
+
+std::string ModelSet::model_hash(const config::Mode& mode) { return mode.fp32_reference ? fp().source_hash : quant().source_hash; }
+
+eval::LogitsFn ModelSet::logits_fn(const config::Mode& mode, const num::NumericsProfile& profile) {
+  if (mode.fp32_reference) {
+    fp();
+    auto fp = fp_;
+    auto plan = fp_plan_;
+    return [fp, plan, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
+      golden::ForwardOptions o;
+      o.threads = 1;
+      o.profile = profile;
+      return golden::forward_fp32(*fp, *plan, toks, pos, o);
+    };
+  }
+  quant();
+  auto q = q_;
+  auto plan = q_plan_;
+  const golden::ModeSpec spec = mode.spec;
+  const std::vector<float> alpha1 = alpha1_;
+  return [q, plan, profile, spec, alpha1](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
+    golden::ForwardOptions o;
+    o.threads = 1;
+    o.profile = profile;
+    o.mode = spec;
+    o.alpha1_u_scales = alpha1;
+    return golden::forward_w8a8(*q, *plan, toks, pos, o);
+  };
 }
 
 }  // namespace app
@@ -82,7 +174,8 @@ golden::ModeSpec mode_from_arg(const std::string& name) {
 int main(int argc, char** argv) {
   CLI::App app{
       "qmsim: bit-accurate simulator of an INT8 ASIC running Quamba-style W8A8 Mamba-1 models.\n"
-      "Paths: golden (C++ golden model). Modes: fp32 (FP32 reference), 0 (Quamba W8A8).\n"
+      "Paths: golden (C++ golden model). Modes: fp32 (FP32 reference), 0 (Quamba W8A8) and the\n"
+      "float-sim-ASIC experiment modes of configs/modes (docs/MODES.md).\n"
       "Spec: docs/ARCHITECTURE.md and the Quamba W8A8 spec it cites."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "qmsim 0.1.0");
@@ -92,6 +185,8 @@ int main(int argc, char** argv) {
   qmsim::app::add_info_command(app);
   qmsim::app::add_tokenize_command(app);
   qmsim::app::add_capture_command(app);
+  qmsim::app::add_compare_modes_command(app);
+  qmsim::app::add_diverge_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,5 @@
 // Quamba W8A8 forward, mode 0 (spec §2.2 dataflow, golden arithmetic §5.8), token-major.
 #include "qmsim/golden/forward_w8a8.h"
-#include "qmsim/golden/selective_scan_pseq.h"
 #include <algorithm>
 #include <cstddef>
 #include <stdexcept>
@@ -13,8 +12,10 @@
 #include "qmsim/golden/hadamard.h"
 #include "qmsim/golden/linear_int8.h"
 #include "qmsim/golden/lm_head.h"
+#include "qmsim/golden/mode_ops.h"
 #include "qmsim/golden/rmsnorm_quant.h"
 #include "qmsim/golden/selective_scan.h"
+#include "qmsim/golden/selective_scan_pseq.h"
 
 namespace qmsim {
 namespace golden {
@@ -117,8 +118,17 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
   std::vector<uint16_t> y(LE);
   std::vector<float> state(static_cast<size_t>(E) * N);
   std::vector<int8_t> state_q(state.size());
-  std::vector<float> u_grid(opt.mode.ssm_input == ModeSpec::SsmInput::kInt8 ? 0 : LE);
-  std::vector<int8_t> u_requant(opt.mode.ssm_input == ModeSpec::SsmInput::kGridRequantRne ? LE : 0);
+  // Buffers of the mode sites (empty when the mode does not use them).
+  const ModeSpec& m = opt.mode;
+  m.validate();
+  const bool need_v = m.u_source == ModeSpec::USource::kV || m.lin_input == ModeSpec::LinearInput::kRequantV;
+  const bool u_moded = m.u_source != ModeSpec::USource::kQ;
+  std::vector<float> v(need_v ? LE : 0), u_src(m.u_source == ModeSpec::USource::kGrid ? LE : 0);
+  std::vector<float> u_val(u_moded && !m.u_int8 ? LE : 0), u_deq(LE);
+  std::vector<int8_t> u_code(u_moded && m.u_int8 ? LE : 0), xp_q(LE), xq_dyn(m.conv_dynamic_input_scale ? LE : 0);
+  const size_t LX = static_cast<size_t>(L) * X, LR = static_cast<size_t>(L) * R, LN = static_cast<size_t>(L) * N;
+  std::vector<float> xdbl_f(m.lin_f32 ? LX : 0), dt_raw_f(m.lin_f32 ? LR : 0), dt_f(m.lin_f32 ? LE : 0);
+  std::vector<float> B_f(LN), C_f(LN), dt_pre_f(LE);
   for (int i = 0; i < c.n_layer; ++i) {
     const QLayer& l = model.layers[i];
     const W8A8Plan::Layer& pw = plan.layers[i];
@@ -134,22 +144,67 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
               l.in_proj_alpha, xz.data(), opt);
     if (cap) cap->put(layer_name(i, "in_proj.out"), "int8", {L, 2 * E}, xz.data(), xz.size());
     const std::vector<int8_t> xq = columns(xz, L, 2 * E, 0, E), zq = columns(xz, L, 2 * E, E, E);
-    // spec §2.5: conv1d + SiLU + RNA requantization.
-    const Conv1dScales conv_scales{l.conv_weight_scale, l.conv_bias_scale, l.conv_input_scale, l.conv_output_scale};
-    conv1d_silu_quant(L, E, K, xq.data(), l.conv_w.data(), l.conv_b.empty() ? nullptr : l.conv_b.data(), conv_scales,
-                      xc.data(), nullptr, opt.threads);
-    if (cap) cap->put(layer_name(i, "conv1d.out"), "int8", {L, E}, xc.data(), xc.size());
-    // spec §2.4: x_proj, inner b, outer a (GEMV alpha when L == 1 under the profile).
-    linear_s8(LinearSite::kXProj, L, xc.data(), pw.x_proj, l.x_proj_b, l.x_proj_a, l.x_proj_alpha,
-              xdbl.data(), opt);
-    if (cap) cap->put(layer_name(i, "x_proj.out"), "int8", {L, X}, xdbl.data(), xdbl.size());
-    const std::vector<int8_t> dt_raw = columns(xdbl, L, X, 0, R), Bq = columns(xdbl, L, X, R, N),
-                              Cq = columns(xdbl, L, X, R + N, N);
-    // spec §2.4: dt_proj on the int8 dt_raw, inner a, outer b (bias is added inside the scan).
-    linear_s8(LinearSite::kDtProj, L, dt_raw.data(), pw.dt_proj, l.dt_proj_a, l.dt_proj_b,
-              l.dt_proj_alpha, dtq.data(), opt);
-    if (cap) cap->put(layer_name(i, "dt_proj.out"), "int8", {L, E}, dtq.data(), dtq.size());
-    // spec §2.6: selective scan with SiLU(z) gating, f16 output.
+    const ModeSpec& mode = opt.mode;
+    // spec §2.5: conv1d + SiLU + RNA requantization; v = the pre-quantizer TRUE FP32 value (§4.2)
+    // when the mode reads it. Doc mode 3: the conv input is re-quantized with a per-call scale.
+    Conv1dScales conv_scales{l.conv_weight_scale, l.conv_bias_scale, l.conv_input_scale, l.conv_output_scale};
+    const int8_t* conv_in = xq.data();
+    if (mode.conv_dynamic_input_scale) {
+      conv_scales.input_scale = dynamic_input_requant(LE, xq.data(), l.conv_input_scale, xq_dyn.data());
+      conv_in = xq_dyn.data();
+      if (cap) cap->put(layer_name(i, "conv1d.in_dynamic"), "int8", {L, E}, xq_dyn.data(), xq_dyn.size());
+    }
+    conv1d_silu_quant(L, E, K, conv_in, l.conv_w.data(), l.conv_b.empty() ? nullptr : l.conv_b.data(), conv_scales,
+                      xc.data(), need_v ? v.data() : nullptr, opt.threads);
+    if (cap) {
+      cap->put(layer_name(i, "conv1d.out"), "int8", {L, E}, xc.data(), xc.size());
+      if (need_v) cap->put(layer_name(i, "conv1d.v"), "float32", {L, E}, v.data(), v.size());
+    }
+    // Mode site u (spec §4.2, §5.8): the scan's input, from q, its grid value or v, through the
+    // mode's u quantizer, as int8 codes or f32 values.
+    const int8_t* u_q = xc.data();
+    const float* u_f = nullptr;
+    if (mode.u_source != ModeSpec::USource::kQ) {
+      const float* x_src = v.data();
+      if (mode.u_source == ModeSpec::USource::kGrid) {
+        for (size_t j = 0; j < LE; ++j) u_src[j] = l.u_scale * static_cast<float>(xc[j]);  // fl32(q·s_u)
+        x_src = u_src.data();
+      }
+      const float s_a1 = i < static_cast<int>(opt.alpha1_u_scales.size()) ? opt.alpha1_u_scales[i] : 0.0f;
+      const UQuantStats st = quantize_u(mode, l.u_scale, s_a1, LE, x_src, mode.u_int8 ? nullptr : u_val.data(),
+                                        mode.u_int8 ? u_code.data() : nullptr);
+      if (opt.mode_stats != nullptr) opt.mode_stats->add_u(i, st, LE);
+      if (mode.u_int8) {
+        u_q = u_code.data();
+        if (cap) cap->put(layer_name(i, "ssm.u"), "int8", {L, E}, u_code.data(), u_code.size());
+      } else {
+        u_q = nullptr;
+        u_f = u_val.data();
+        if (cap) cap->put(layer_name(i, "ssm.u"), "float32", {L, E}, u_val.data(), u_val.size());
+      }
+    }
+    // Mode site linears, input (spec §4.6): conv q, or u / v requantized to int8, or f32 u.
+    const int8_t* xp_in = xc.data();
+    switch (mode.lin_input) {
+      case ModeSpec::LinearInput::kConvQ: break;
+      case ModeSpec::LinearInput::kRequantU:
+        if (u_q != nullptr) {
+          xp_in = u_q;  // an int8 u is on the s_u grid: requantizing it is the identity (spec §4.2)
+        } else {
+          requant_s8(mode.lin_input_rounding, LE, u_f, l.u_scale, xp_q.data());
+          xp_in = xp_q.data();
+        }
+        break;
+      case ModeSpec::LinearInput::kRequantV:
+        requant_s8(mode.lin_input_rounding, LE, v.data(), l.u_scale, xp_q.data());
+        xp_in = xp_q.data();
+        break;
+      case ModeSpec::LinearInput::kU:
+        xp_in = nullptr;
+        break;
+    }
+    if (cap && xp_in != nullptr && xp_in != xc.data())
+      cap->put(layer_name(i, "x_proj.in"), "int8", {L, E}, xp_in, LE);
     SsmScales ssm;
     ssm.u = l.u_scale;
     ssm.dt = l.dt_scale;
@@ -160,28 +215,85 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
     ssm.D = l.D_scale;
     ssm.dt_bias = l.dt_bias_scale;
     ssm.state = l.ssm_state_scale;
-    // Experiment mode (spec §4, §5.8): what u the scan receives and which scan arithmetic runs.
-    const ModeSpec& mode = opt.mode;
-    if (mode.ssm_input != ModeSpec::SsmInput::kInt8) {
-      for (size_t j = 0; j < LE; ++j) u_grid[j] = l.u_scale * static_cast<float>(xc[j]);  // fl32(q·s_u)
-    }
-    const int8_t* u_q = xc.data();
-    if (mode.ssm_input == ModeSpec::SsmInput::kGridRequantRne) {
-      for (size_t j = 0; j < LE; ++j) u_requant[j] = num::quant_rne_sat8(u_grid[j] / l.u_scale);  // §4.2, IEEE div
-      u_q = u_requant.data();
-      if (cap) cap->put(layer_name(i, "ssm.u_requant"), "int8", {L, E}, u_requant.data(), u_requant.size());
-    }
-    if (mode.ssm_arithmetic == ModeSpec::SsmArithmetic::kPseq) {
-      const bool grid = mode.ssm_input == ModeSpec::SsmInput::kGrid;
-      selective_scan_pseq(L, E, N, grid ? nullptr : u_q, grid ? u_grid.data() : nullptr, dtq.data(), Bq.data(),
-                          Cq.data(), zq.data(), l.A_log_q.data(), l.D_q.data(), l.dt_bias_q.data(), ssm, y.data(),
-                          state.data(), opt.threads);
-      for (size_t j = 0; j < state.size(); ++j) state_q[j] = num::quant_rna_sat8(state[j] / l.ssm_state_scale);
+    std::vector<int8_t> dt_raw, Bq, Cq;
+    bool f32_dtbc = false;  // dt_pre_f / B_f / C_f hold the scan's f32 dt, B, C
+    if (!mode.lin_f32) {
+      // spec §2.4: x_proj, inner b, outer a (GEMV alpha when L == 1 under the profile).
+      linear_s8(LinearSite::kXProj, L, xp_in, pw.x_proj, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, xdbl.data(), opt);
+      if (cap) cap->put(layer_name(i, "x_proj.out"), "int8", {L, X}, xdbl.data(), xdbl.size());
+      dt_raw = columns(xdbl, L, X, 0, R);
+      Bq = columns(xdbl, L, X, R, N);
+      Cq = columns(xdbl, L, X, R + N, N);
+      // spec §2.4: dt_proj on the int8 dt_raw, inner a, outer b (bias is added inside the scan).
+      linear_s8(LinearSite::kDtProj, L, dt_raw.data(), pw.dt_proj, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha,
+                dtq.data(), opt);
+      if (cap) cap->put(layer_name(i, "dt_proj.out"), "int8", {L, E}, dtq.data(), dtq.size());
     } else {
-      if (mode.ssm_input == ModeSpec::SsmInput::kGrid)
-        throw std::invalid_argument("forward_w8a8: mode " + mode.name + ": the golden kernel reads int8 u (use the grid requant)");
+      // Mode site linears, f32 (6-x, spec §4.6): F.linear with dequantized weights on f32 u.
+      const float* uin = u_f;
+      if (uin == nullptr) {
+        for (size_t j = 0; j < LE; ++j) u_deq[j] = l.u_scale * static_cast<float>(u_q[j]);
+        uin = u_deq.data();
+      }
+      linear_f32_deq(L, E, X, uin, l.x_proj_w.data(), l.x_proj_b, xdbl_f.data(), opt.threads);
+      if (mode.lin_output == ModeSpec::LinearOutput::kGridRne) regrid_rne(xdbl_f.size(), xdbl_f.data(), l.B_scale);
+      if (cap) cap->put(layer_name(i, "x_proj.out_f32"), "float32", {L, X}, xdbl_f.data(), xdbl_f.size());
+      for (int t = 0; t < L; ++t) {
+        const float* row = xdbl_f.data() + static_cast<size_t>(t) * X;
+        std::copy_n(row, R, dt_raw_f.data() + static_cast<size_t>(t) * R);
+        std::copy_n(row + R, N, B_f.data() + static_cast<size_t>(t) * N);
+        std::copy_n(row + R + N, N, C_f.data() + static_cast<size_t>(t) * N);
+      }
+      linear_f32_deq(L, R, E, dt_raw_f.data(), l.dt_proj_w.data(), l.dt_proj_b, dt_f.data(), opt.threads);
+      if (mode.lin_output == ModeSpec::LinearOutput::kGridRne) regrid_rne(dt_f.size(), dt_f.data(), l.dt_scale);
+      if (cap) cap->put(layer_name(i, "dt_proj.out_f32"), "float32", {L, E}, dt_f.data(), dt_f.size());
+      if (mode.lin_output == ModeSpec::LinearOutput::kInt8Rne) {
+        // 6-4: dt, B, C re-quantized to int8 with RNE for the int8-input scan.
+        dtq.resize(LE);
+        Bq.resize(static_cast<size_t>(L) * N);
+        Cq.resize(static_cast<size_t>(L) * N);
+        requant_s8(Rounding::kRne, LE, dt_f.data(), l.dt_scale, dtq.data());
+        requant_s8(Rounding::kRne, Bq.size(), B_f.data(), l.B_scale, Bq.data());
+        requant_s8(Rounding::kRne, Cq.size(), C_f.data(), l.C_scale, Cq.data());
+        if (cap) cap->put(layer_name(i, "dt_proj.out"), "int8", {L, E}, dtq.data(), dtq.size());
+      } else {
+        f32_dtbc = true;
+        const float bias_dt_scale = l.dt_bias_scale;
+        for (int t = 0; t < L; ++t)
+          for (int e = 0; e < E; ++e) {
+            const size_t te = static_cast<size_t>(t) * E + e;
+            dt_pre_f[te] = dt_f[te] + bias_dt_scale * static_cast<float>(l.dt_bias_q[e]);  // fl32(dt + fl32(s_db·q_db))
+          }
+      }
+    }
+    // Mode site ssm (spec §2.6 golden kernel, or §4.5 P-seq).
+    if (mode.ssm_arithmetic == ModeSpec::SsmArithmetic::kPseq) {
+      selective_scan_pseq(L, E, N, u_q, u_f, dtq.data(), Bq.data(), Cq.data(), zq.data(), l.A_log_q.data(),
+                          l.D_q.data(), l.dt_bias_q.data(), ssm, y.data(), state.data(), opt.threads);
+      for (size_t j = 0; j < state.size(); ++j) state_q[j] = num::quant_rna_sat8(state[j] / l.ssm_state_scale);
+    } else if (u_q != nullptr && !f32_dtbc) {
       selective_scan(L, E, N, u_q, dtq.data(), Bq.data(), Cq.data(), zq.data(), l.A_log_q.data(), l.D_q.data(),
                      l.dt_bias_q.data(), ssm, y.data(), state.data(), state_q.data(), opt.threads);
+    } else {
+      // The golden kernel on f32 inputs: int8 ones dequantized exactly as the int8 kernel does.
+      if (u_f == nullptr) {
+        for (size_t j = 0; j < LE; ++j) u_deq[j] = l.u_scale * static_cast<float>(u_q[j]);
+        u_f = u_deq.data();
+      }
+      if (!f32_dtbc) {
+        for (int t = 0; t < L; ++t)
+          for (int e = 0; e < E; ++e) {
+            const size_t te = static_cast<size_t>(t) * E + e;
+            const float bias = l.dt_bias_scale * static_cast<float>(l.dt_bias_q[e]);
+            dt_pre_f[te] = num::fma_f32(l.dt_scale, static_cast<float>(dtq[te]), bias);
+          }
+        for (size_t j = 0; j < B_f.size(); ++j) {
+          B_f[j] = l.B_scale * static_cast<float>(Bq[j]);
+          C_f[j] = l.C_scale * static_cast<float>(Cq[j]);
+        }
+      }
+      selective_scan_f32in(L, E, N, u_f, dt_pre_f.data(), B_f.data(), C_f.data(), zq.data(), l.A_log_q.data(),
+                           l.D_q.data(), ssm, y.data(), state.data(), state_q.data(), opt.threads);
     }
     if (cap) {
       cap->put(layer_name(i, "ssm.out"), "float16", {L, E}, y.data(), y.size());
@@ -189,7 +301,10 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
       cap->put(layer_name(i, "ssm.state_q"), "int8", {E, N}, state_q.data(), state_q.size());
     }
     // spec §2.7: Hadamard + RNA quantizer (sat golden, wrap under the profile).
-    hadamard_quant(L, E, y.data(), l.had_output_scale, opt.profile.hadamard_wrap, yq.data(), nullptr, opt.threads);
+    int64_t had_out_of_range = 0;
+    hadamard_quant(L, E, y.data(), l.had_output_scale, opt.profile.hadamard_wrap, yq.data(), &had_out_of_range,
+                   opt.threads);
+    if (opt.mode_stats != nullptr) opt.mode_stats->add_hadamard(i, had_out_of_range, LE);
     if (cap) cap->put(layer_name(i, "hadamard.out"), "int8", {L, E}, yq.data(), yq.size());
     // spec §2.8: out_proj to f16, inner b = w_out, outer a = s_y (alpha when M == 1 under the profile).
     if (linear_uses_alpha(LinearSite::kOutProj, L, opt.profile))

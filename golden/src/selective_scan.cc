@@ -36,6 +36,10 @@ void scan_blocks_avx512(int L, int E, int N, const int8_t* u, const int8_t* dt, 
                         const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
                         const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q, int64_t block_begin,
                         int64_t block_end);
+void scan_blocks_f32in_avx512(int L, int E, int N, const float* u, const float* dt_pre, const float* Bf,
+                              const float* Cf, const int8_t* z, const int8_t* A_log, const int8_t* D,
+                              const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q,
+                              int64_t block_begin, int64_t block_end);
 }
 #endif
 
@@ -113,6 +117,49 @@ void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, cons
     parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
       scan_avx512_detail::scan_blocks_avx512(L, E, N, u, dt, Bf.data(), Cf.data(), z, A_log, D, dt_bias, s, y_f16,
                                              state, state_q, b0, b1);
+    });
+    scalar_channels(blocks * 16, E);
+    return;
+  }
+#endif
+  parallel_for(E, threads, scalar_channels);
+}
+
+void selective_scan_f32in(int L, int E, int N, const float* u, const float* dt_pre, const float* Bf, const float* Cf,
+                          const int8_t* z, const int8_t* A_log, const int8_t* D, const SsmScales& s, uint16_t* y_f16,
+                          float* state, int8_t* state_q, int threads) {
+  auto scalar_channels = [&](int64_t e0, int64_t e1) {
+    std::vector<float> h(static_cast<size_t>(N)), A(static_cast<size_t>(N));
+    for (int64_t ei = e0; ei < e1; ++ei) {
+      const size_t e = static_cast<size_t>(ei);
+      const float Dv = s.D * static_cast<float>(D[e]);
+      for (int n = 0; n < N; ++n) {
+        A[n] = -num::exp_cr(s.A * static_cast<float>(A_log[e * N + n]));
+        h[n] = 0.0f;
+      }
+      for (int t = 0; t < L; ++t) {
+        const size_t te = static_cast<size_t>(t) * E + e;
+        const float uf = u[te];
+        const float dtf = num::softplus_thr20_f32(dt_pre[te]);
+        const float du = dtf * uf;
+        float yacc = Dv * uf;
+        const float* Bt = Bf + static_cast<size_t>(t) * N;
+        const float* Ct = Cf + static_cast<size_t>(t) * N;
+        for (int n = 0; n < N; ++n) {
+          h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bt[n] * du);
+          yacc = num::fma_f32(h[n], Ct[n], yacc);
+        }
+        y_f16[te] = gate_to_f16(yacc, s.z * static_cast<float>(z[te]));
+      }
+      write_state(N, e, h.data(), s.state, state, state_q);
+    }
+  };
+#if defined(QMSIM_X86_DISPATCH)
+  if (avx512::usable() && E >= 16) {
+    const int64_t blocks = E / 16;
+    parallel_for(blocks, threads, [&](int64_t b0, int64_t b1) {
+      scan_avx512_detail::scan_blocks_f32in_avx512(L, E, N, u, dt_pre, Bf, Cf, z, A_log, D, s, y_f16, state, state_q,
+                                                   b0, b1);
     });
     scalar_channels(blocks * 16, E);
     return;

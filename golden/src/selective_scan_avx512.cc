@@ -21,13 +21,13 @@ namespace {
 
 __m512 load_i8_as_f32(const int8_t* p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))); }
 
-}  // namespace
-
-/// Channels [e0, e0 + 16·blocks) of selective_scan; the caller handles the remainder.
-void scan_blocks_avx512(int L, int E, int N, const int8_t* u, const int8_t* dt, const float* Bf, const float* Cf,
-                        const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
-                        const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q, int64_t block_begin,
-                        int64_t block_end) {
+// The 16-channel recurrence for channel blocks [block_begin, block_end). load_u(te) gives the
+// f32 u of 16 channels at token-major offset te; load_dt_pre(te, bias_dt) the softplus argument.
+template <class LoadU, class LoadDtPre>
+void scan_blocks_core(int L, int E, int N, LoadU load_u, LoadDtPre load_dt_pre, const float* Bf, const float* Cf,
+                      const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
+                      const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q, int64_t block_begin,
+                      int64_t block_end) {
   constexpr int W = 16;
   std::vector<__m512> h(static_cast<size_t>(N)), A(static_cast<size_t>(N));
   alignas(64) float y_buf[W];
@@ -35,18 +35,18 @@ void scan_blocks_avx512(int L, int E, int N, const int8_t* u, const int8_t* dt, 
   for (int64_t b = block_begin; b < block_end; ++b) {
     const int e0 = static_cast<int>(b) * W;
     const __m512 Dv = _mm512_mul_ps(_mm512_set1_ps(s.D), load_i8_as_f32(D + e0));
-    const __m512 bias_dt = _mm512_mul_ps(_mm512_set1_ps(s.dt_bias), load_i8_as_f32(dt_bias + e0));
+    const __m512 bias_dt =
+        dt_bias != nullptr ? _mm512_mul_ps(_mm512_set1_ps(s.dt_bias), load_i8_as_f32(dt_bias + e0)) : _mm512_setzero_ps();
     for (int n = 0; n < N; ++n) {
       for (int i = 0; i < W; ++i) tmp[i] = s.A * static_cast<float>(A_log[static_cast<size_t>(e0 + i) * N + n]);
       A[n] = _mm512_xor_ps(avx512::exp_cr_16(_mm512_load_ps(tmp)), _mm512_set1_ps(-0.0f));  // A = -exp(A_scale·Aq)
       h[n] = _mm512_setzero_ps();
     }
-    const __m512 su = _mm512_set1_ps(s.u), sdt = _mm512_set1_ps(s.dt), sz = _mm512_set1_ps(s.z);
+    const __m512 sz = _mm512_set1_ps(s.z);
     for (int t = 0; t < L; ++t) {
       const size_t te = static_cast<size_t>(t) * E + e0;
-      const __m512 uf = _mm512_mul_ps(su, load_i8_as_f32(u + te));
-      // dt = softplus(fma(s_dt, q_dt, bias)) (spec §2.6, §5.8)
-      const __m512 dtf = avx512::softplus_thr20_16(_mm512_fmadd_ps(sdt, load_i8_as_f32(dt + te), bias_dt));
+      const __m512 uf = load_u(te);
+      const __m512 dtf = avx512::softplus_thr20_16(load_dt_pre(te, bias_dt));
       const __m512 du = _mm512_mul_ps(dtf, uf);
       __m512 yacc = _mm512_mul_ps(Dv, uf);
       const float* Bt = Bf + static_cast<size_t>(t) * N;
@@ -71,6 +71,32 @@ void scan_blocks_avx512(int L, int E, int N, const int8_t* u, const int8_t* dt, 
       }
     }
   }
+}
+
+}  // namespace
+
+/// Channels [16·block_begin, 16·block_end) of selective_scan; the caller handles the remainder.
+void scan_blocks_avx512(int L, int E, int N, const int8_t* u, const int8_t* dt, const float* Bf, const float* Cf,
+                        const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
+                        const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q, int64_t block_begin,
+                        int64_t block_end) {
+  const __m512 su = _mm512_set1_ps(s.u), sdt = _mm512_set1_ps(s.dt);
+  auto load_u = [&](size_t te) { return _mm512_mul_ps(su, load_i8_as_f32(u + te)); };
+  // dt = softplus(fma(s_dt, q_dt, bias)) (spec §2.6, §5.8)
+  auto load_dt = [&](size_t te, __m512 bias) { return _mm512_fmadd_ps(sdt, load_i8_as_f32(dt + te), bias); };
+  scan_blocks_core(L, E, N, load_u, load_dt, Bf, Cf, z, A_log, D, dt_bias, s, y_f16, state, state_q, block_begin,
+                   block_end);
+}
+
+/// Channels [16·block_begin, 16·block_end) of selective_scan_f32in.
+void scan_blocks_f32in_avx512(int L, int E, int N, const float* u, const float* dt_pre, const float* Bf,
+                              const float* Cf, const int8_t* z, const int8_t* A_log, const int8_t* D,
+                              const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q,
+                              int64_t block_begin, int64_t block_end) {
+  auto load_u = [&](size_t te) { return _mm512_loadu_ps(u + te); };
+  auto load_dt = [&](size_t te, __m512) { return _mm512_loadu_ps(dt_pre + te); };
+  scan_blocks_core(L, E, N, load_u, load_dt, Bf, Cf, z, A_log, D, nullptr, s, y_f16, state, state_q, block_begin,
+                   block_end);
 }
 
 }  // namespace scan_avx512_detail

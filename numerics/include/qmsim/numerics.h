@@ -85,6 +85,76 @@ QMSIM_HD int8_t quant_rna_wrap8(float v) { return wrap8(f32_to_i32_sat(round_rna
 /// sat8(RNAT(v)) for the 5-x family (spec §4.6).
 QMSIM_HD int8_t quant_rnat_sat8(float v) { return sat8(f32_to_i32_sat(round_rnat(v))); }
 
+// ---------------------------------------------------------------- named-rounding requantizers
+/// Rounding of a quantizer site chosen at run time by an experiment mode (spec §5.3, §5.8).
+enum class Rounding : uint8_t { kRne, kRna };
+QMSIM_HD float round_by(Rounding r, float x) { return r == Rounding::kRne ? round_rne(x) : round_rna(x); }
+/// sat8(R(x / s)) with IEEE division (spec §5.8): PyTorch-style requantization of an f32 value.
+QMSIM_HD int8_t requant_sat8(Rounding r, float x, float s) { return sat8(f32_to_i32_sat(round_by(r, x / s))); }
+
+// ---------------------------------------------------------------- SSM-input (u) quantizers
+/// The u quantizer families of the experiment modes (spec §4.2, §4.6 with RNAt -> RNA and IEEE
+/// division per §5.8). s = s_u; every product, quotient and sum below is one binary32 rounding.
+enum class UQuantizer : uint8_t {
+  kNone,                 // u = x
+  kGrid,                 // u = sat8(R(x/s))·s
+  kGridKeepOutliers,     // u = |R(x/s)| > 127 ? x : sat8(R(x/s))·s
+  kGridRequantOutliers,  // u = |R(x/s)| > 127 ? sat8(R(x/s_o))·s_o : sat8(R(x/s))·s
+  kTwoLevel,             // u = |R(x/s)| < T ? clamp(R(x/f), ±127)·f : sat8(R(x/s))·s,  f = s/F
+  kLogOutliers,          // mode 5-6, see u_quantize
+  kThreeSegment,         // mode 5-7, see u_quantize
+};
+struct UQuantParams {
+  UQuantizer kind = UQuantizer::kNone;
+  Rounding rounding = Rounding::kRne;
+  float s = 1.0f;         // s_u
+  float s_o = 1.0f;       // outlier scale of kGridRequantOutliers
+  int fine_threshold = 0; // T of kTwoLevel
+  int fine_divisor = 1;   // F of kTwoLevel
+};
+QMSIM_HD float clamp_f(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+/// True when x lies outside the int8 grid of s: |R(x/s)| > 127 (the outlier test of §4.6).
+QMSIM_HD bool u_is_outlier(const UQuantParams& p, float x) { return fabsf(round_by(p.rounding, x / p.s)) > 127.0f; }
+/// The value a u quantizer gives for x (spec §4.6 table; golden definitions §5.8).
+QMSIM_HD float u_quantize(const UQuantParams& p, float x) {
+  const Rounding R = p.rounding;
+  const float s = p.s;
+  const float rr = round_by(R, x / s);
+  const float on_grid = static_cast<float>(sat8(f32_to_i32_sat(rr))) * s;
+  switch (p.kind) {
+    case UQuantizer::kNone: return x;
+    case UQuantizer::kGrid: return on_grid;
+    case UQuantizer::kGridKeepOutliers: return fabsf(rr) > 127.0f ? x : on_grid;
+    case UQuantizer::kGridRequantOutliers:
+      return fabsf(rr) > 127.0f ? static_cast<float>(requant_sat8(R, x, p.s_o)) * p.s_o : on_grid;
+    case UQuantizer::kTwoLevel: {
+      if (!(fabsf(rr) < static_cast<float>(p.fine_threshold))) return on_grid;
+      const float f = s / static_cast<float>(p.fine_divisor);
+      return clamp_f(round_by(R, x / f), -127.0f, 127.0f) * f;
+    }
+    case UQuantizer::kLogOutliers: {
+      // 5-6: fine grid f = s/4 up to 8s; beyond, 8s + 2^k·f with k = floor(log2(max(|x|-8s, f)/f)).
+      const float f = s / 4.0f, lim = 8.0f * s, ax = fabsf(x);
+      if (ax <= lim) return clamp_f(round_by(R, x / f), -127.0f, 127.0f) * f;
+      const float d = ax - lim;
+      const float ratio = (d > f ? d : f) / f;          // >= 1
+      int k = ilogbf(ratio);                            // exact floor(log2(ratio)) for finite ratio >= 1
+      k = k < 0 ? 0 : (k > 255 ? 255 : k);
+      return copysignf(lim + ldexpf(f, k), x);
+    }
+    case UQuantizer::kThreeSegment: {
+      // 5-7: 64 fine steps of s/4 up to 15.75s, int8-grid steps 16..143 of s, then 64 steps of 4s.
+      const float f = s / 4.0f, ax = fabsf(x);
+      if (ax <= 15.75f * s) return clamp_f(round_by(R, x / f), -63.0f, 63.0f) * f;
+      const float s143 = 143.0f * s;
+      if (ax <= s143) return copysignf(clamp_f(round_by(R, ax / s), 16.0f, 143.0f) * s, x);
+      const float s4 = 4.0f * s;
+      return copysignf(s143 + clamp_f(round_by(R, (ax - s143) / s4), 0.0f, 63.0f) * s4, x);
+    }
+  }
+  return x;
+}
+
 // ---------------------------------------------------------------- f16 / bf16 conversion
 /// binary16 -> binary32, exact (subnormals, inf, NaN preserved; NaN payload kept quiet).
 QMSIM_HD float f16_to_f32(uint16_t h) {

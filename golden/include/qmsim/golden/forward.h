@@ -13,11 +13,17 @@
 namespace qmsim {
 namespace golden {
 
+struct ModeStats;  // mode_ops.h
+
 struct ForwardOptions {
   int threads = 1;                      // results are identical for any thread count
   num::NumericsProfile profile;         // golden by default
   Capture* capture = nullptr;           // optional intermediate capture
   ModeSpec mode;                        // W8A8 experiment mode (default: mode 0)
+  /// Per layer, the conv output scale of a separately calibrated alpha = 1.0 model (mode 6-4's
+  /// outlier scale, spec §4.6); empty = absent (6-4 then falls back to s_u, as the original).
+  std::vector<float> alpha1_u_scales;
+  ModeStats* mode_stats = nullptr;      // optional counters of the mode sites
 };
 
 /// FP32 reference forward (spec §1.3; the seed's "mode 1"). Returns logits [P, V] (row-major) for

@@ -36,5 +36,18 @@ void selective_scan_ref(int L, int E, int N, const int8_t* u, const int8_t* dt, 
                         const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
                         const SsmScales& scales, uint16_t* y_f16, float* state, int8_t* state_q);
 
+/// The same golden scan on inputs already in f32: the SSM of the modes with a TRUE-FP32 or
+/// quantizer-shaped u, or f32 x_proj/dt_proj outputs (spec §5.8 "golden SSM with f32 u").
+/// u [L, E] and Bf, Cf [L, N] are used verbatim; dt_pre [L, E] is the softplus argument with the
+/// bias already added; z stays int8. Per channel e, with Dv and A as above:
+///   dt' = softplus_thr20(dt_pre); du = fl32(dt'·u); yacc = fl32(Dv·u)
+///   for n ascending: h[n] = fma(exp(fl32(dt'·A[n])), h[n], fl32(B[t,n]·du)); yacc = fma(h[n], C[t,n], yacc)
+///   y = f16_RNE(fl32(yacc·zf) / fl32(1 + exp(-zf)))
+/// selective_scan equals this op on u = fl32(s_u·u), dt_pre = fma(s_dt, f32(dt), fl32(s_db·q_db)),
+/// Bf = fl32(s_B·B), Cf = fl32(s_C·C) (tests/selective_scan_test.cc checks it bit for bit).
+void selective_scan_f32in(int L, int E, int N, const float* u, const float* dt_pre, const float* Bf, const float* Cf,
+                          const int8_t* z, const int8_t* A_log, const int8_t* D, const SsmScales& scales,
+                          uint16_t* y_f16, float* state, int8_t* state_q, int threads);
+
 }  // namespace golden
 }  // namespace qmsim
