@@ -55,6 +55,7 @@ std::vector<eval::DocRequest> lambada_requests(const std::string& lambada, const
 
 struct CompareArgs {
   std::string model, modes, baselines = "0,fp32", output, plot, lambada, tokenizer, profile, alpha1_model;
+  std::vector<std::string> reuse;
   int limit = -1, threads = 0, max_length = 2048, bootstrap = 2000;
   bool no_progress = false;
 };
@@ -112,6 +113,43 @@ void run_compare(const CompareArgs& a) {
         r.run = runs[j].run;
         break;
       }
+    // Results of an earlier compare-modes run of the same model, documents and profile.
+    for (const auto& file : a.reuse) {
+      if (!r.same_as.empty()) break;
+      std::ifstream in(file);
+      if (!in) throw std::runtime_error("--reuse " + file + ": cannot open");
+      nlohmann::json prev;
+      try {
+        prev = nlohmann::json::parse(in);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("--reuse " + file + ": not JSON: " + e.what());
+      }
+      if (!prev.contains("modes") || !prev.contains("config"))
+        throw std::runtime_error("--reuse " + file + ": not a compare-modes result (no modes/config)");
+      for (const auto& m : prev["modes"]) {
+        if (m.value("mode", "") != r.mode.label()) continue;
+        // Older result files have no per-mode model hash: then the model path must match.
+        const bool same_model = m.contains("model_hash") ? m["model_hash"] == models.model_hash(r.mode)
+                                                         : prev["config"].value("model", "") == model_dir;
+        if (!same_model || m.value("profile", "") != models.profile_name(r.mode, a.profile) ||
+            m["documents"]["rows"].size() != reqs.size())
+          throw std::runtime_error("--reuse " + file + ": mode " + r.mode.label() +
+                                   " was run on another model, profile or document set");
+        for (size_t k = 0; k < reqs.size(); ++k) {
+          const auto& row = m["documents"]["rows"][k];
+          if (row[0].get<int>() != reqs[k].index)
+            throw std::runtime_error("--reuse " + file + ": document order differs at row " + std::to_string(k));
+          eval::DocResult d;
+          d.index = row[0].get<int>();
+          d.loglikelihood = row[1].get<double>();
+          d.is_greedy = row[2].get<bool>();
+          r.run.results.push_back(d);
+        }
+        r.run.summary = eval::summarize(r.run.results);
+        r.same_as = "reused from " + file;
+        break;
+      }
+    }
     if (r.same_as.empty()) {
       const std::string profile_name = models.profile_name(r.mode, a.profile);
       const num::NumericsProfile profile = profile_by_name(profile_name);
@@ -123,8 +161,8 @@ void run_compare(const CompareArgs& a) {
                    r.mode.spec.description.c_str());
       r.run = eval::run_lambada(reqs, models.vocab_size(r.mode), models.logits_fn(r.mode, profile), eo);
     } else {
-      std::fprintf(stderr, "[%zu/%zu] mode %s: same computation as %s, results shared\n", i + 1, runs.size(),
-                   r.mode.label().c_str(), r.same_as.c_str());
+      std::fprintf(stderr, "[%zu/%zu] mode %s: %s\n", i + 1, runs.size(), r.mode.label().c_str(),
+                   r.same_as.rfind("reused", 0) == 0 ? r.same_as.c_str() : ("same computation as " + r.same_as).c_str());
     }
     int64_t correct = 0;
     std::vector<double> ll;
@@ -188,12 +226,16 @@ void run_compare(const CompareArgs& a) {
     m["conv1d_output"] = r.mode.fp32_reference ? "FP32" : r.mode.spec.conv_precision;
     m["ssm"] = r.mode.fp32_reference ? "FP32" : r.mode.spec.ssm_precision;
     m["profile"] = models.profile_name(r.mode, a.profile);
+    m["model_hash"] = models.model_hash(r.mode);
     m["acc"] = r.run.summary.acc;
     m["acc_stderr"] = r.run.summary.acc_stderr;
     m["acc_wilson95"] = {r.acc_ci.lo, r.acc_ci.hi};
     m["perplexity"] = r.run.summary.perplexity;
     m["perplexity_bootstrap95"] = {r.ppl_ci.lo, r.ppl_ci.hi};
-    if (!r.same_as.empty()) m["same_computation_as"] = r.same_as;
+    if (r.same_as.rfind("reused", 0) == 0)
+      m["results_from"] = r.same_as;
+    else if (!r.same_as.empty())
+      m["same_computation_as"] = r.same_as;
     m["seconds"] = r.run.seconds;
     nlohmann::json paired = nlohmann::json::array();
     for (const ModeRun* b : bases)
@@ -509,6 +551,7 @@ void add_compare_modes_command(CLI::App& app) {
   c->add_option("--profile", a->profile, "Numerics profile for every mode (default: golden for fp32, the model's otherwise)");
   c->add_option("--alpha1-model", a->alpha1_model, "Mode 6-4: model calibrated with --alpha 1.0");
   c->add_option("--bootstrap", a->bootstrap, "Bootstrap resamples")->capture_default_str();
+  c->add_option("--reuse", a->reuse, "Take a mode's per-document results from an earlier compare-modes JSON of the same model, documents and profile instead of running it (repeatable)");
   c->add_option("--lambada", a->lambada, "LAMBADA jsonl (default data/lambada_test.jsonl)");
   c->add_option("--tokenizer", a->tokenizer, "tokenizer.json (default data/gpt-neox-20b-tokenizer.json)");
   c->add_option("--max-length", a->max_length, "Context window")->capture_default_str();

@@ -121,7 +121,10 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
   // Buffers of the mode sites (empty when the mode does not use them).
   const ModeSpec& m = opt.mode;
   m.validate();
-  const bool need_v = m.u_source == ModeSpec::USource::kV || m.lin_input == ModeSpec::LinearInput::kRequantV;
+  // v (TRUE FP32 conv output) when a site reads it, or for captures and site counters (computing it
+  // does not change q).
+  const bool need_v = m.u_source == ModeSpec::USource::kV || m.lin_input == ModeSpec::LinearInput::kRequantV ||
+                      opt.capture != nullptr || opt.mode_stats != nullptr;
   const bool u_moded = m.u_source != ModeSpec::USource::kQ;
   std::vector<float> v(need_v ? LE : 0), u_src(m.u_source == ModeSpec::USource::kGrid ? LE : 0);
   std::vector<float> u_val(u_moded && !m.u_int8 ? LE : 0), u_deq(LE);
@@ -164,6 +167,13 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
     // mode's u quantizer, as int8 codes or f32 values.
     const int8_t* u_q = xc.data();
     const float* u_f = nullptr;
+    if (mode.u_source == ModeSpec::USource::kQ && opt.mode_stats != nullptr) {
+      // Mode 0's u: count the conv outputs outside the int8 grid (sat8(RNA(v/s_u)) saturates them).
+      ModeSpec count = mode;
+      count.u_quantizer = UQuantizer::kGrid;
+      count.u_rounding = Rounding::kRna;
+      opt.mode_stats->add_u(i, quantize_u(count, l.u_scale, 0.0f, LE, v.data(), nullptr, nullptr), LE);
+    }
     if (mode.u_source != ModeSpec::USource::kQ) {
       const float* x_src = v.data();
       if (mode.u_source == ModeSpec::USource::kGrid) {
