@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes docs/MODES.md (to stdout) from the results of tools/modes-table.sh OUTDIR.
 
-Reads OUTDIR/modes-100.json, modes-full-{a,b1,b2}.json (qmsim compare-modes), diverge-*.json (qmsim
+Reads OUTDIR/modes-100.json, modes-full.json (or its parts modes-full-{a,b1,b2}.json; qmsim compare-modes), diverge-*.json (qmsim
 diverge), timing.txt and cpu.txt. Plots are referenced as docs/results/modes/*.png, where the
 results are copied (see docs/MODES.md "Regenerate"). Python standard library only.
 """
@@ -32,6 +32,21 @@ def merge(results):
     return merged
 
 
+def cell(text):
+    return str(text).replace("|", "\\|")
+
+
+def significant(res, base, level=0.05):
+    """Modes whose mean log-likelihood differs from `base` at the paired-bootstrap level."""
+    out = []
+    for m in res["modes"]:
+        for t in m["paired_tests"]:
+            pb = t["loglikelihood_paired_bootstrap"]
+            if t["baseline"] == base and pb["p_value"] < level:
+                out.append(f"{m['mode']} ({pb['mean_diff']:+.4f})")
+    return out
+
+
 def mode_table(res):
     modes = res["modes"]
     bases = []
@@ -46,7 +61,7 @@ def mode_table(res):
         sep += "---|---|"
     rows = [head, sep]
     for m in modes:
-        r = (f"| {m['mode']} | {m['conv1d_output']} | {m['ssm']} | {m['acc']:.4f} | "
+        r = (f"| {m['mode']} | {cell(m['conv1d_output'])} | {cell(m['ssm'])} | {m['acc']:.4f} | "
              f"[{m['acc_wilson95'][0]:.4f}, {m['acc_wilson95'][1]:.4f}] | {m['perplexity']:.1f} | "
              f"[{m['perplexity_bootstrap95'][0]:.1f}, {m['perplexity_bootstrap95'][1]:.1f}] |")
         tests = {t["baseline"]: t for t in m["paired_tests"]}
@@ -100,10 +115,13 @@ def diverge_section(d, name):
 def main():
     out = sys.argv[1]
     r100 = load(os.path.join(out, "modes-100.json"))
-    rfull = merge([load(os.path.join(out, f)) for f in ("modes-full-a.json", "modes-full-b1.json", "modes-full-b2.json")
-                   if os.path.exists(os.path.join(out, f))])
+    if os.path.exists(os.path.join(out, "modes-full.json")):
+        rfull = load(os.path.join(out, "modes-full.json"))
+    else:
+        rfull = merge([load(os.path.join(out, f)) for f in ("modes-full-a.json", "modes-full-b1.json",
+                                                            "modes-full-b2.json") if os.path.exists(os.path.join(out, f))])
     timing = open(os.path.join(out, "timing.txt")).read().strip().replace("\n", "; ") if os.path.exists(os.path.join(out, "timing.txt")) else ""
-    cpu = open(os.path.join(out, "cpu.txt")).read().strip() if os.path.exists(os.path.join(out, "cpu.txt")) else ""
+    cpu = " ".join(open(os.path.join(out, "cpu.txt")).read().split()) if os.path.exists(os.path.join(out, "cpu.txt")) else ""
     w = sys.stdout.write
     w("""# Experiment modes ("float-sim-ASIC")
 
@@ -132,13 +150,15 @@ describe, TRUE FP32 conv output) and **committed** (what its committed code comp
       f"{cpu.replace(chr(10), '; ')}. Git revision {rfull['config']['git_revision']}.\n\n")
     w(f"### Full LAMBADA ({rfull['config']['documents']} documents)\n\n")
     w(mode_table(rfull) + "\n\n")
-    for part in ("a", "b1", "b2"):
-        w(f"![accuracy and perplexity per mode, full LAMBADA, part {part}](results/modes/modes-full-{part}.png)\n")
-    w("\n")
+    w("![accuracy and perplexity per mode, full LAMBADA](results/modes/modes-full.png)\n\n")
     groups = identical_groups(rfull)
     if groups:
         w("Modes with bit-identical per-document log-likelihoods over all documents: " +
           "; ".join(" = ".join(g) for g in groups) + ".\n\n")
+    for base in ("0", "fp32"):
+        sig = significant(rfull, base)
+        w(f"Mean log-likelihood different from {base} (paired bootstrap p < 0.05, ΔLL per document): "
+          + (", ".join(sig) if sig else "none") + ".\n\n")
     w(f"### First 100 documents (the original's `--testing`)\n\n")
     w(mode_table(r100) + "\n\n")
     w("![accuracy and perplexity per mode, 100 documents](results/modes/modes-100.png)\n\n")
@@ -159,7 +179,8 @@ describe, TRUE FP32 conv output) and **committed** (what its committed code comp
 ```
 tools/modes-table.sh /tmp/modes $(nproc)          # QMSIM=... for another binary
 python3 tools/make_modes_md.py /tmp/modes > docs/MODES.md
-mkdir -p docs/results/modes && cp /tmp/modes/*.png /tmp/modes/*.json docs/results/modes/
+mkdir -p docs/results/modes && cp /tmp/modes/modes-100.* /tmp/modes/modes-full.png /tmp/modes/modes-full.txt /tmp/modes/diverge-* docs/results/modes/
+# (the repository keeps modes-full-summary.json: modes-full.json without its 8 MB of per-document rows)
 ```
 """)
 

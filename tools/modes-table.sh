@@ -6,11 +6,13 @@
 #   full-a, full-b1, full-b2
 #            the same on all 5153 documents in three parts, each fitting a 10-minute device call;
 #            the b parts reuse the baselines fp32 and 0 of part a (compare-modes --reuse)
+#   merge    modes-full.json/.png/.txt: all modes of the three parts in one table (compare-modes
+#            --reuse of every part: nothing is recomputed; paired tests over all 5153 documents)
 #   diverge  diverge 0 vs 2-1, 0 vs 5-1, 0 vs 6-1 on 8 documents (NMSE over layers), and 0 vs 2-1
 #            under quamba-compat (how often the Hadamard quantizer wraps)
 #   md       OUTDIR/MODES.md from the JSON files (tools/make_modes_md.py)
 # usage: tools/modes-table.sh OUTDIR [THREADS]    env: QMSIM (binary), MODEL (model dir),
-#        STEPS (default "alpha1 100 full-a full-b1 full-b2 diverge md"), ALPHA1 (reuse an alpha = 1 model)
+#        STEPS (default "alpha1 100 full-a full-b1 full-b2 merge diverge md"), ALPHA1 (reuse an alpha = 1 model)
 # The recorded run used the device machine's 16 CPU cores with a static qmsim (docs/MODES.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ T=${2:-$(nproc)}
 Q=${QMSIM:-build/bin/qmsim}
 M=${MODEL:-models/mamba-tiny}
 A1=${ALPHA1:-$OUT/alpha1}
-STEPS=${STEPS:-alpha1 100 full-a full-b1 full-b2 diverge md}
+STEPS=${STEPS:-alpha1 100 full-a full-b1 full-b2 merge diverge md}
 REUSE_A=${REUSE_A:-$OUT/modes-full-a.json}
 mkdir -p "$OUT"
 lscpu | grep -E "Model name|^CPU\(s\)" > "$OUT/cpu.txt" || true
@@ -39,6 +41,9 @@ for step in $STEPS; do
                --output "$OUT/modes-full-b1.json" > "$OUT/modes-full-b1.txt" ;;
     full-b2) "$Q" compare-modes "${common[@]}" --modes "$BASE,$PART_B2" --reuse "$REUSE_A" \
                --output "$OUT/modes-full-b2.json" > "$OUT/modes-full-b2.txt" ;;
+    merge) "$Q" compare-modes "${common[@]}" --modes "$BASE,$HALF_A,$PART_B1,$PART_B2" --reuse "$OUT/modes-full-a.json" \
+             --reuse "$OUT/modes-full-b1.json" --reuse "$OUT/modes-full-b2.json" \
+             --output "$OUT/modes-full.json" > "$OUT/modes-full.txt" ;;
     diverge)
       for B in 2-1 5-1 6-1; do
         "$Q" diverge --model "$M" --modes "0,$B" --docs 8 --threads "$T" --output "$OUT/diverge-0-$B.json" > "$OUT/diverge-0-$B.txt"
