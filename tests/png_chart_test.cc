@@ -1,7 +1,8 @@
 // PNG chart writer of the CLI (apps/qmsim/png_chart.h): CRC-32 / Adler-32 known answers, PNG files
-// decoded by an independent minimal decoder below (chunk CRCs, stored deflate blocks, Adler-32,
-// filter type 0), raster primitives, axis mapping and ticks, and chart markers at the screen
-// positions that the exposed layout predicts.
+// decoded by an independent minimal decoder below (chunk CRCs, an inflate of stored and
+// fixed-Huffman deflate blocks, Adler-32, the five row filters), compression of typical charts and
+// round trips of incompressible noise, raster primitives, axis mapping and ticks, and chart markers
+// at the screen positions that the exposed layout predicts.
 //
 // The chart code is part of the qmsim executable, not of a library the tests link, so it is
 // compiled into this test directly.
@@ -11,10 +12,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,15 +60,133 @@ struct Decoded {
   int width = 0, height = 0;
   std::vector<uint8_t> rgb;
   std::vector<std::string> chunks;  // chunk types in file order
-  int stored_blocks = 0;
-  size_t largest_block = 0;
+  int stored_blocks = 0, fixed_blocks = 0;
+  size_t largest_block = 0;  // of the stored blocks
+  size_t matches = 0;        // LZ77 back-references in the fixed-Huffman blocks
+  size_t filters[5] = {};    // rows per filter type
 };
 
 void require(bool ok, const std::string& what) {
   if (!ok) throw std::runtime_error("PNG decode: " + what);
 }
 
-// Decodes exactly what encode_png promises (8-bit RGB, stored blocks, filter 0) and rejects the rest.
+// Deflate bits, least significant bit of each byte first.
+struct BitReader {
+  const std::vector<uint8_t>& z;
+  size_t pos;
+  int bit = 0;
+  uint32_t bits(int n) {
+    uint32_t v = 0;
+    for (int i = 0; i < n; ++i) {
+      require(pos < z.size(), "deflate data runs past the zlib stream");
+      v |= static_cast<uint32_t>((z[pos] >> bit) & 1) << i;
+      if (++bit == 8) bit = 0, ++pos;
+    }
+    return v;
+  }
+  void align() {
+    if (bit != 0) bit = 0, ++pos;
+  }
+};
+
+// Canonical Huffman code built from code lengths (RFC 1951 §3.2.2), decoded bit by bit (as puff.c).
+struct Huffman {
+  int count[16] = {};       // codes of each length
+  std::vector<int> symbol;  // symbols ordered by code
+  explicit Huffman(const std::vector<int>& lengths) {
+    for (int l : lengths) ++count[l];
+    count[0] = 0;
+    int offs[16] = {};
+    for (int l = 1; l < 16; ++l) offs[l] = offs[l - 1] + count[l - 1];
+    symbol.resize(lengths.size());
+    for (size_t s = 0; s < lengths.size(); ++s)
+      if (lengths[s] != 0) symbol[offs[lengths[s]]++] = static_cast<int>(s);
+  }
+  int decode(BitReader& br) const {
+    int code = 0, first = 0, index = 0;
+    for (int len = 1; len < 16; ++len) {
+      code |= static_cast<int>(br.bits(1));
+      if (code - count[len] < first) return symbol[index + (code - first)];
+      index += count[len];
+      first = (first + count[len]) << 1;
+      code <<= 1;
+    }
+    throw std::runtime_error("PNG decode: invalid Huffman code");
+  }
+};
+
+// Minimal inflate (RFC 1951) of stored and fixed-Huffman blocks; dynamic-Huffman blocks are
+// rejected, because encode_png promises never to write them.
+std::vector<uint8_t> inflate(const std::vector<uint8_t>& z, size_t start, size_t& end, Decoded& d) {
+  static const int kLenBase[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                   31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+  static const int kLenExtra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                    2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+  static const int kDistBase[30] = {1,    2,    3,    4,    5,    7,     9,     13,    17,  25,
+                                    33,   49,   65,   97,   129,  193,   257,   385,   513, 769,
+                                    1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+  static const int kDistExtra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
+                                     6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+  static const Huffman kFixedLit = [] {
+    std::vector<int> l(288);
+    for (int s = 0; s < 288; ++s) l[s] = s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8;
+    return Huffman(l);
+  }();
+  static const Huffman kFixedDist(std::vector<int>(30, 5));  // codes 30, 31 are invalid
+
+  std::vector<uint8_t> out;
+  BitReader br{z, start};
+  for (bool final = false; !final;) {
+    final = br.bits(1) == 1;
+    const uint32_t type = br.bits(2);
+    if (type == 0) {
+      br.align();
+      require(br.pos + 4 <= z.size(), "truncated stored block header");
+      const size_t len = z[br.pos] | (z[br.pos + 1] << 8), nlen = z[br.pos + 2] | (z[br.pos + 3] << 8);
+      require((len ^ 0xFFFF) == nlen, "LEN / NLEN");
+      br.pos += 4;
+      require(br.pos + len <= z.size(), "truncated stored block");
+      out.insert(out.end(), z.begin() + br.pos, z.begin() + br.pos + len);
+      br.pos += len;
+      ++d.stored_blocks;
+      d.largest_block = std::max(d.largest_block, len);
+    } else if (type == 1) {
+      for (;;) {
+        const int sym = kFixedLit.decode(br);
+        if (sym < 256) {
+          out.push_back(static_cast<uint8_t>(sym));
+        } else if (sym == 256) {
+          break;
+        } else {
+          require(sym <= 285, "length symbol 286 / 287");
+          const int li = sym - 257;
+          const size_t len = kLenBase[li] + br.bits(kLenExtra[li]);
+          const int di = kFixedDist.decode(br);
+          require(di < 30, "distance symbol 30 / 31");
+          const size_t dist = kDistBase[di] + br.bits(kDistExtra[di]);
+          require(dist <= out.size() && dist <= 32768, "distance beyond the data or the window");
+          for (size_t i = 0; i < len; ++i) out.push_back(out[out.size() - dist]);  // may overlap
+          ++d.matches;
+        }
+      }
+      ++d.fixed_blocks;
+    } else {
+      throw std::runtime_error("PNG decode: block type " + std::to_string(type) +
+                               " (only stored and fixed-Huffman blocks are expected)");
+    }
+  }
+  br.align();
+  end = br.pos;
+  return out;
+}
+
+int paeth_predictor(int a, int b, int c) {
+  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+// Decodes exactly what encode_png promises (8-bit RGB, one zlib stream of stored / fixed-Huffman
+// blocks, filter types 0..4) and rejects the rest.
 Decoded decode_png(const std::vector<uint8_t>& f) {
   static const uint8_t kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   require(f.size() >= 8 && std::equal(kSig, kSig + 8, f.begin()), "signature");
@@ -95,32 +216,29 @@ Decoded decode_png(const std::vector<uint8_t>& f) {
   require(pos == f.size(), "bytes after IEND");
 
   require(z.size() >= 6, "zlib stream too short");
-  require((z[0] & 0x0F) == 8 && (z[0] * 256 + z[1]) % 31 == 0 && !(z[1] & 0x20), "zlib header");
-  std::vector<uint8_t> raw;
-  size_t zp = 2;
-  for (bool final = false; !final;) {
-    require(zp + 5 <= z.size(), "truncated block header");
-    const uint8_t hdr = z[zp];
-    final = hdr & 1;
-    require(((hdr >> 1) & 3) == 0, "only stored blocks are expected");
-    const size_t len = z[zp + 1] | (z[zp + 2] << 8), nlen = z[zp + 3] | (z[zp + 4] << 8);
-    require((len ^ 0xFFFF) == nlen, "LEN / NLEN");
-    zp += 5;
-    require(zp + len <= z.size(), "truncated stored block");
-    raw.insert(raw.end(), z.begin() + zp, z.begin() + zp + len);
-    zp += len;
-    ++d.stored_blocks;
-    d.largest_block = std::max(d.largest_block, len);
-  }
+  require((z[0] & 0x0F) == 8 && (z[0] >> 4) <= 7 && (z[0] * 256 + z[1]) % 31 == 0 && !(z[1] & 0x20),
+          "zlib header");
+  size_t zp = 0;
+  const std::vector<uint8_t> raw = inflate(z, 2, zp, d);
   require(zp + 4 == z.size(), "Adler-32 trailer");
   require(be32(&z[zp]) == naive_adler32(raw.data(), raw.size()), "Adler-32");
 
   const size_t row = static_cast<size_t>(d.width) * 3;
   require(raw.size() == (row + 1) * d.height, "image data size");
+  d.rgb.resize(row * d.height);
   for (int y = 0; y < d.height; ++y) {
-    const auto r = raw.begin() + y * (row + 1);
-    require(*r == 0, "filter type 0");
-    d.rgb.insert(d.rgb.end(), r + 1, r + 1 + row);
+    const uint8_t filter = raw[y * (row + 1)];
+    require(filter <= 4, "filter type " + std::to_string(filter));
+    ++d.filters[filter];
+    const uint8_t* in = &raw[y * (row + 1) + 1];
+    uint8_t* cur = &d.rgb[y * row];
+    const uint8_t* up = y > 0 ? cur - row : nullptr;
+    for (size_t i = 0; i < row; ++i) {
+      const int a = i >= 3 ? cur[i - 3] : 0, b = up ? up[i] : 0, c = up && i >= 3 ? up[i - 3] : 0;
+      const int pred = filter == 0 ? 0 : filter == 1 ? a : filter == 2 ? b : filter == 3 ? (a + b) / 2
+                                                                                       : paeth_predictor(a, b, c);
+      cur[i] = static_cast<uint8_t>(in[i] + pred);
+    }
   }
   return d;
 }
@@ -164,17 +282,20 @@ TEST(PngChecksums, Adler32KnownAnswers) {
 }
 
 // ------------------------------------------------------------------ PNG
-TEST(PngEncode, StoredBlocksDecodeToTheImage) {
+TEST(PngEncode, CompressedStreamDecodesToTheImage) {
   Image img(200, 150);
   const Rgb red{220, 20, 30};
   fill_rect(img, Rect{10, 20, 30, 40}, red);
-  const Decoded d = decode_png(encode_png(img));
+  const std::vector<uint8_t> png = encode_png(img);
+  const Decoded d = decode_png(png);
   EXPECT_EQ(d.width, 200);
   EXPECT_EQ(d.height, 150);
   EXPECT_EQ(d.chunks, (std::vector<std::string>{"IHDR", "IDAT", "IEND"}));
-  // 150 rows of 1 + 600 bytes = 90150 bytes: two stored blocks, none over 65535 bytes.
-  EXPECT_EQ(d.stored_blocks, 2);
-  EXPECT_EQ(d.largest_block, 65535u);
+  // 150 rows of 1 + 600 bytes = 90150 bytes of flat colour: fixed-Huffman blocks of long matches.
+  EXPECT_EQ(d.stored_blocks, 0);
+  EXPECT_GE(d.fixed_blocks, 1);
+  EXPECT_GT(d.matches, 0u);
+  EXPECT_LT(png.size(), 1500u) << png.size();  // 90150 bytes raw
   EXPECT_EQ(d.rgb, img.rgb());
   EXPECT_EQ(pixel(d, 10, 20), red);
   EXPECT_EQ(pixel(d, 39, 59), red);
@@ -189,8 +310,87 @@ TEST(PngEncode, OnePixelImage) {
   const Decoded d = decode_png(encode_png(Image(1, 1, c)));
   EXPECT_EQ(d.width, 1);
   EXPECT_EQ(d.height, 1);
-  EXPECT_EQ(d.stored_blocks, 1);
+  EXPECT_EQ(d.stored_blocks + d.fixed_blocks, 1);  // 4 bytes of image data: one block
   EXPECT_EQ(pixel(d, 0, 0), c);
+}
+
+TEST(PngEncode, EncodingIsDeterministic) {
+  Image img(300, 100);
+  draw_text(img, 5, 5, "deterministic 0123456789", kBlack, 2);
+  draw_line(img, 0, 99, 299, 30, Rgb{0, 120, 200}, 2);
+  EXPECT_EQ(encode_png(img), encode_png(img));
+}
+
+// Gradients that each row filter turns into constants: every filter type shows up and decodes.
+TEST(PngEncode, AllRowFiltersRoundTrip) {
+  Image img(64, 96);
+  for (int y = 0; y < 96; ++y)
+    for (int x = 0; x < 64; ++x) {
+      const int band = y / 24;  // flat, horizontal, vertical and diagonal gradients
+      const int v = band == 0 ? 77 : band == 1 ? 3 * x : band == 2 ? 5 * y : 2 * x + 3 * y;
+      img.set(x, y, Rgb{static_cast<uint8_t>(v), static_cast<uint8_t>(v * 7 + 1), static_cast<uint8_t>(255 - v)});
+    }
+  const Decoded d = decode_png(encode_png(img));
+  EXPECT_EQ(d.rgb, img.rgb());
+  EXPECT_GT(d.filters[1], 0u);  // Sub for the horizontal gradient
+  EXPECT_GT(d.filters[2], 0u);  // Up for the vertical one
+  EXPECT_GT(d.filters[4], 0u);  // Paeth for the diagonal one
+}
+
+// A typical chart is mostly white with thin lines and text: well under 5% of its raw size.
+TEST(PngEncode, TypicalChartCompressesWell) {
+  CategoryChart c;
+  c.title = "accuracy per mode (20 modes)";
+  c.x_label = "mode";
+  c.y_label = "accuracy";
+  CategorySeries a{"model A", {}, {}, {}}, b{"model B", {}, {}, {}};
+  for (int i = 0; i < 20; ++i) {
+    c.categories.push_back(std::to_string(i / 4) + "-" + std::to_string(i % 4));
+    const double v = 0.3 + 0.02 * i + 0.01 * (i % 3);
+    a.value.push_back(v);
+    a.lo.push_back(v - 0.04);
+    a.hi.push_back(v + 0.05);
+    b.value.push_back(0.8 - 0.015 * i);
+  }
+  c.series = {a, b};
+  const Image img = render(c, 1600, 800);
+  const std::vector<uint8_t> png = encode_png(img);
+  const size_t raw = img.rgb().size();
+  EXPECT_LT(png.size(), raw / 20) << png.size() << " of " << raw << " bytes";
+  const Decoded d = decode_png(png);
+  EXPECT_EQ(d.width, 1600);
+  EXPECT_EQ(d.height, 800);
+  EXPECT_EQ(d.rgb, img.rgb());
+  EXPECT_GT(d.matches, 0u);
+}
+
+// Noise cannot be compressed: the encoder falls back to stored blocks, still decodes exactly, and
+// grows the data by little more than the block and PNG overhead.
+TEST(PngEncode, RandomNoiseRoundTrips) {
+  std::mt19937 rng(12345);
+  for (auto [w, h] : {std::pair{257, 199}, {1, 70000}, {3, 2}}) {
+    Image img(w, h);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        img.set(x, y, Rgb{static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng())});
+    const std::vector<uint8_t> png = encode_png(img);
+    const Decoded d = decode_png(png);
+    ASSERT_EQ(d.width, w);
+    ASSERT_EQ(d.height, h);
+    EXPECT_EQ(d.rgb, img.rgb()) << w << "x" << h;
+    const size_t raw = static_cast<size_t>(w) * h * 3 + h;  // with the filter bytes
+    EXPECT_LT(png.size(), raw + raw / 100 + 100) << w << "x" << h;
+    EXPECT_LE(d.largest_block, 65535u);
+  }
+  // Noise in the middle of white: stored and fixed-Huffman blocks mix in one stream.
+  Image mixed(600, 400);
+  for (int y = 150; y < 250; ++y)
+    for (int x = 0; x < 600; ++x)
+      mixed.set(x, y, Rgb{static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng()), static_cast<uint8_t>(rng())});
+  const Decoded d = decode_png(encode_png(mixed));
+  EXPECT_EQ(d.rgb, mixed.rgb());
+  EXPECT_GT(d.stored_blocks, 0);
+  EXPECT_GT(d.fixed_blocks, 0);
 }
 
 TEST(PngEncode, WritePngWritesTheFileAndNamesThePathOnFailure) {
@@ -491,9 +691,10 @@ TEST(CategoryChartRender, PanelsStackTopToBottom) {
   EXPECT_NEAR(bottom.y.to_pixel(10) - bottom.y.to_pixel(100), bottom.y.to_pixel(100) - bottom.y.to_pixel(1000), 1e-9);
 
   // The whole image through the file format and back.
-  const Decoded d = decode_png(encode_png(img));
+  const std::vector<uint8_t> png = encode_png(img);
+  const Decoded d = decode_png(png);
   EXPECT_EQ(d.rgb, img.rgb());
-  EXPECT_GT(d.stored_blocks, 1);
+  EXPECT_LT(png.size(), img.rgb().size() / 20);
 }
 
 TEST(CategoryChartRender, RejectsInconsistentData) {

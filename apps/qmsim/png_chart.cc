@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 #include <utility>
@@ -98,24 +99,264 @@ void put_chunk(std::vector<uint8_t>& out, const char type[4], const std::vector<
   put_u32_be(out, crc32(&out[start], out.size() - start));
 }
 
-// zlib stream (RFC 1950) of stored deflate blocks (RFC 1951 §3.2.4): no compressor needed, and the
-// charts are small enough that the size does not matter.
-std::vector<uint8_t> zlib_stored(const std::vector<uint8_t>& raw) {
-  constexpr size_t kMaxBlock = 65535;
-  std::vector<uint8_t> z = {0x78, 0x01};  // deflate, 32 KiB window, no dictionary; 0x7801 % 31 == 0
-  size_t pos = 0;
-  do {
-    const size_t n = std::min(raw.size() - pos, kMaxBlock);
-    const bool final = pos + n == raw.size();
-    z.push_back(final ? 1 : 0);  // BFINAL, BTYPE 00; the header's other bits pad to the byte boundary
-    const uint16_t len = static_cast<uint16_t>(n), nlen = static_cast<uint16_t>(~len);
-    z.push_back(len & 0xFF);
-    z.push_back(len >> 8);
-    z.push_back(nlen & 0xFF);
-    z.push_back(nlen >> 8);
-    z.insert(z.end(), raw.begin() + pos, raw.begin() + pos + n);
-    pos += n;
-  } while (pos < raw.size());
+// ---- PNG row filters (PNG spec §9): per row the filter whose output has the smallest sum of
+// |byte as int8|, the usual heuristic (runs of equal bytes become runs of zeros for the matcher).
+constexpr int kBpp = 3;  // bytes per pixel, 8-bit RGB
+
+uint8_t paeth(int a, int b, int c) {
+  const int p = a + b - c;
+  const int pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+  if (pa <= pb && pa <= pc) return static_cast<uint8_t>(a);
+  return static_cast<uint8_t>(pb <= pc ? b : c);
+}
+
+// Filter type byte + filtered bytes of every row.
+std::vector<uint8_t> filter_rows(const Image& image) {
+  const size_t row_bytes = static_cast<size_t>(image.width()) * kBpp;
+  const std::vector<uint8_t>& rgb = image.rgb();
+  const std::vector<uint8_t> zero_row(row_bytes, 0);
+  std::vector<uint8_t> cand[5];
+  for (auto& c : cand) c.resize(row_bytes);
+  std::vector<uint8_t> raw;
+  raw.reserve((row_bytes + 1) * image.height());
+  for (int y = 0; y < image.height(); ++y) {
+    const uint8_t* cur = &rgb[y * row_bytes];
+    const uint8_t* up = y > 0 ? &rgb[(y - 1) * row_bytes] : zero_row.data();
+    for (size_t i = 0; i < row_bytes; ++i) {
+      const int a = i >= kBpp ? cur[i - kBpp] : 0, b = up[i], c = i >= kBpp ? up[i - kBpp] : 0;
+      cand[0][i] = cur[i];
+      cand[1][i] = static_cast<uint8_t>(cur[i] - a);
+      cand[2][i] = static_cast<uint8_t>(cur[i] - b);
+      cand[3][i] = static_cast<uint8_t>(cur[i] - ((a + b) >> 1));
+      cand[4][i] = static_cast<uint8_t>(cur[i] - paeth(a, b, c));
+    }
+    int best = 0;
+    uint64_t best_sum = UINT64_MAX;
+    for (int f = 0; f < 5; ++f) {
+      uint64_t sum = 0;
+      for (uint8_t v : cand[f]) sum += v < 128 ? v : 256 - v;
+      if (sum < best_sum) best_sum = sum, best = f;  // ties: the lower filter type
+    }
+    raw.push_back(static_cast<uint8_t>(best));
+    raw.insert(raw.end(), cand[best].begin(), cand[best].end());
+  }
+  return raw;
+}
+
+// ---- deflate (RFC 1951): greedy-with-one-step-lazy LZ77 over a 32 KiB hash-chain window, coded
+// with the fixed Huffman codes (BTYPE 01); a segment that would come out larger than stored is
+// written as stored blocks (BTYPE 00) instead (noise, photos). Deterministic: same input, same bytes.
+constexpr int kLenBase[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                              31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+constexpr int kLenExtra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+constexpr int kDistBase[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+                               193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+constexpr int kDistExtra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+
+constexpr int kMinMatch = 3, kMaxMatch = 258, kWindow = 32768;
+constexpr int kHashBits = 15;
+constexpr int kMaxChain = 48;     // candidates tried per position
+constexpr int kLazyBelow = 32;    // try the next position only after a match shorter than this
+constexpr size_t kSegment = 1 << 15;  // input bytes per block (each chooses fixed Huffman or stored)
+
+// Fixed Huffman literal/length code of symbol s (RFC 1951 §3.2.6): {code, length}.
+std::pair<uint32_t, int> fixed_litlen(int s) {
+  if (s < 144) return {0x30u + s, 8};
+  if (s < 256) return {0x190u + (s - 144), 9};
+  if (s < 280) return {static_cast<uint32_t>(s - 256), 7};
+  return {0xC0u + (s - 280), 8};
+}
+
+uint32_t reverse_bits(uint32_t v, int n) {
+  uint32_t r = 0;
+  for (int i = 0; i < n; ++i, v >>= 1) r = (r << 1) | (v & 1);
+  return r;
+}
+
+struct Tables {
+  uint16_t litlen_code[288];  // bit-reversed (deflate sends Huffman codes most significant bit first)
+  uint8_t litlen_len[288];
+  uint8_t len_sym[kMaxMatch + 1];  // match length -> index into kLenBase
+  Tables() {
+    for (int s = 0; s < 288; ++s) {
+      const auto [code, n] = fixed_litlen(s);
+      litlen_code[s] = static_cast<uint16_t>(reverse_bits(code, n));
+      litlen_len[s] = static_cast<uint8_t>(n);
+    }
+    for (int l = kMinMatch, i = 0; l <= kMaxMatch; ++l) {
+      while (i < 28 && l >= kLenBase[i + 1]) ++i;
+      len_sym[l] = static_cast<uint8_t>(i);
+    }
+  }
+};
+
+int dist_sym(int dist) {
+  int i = 29;
+  while (kDistBase[i] > dist) --i;
+  return i;
+}
+
+class BitWriter {
+ public:
+  explicit BitWriter(std::vector<uint8_t>& out) : out_(out) {}
+  void put(uint32_t bits, int n) {  // n <= 32, least significant bit first
+    acc_ |= static_cast<uint64_t>(bits) << n_;
+    n_ += n;
+    while (n_ >= 8) {
+      out_.push_back(static_cast<uint8_t>(acc_));
+      acc_ >>= 8;
+      n_ -= 8;
+    }
+  }
+  void align() {
+    if (n_ > 0) put(0, 8 - n_);
+  }
+
+ private:
+  std::vector<uint8_t>& out_;
+  uint64_t acc_ = 0;
+  int n_ = 0;
+};
+
+struct Symbol {
+  uint16_t lit_or_len;  // literal byte, or match length when dist > 0
+  uint16_t dist;
+};
+
+class Deflater {
+ public:
+  Deflater(const std::vector<uint8_t>& data, std::vector<uint8_t>& out)
+      : d_(data), bw_(out), out_(out), head_(size_t{1} << kHashBits, -1), prev_(kWindow, -1) {}
+
+  void run() {
+    const size_t n = d_.size();
+    size_t p = 0;
+    while (p < n) {
+      insert_until(p);
+      int len, dist;
+      find(p, len, dist);
+      if (len < kMinMatch) {
+        literal(p++);
+      } else {
+        // Lazy evaluation: while the next position has a longer match, emit a literal instead.
+        while (len < kLazyBelow && p + 1 < n) {
+          insert_until(p + 1);
+          int len2, dist2;
+          find(p + 1, len2, dist2);
+          if (len2 <= len) break;
+          literal(p++);
+          len = len2, dist = dist2;
+        }
+        syms_.push_back(Symbol{static_cast<uint16_t>(len), static_cast<uint16_t>(dist)});
+        p += len;
+      }
+      if (p - seg_start_ >= kSegment) flush(p, p == n);
+    }
+    if (p > seg_start_ || !finished_) flush(p, true);
+    bw_.align();
+  }
+
+ private:
+  uint32_t hash(size_t p) const {
+    const uint32_t v = (uint32_t{d_[p]} << 16) | (uint32_t{d_[p + 1]} << 8) | d_[p + 2];
+    return (v * 2654435761u) >> (32 - kHashBits);
+  }
+  void insert_until(size_t p) {
+    for (; inserted_ < p; ++inserted_) {
+      if (inserted_ + kMinMatch > d_.size()) continue;
+      int32_t& h = head_[hash(inserted_)];
+      prev_[inserted_ & (kWindow - 1)] = h;
+      h = static_cast<int32_t>(inserted_);
+    }
+  }
+  // Longest match for position p among earlier positions (all inserted), within the window.
+  void find(size_t p, int& best_len, int& best_dist) const {
+    best_len = 0, best_dist = 0;
+    if (p + kMinMatch > d_.size()) return;
+    const int max_len = static_cast<int>(std::min<size_t>(kMaxMatch, d_.size() - p));
+    const uint8_t* cur = &d_[p];
+    int32_t cand = head_[hash(p)];
+    for (int chain = kMaxChain; cand >= 0 && chain > 0; --chain) {
+      const size_t dist = p - static_cast<size_t>(cand);
+      if (dist > kWindow) break;
+      const uint8_t* m = &d_[cand];
+      if (m[best_len] == cur[best_len] && m[0] == cur[0]) {
+        int l = 0;
+        while (l < max_len && m[l] == cur[l]) ++l;
+        if (l > best_len) {
+          best_len = l, best_dist = static_cast<int>(dist);
+          if (l == max_len) break;
+        }
+      }
+      cand = prev_[cand & (kWindow - 1)];
+    }
+    if (best_len < kMinMatch) best_len = 0, best_dist = 0;
+  }
+  void literal(size_t p) { syms_.push_back(Symbol{d_[p], 0}); }
+
+  // Writes the symbols covering d_[seg_start_, end) as one fixed-Huffman block, or as stored
+  // blocks when those are smaller.
+  void flush(size_t end, bool final) {
+    static const Tables t;
+    uint64_t fixed_bits = 3 + 7;  // block header + end-of-block
+    for (const Symbol& s : syms_) {
+      if (s.dist == 0) {
+        fixed_bits += t.litlen_len[s.lit_or_len];
+      } else {
+        const int li = t.len_sym[s.lit_or_len], di = dist_sym(s.dist);
+        fixed_bits += t.litlen_len[257 + li] + kLenExtra[li] + 5 + kDistExtra[di];
+      }
+    }
+    const size_t bytes = end - seg_start_;
+    const size_t n_stored = std::max<size_t>(1, (bytes + 65534) / 65535);
+    const uint64_t stored_bits = 8 * (bytes + 5 * n_stored) + 7;  // + worst-case alignment
+    if (stored_bits < fixed_bits) {
+      for (size_t pos = seg_start_, k = 0; k < n_stored; ++k) {
+        const size_t len = std::min<size_t>(end - pos, 65535);
+        bw_.put(final && k + 1 == n_stored ? 1 : 0, 1);
+        bw_.put(0, 2);  // BTYPE 00
+        bw_.align();
+        const uint16_t l16 = static_cast<uint16_t>(len), nl16 = static_cast<uint16_t>(~l16);
+        out_.insert(out_.end(), {static_cast<uint8_t>(l16), static_cast<uint8_t>(l16 >> 8),
+                                 static_cast<uint8_t>(nl16), static_cast<uint8_t>(nl16 >> 8)});
+        out_.insert(out_.end(), d_.begin() + pos, d_.begin() + pos + len);
+        pos += len;
+      }
+    } else {
+      bw_.put(final ? 1 : 0, 1);
+      bw_.put(1, 2);  // BTYPE 01
+      for (const Symbol& s : syms_) {
+        if (s.dist == 0) {
+          bw_.put(t.litlen_code[s.lit_or_len], t.litlen_len[s.lit_or_len]);
+        } else {
+          const int li = t.len_sym[s.lit_or_len], di = dist_sym(s.dist);
+          bw_.put(t.litlen_code[257 + li], t.litlen_len[257 + li]);
+          bw_.put(s.lit_or_len - kLenBase[li], kLenExtra[li]);
+          bw_.put(reverse_bits(di, 5), 5);
+          bw_.put(s.dist - kDistBase[di], kDistExtra[di]);
+        }
+      }
+      bw_.put(t.litlen_code[256], t.litlen_len[256]);
+    }
+    syms_.clear();
+    seg_start_ = end;
+    finished_ = final;
+  }
+
+  const std::vector<uint8_t>& d_;
+  BitWriter bw_;
+  std::vector<uint8_t>& out_;  // written directly only when bw_ is byte aligned (stored blocks)
+  std::vector<int32_t> head_, prev_;
+  std::vector<Symbol> syms_;
+  size_t inserted_ = 0, seg_start_ = 0;
+  bool finished_ = false;
+};
+
+// zlib stream (RFC 1950) around the deflate data.
+std::vector<uint8_t> zlib_deflate(const std::vector<uint8_t>& raw) {
+  std::vector<uint8_t> z = {0x78, 0x5E};  // deflate, 32 KiB window, no dictionary, FLEVEL 1; 0x785E % 31 == 0
+  z.reserve(raw.size() / 8 + 64);
+  Deflater(raw, z).run();
   put_u32_be(z, adler32(raw.data(), raw.size()));
   return z;
 }
@@ -123,14 +364,6 @@ std::vector<uint8_t> zlib_stored(const std::vector<uint8_t>& raw) {
 }  // namespace
 
 std::vector<uint8_t> encode_png(const Image& image) {
-  const size_t row_bytes = static_cast<size_t>(image.width()) * 3;
-  std::vector<uint8_t> raw;
-  raw.reserve((row_bytes + 1) * image.height());
-  for (int y = 0; y < image.height(); ++y) {
-    raw.push_back(0);  // filter type 0 (None)
-    const auto row = image.rgb().begin() + y * row_bytes;
-    raw.insert(raw.end(), row, row + row_bytes);
-  }
   std::vector<uint8_t> ihdr;
   put_u32_be(ihdr, static_cast<uint32_t>(image.width()));
   put_u32_be(ihdr, static_cast<uint32_t>(image.height()));
@@ -138,7 +371,7 @@ std::vector<uint8_t> encode_png(const Image& image) {
 
   std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   put_chunk(png, "IHDR", ihdr);
-  put_chunk(png, "IDAT", zlib_stored(raw));
+  put_chunk(png, "IDAT", zlib_deflate(filter_rows(image)));
   put_chunk(png, "IEND", {});
   return png;
 }

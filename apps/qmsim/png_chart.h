@@ -1,6 +1,6 @@
 // Dependency-free PNG charts for the qmsim CLI (no zlib, no Python): an RGB raster, a PNG encoder
-// that stores pixels uncompressed (zlib stream of stored deflate blocks), a 5x7 bitmap font, line
-// and rectangle drawing, and two chart types:
+// with its own small compressor (per-row adaptive filters, LZ77 + fixed-Huffman deflate), a 5x7
+// bitmap font, line and rectangle drawing, and two chart types:
 //   CategoryChart  categories on x (modes "fp32", "0", "2-0", ...), per series one value and an
 //                  optional [lo, hi] interval per category (accuracy / perplexity with 95% CI);
 //   LineChart      numeric x (layer index), named series of y values (NMSE per op over layers).
@@ -60,8 +60,11 @@ class Image {
 uint32_t crc32(const uint8_t* data, size_t size, uint32_t crc = 0);
 /// Adler-32 (RFC 1950) of `data`.
 uint32_t adler32(const uint8_t* data, size_t size);
-/// The PNG file: 8-bit RGB, filter type 0 on every row, one IDAT holding a zlib stream of stored
-/// deflate blocks (at most 65535 bytes each).
+/// The PNG file: 8-bit RGB, no interlace, one IDAT. Each row gets the filter (None, Sub, Up, Average
+/// or Paeth) whose output has the smallest sum of |byte as int8|; the filtered data is one zlib
+/// stream of deflate blocks that use the fixed Huffman codes (BTYPE 01) with LZ77 matches from a
+/// 32 KiB window, or are stored (BTYPE 00, at most 65535 bytes each) where that is smaller, as for
+/// noise. Never dynamic Huffman codes. Deterministic: equal images give equal bytes.
 std::vector<uint8_t> encode_png(const Image& image);
 /// Writes encode_png(image) to `path`; throws std::runtime_error naming the path on failure.
 void write_png(const Image& image, const std::string& path);
