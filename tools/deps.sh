@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config git xz-utils
       libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libutf8proc-dev
-      libyaml-cpp-dev libspdlog-dev)
+      libyaml-cpp-dev libspdlog-dev libsystemc-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,27 +13,30 @@ namespace app {
 namespace {
 
 struct EvalArgs {
-  std::string model, path = "golden", mode = "0", mode_file, alpha1_model, output, lambada, tokenizer, profile;
+  std::string model, path = "golden", mode = "0", mode_file, alpha1_model, output, lambada, tokenizer, profile, hw;
   int limit = -1, threads = 0, max_length = 2048;
   bool resume = false, no_progress = false, f16_logprobs = false;
 };
 
 void run_eval(const EvalArgs& a) {
-  if (a.path != "golden")
-    throw std::runtime_error("--path " + a.path + ": not available in this build (known: golden; sim and gpu come with their issues)");
+  if (a.path != "golden" && a.path != "sim")
+    throw std::runtime_error("--path " + a.path + ": unknown (known: golden, sim; gpu comes with issue 8)");
   const config::Mode mode = mode_from_args(a.mode, a.mode_file);
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   if (a.model.empty() && !std::ifstream(model_dir + "/config.json"))
     throw std::runtime_error("the default model " + model_dir +
                              " is not in this checkout yet; pass --model DIR (e.g. one made by `qmsim synth` + `qmsim calibrate`, "
                              "or run tools/quickstart.sh)");
-  const int threads = a.threads > 0 ? a.threads : hardware_threads();
+  // SystemC is single-threaded: the sim path runs one document at a time (shard with --limit/--first-doc runs).
+  const int threads = a.path == "sim" ? 1 : (a.threads > 0 ? a.threads : hardware_threads());
 
   ModelSet models(model_dir, threads);
   if (!a.alpha1_model.empty()) models.set_alpha1_model(a.alpha1_model);
   const std::string profile_name = models.profile_name(mode, a.profile);
   const num::NumericsProfile profile = profile_by_name(profile_name);
-  const eval::LogitsFn fn = models.logits_fn(mode, profile);
+  if (a.path == "sim" && mode.fp32_reference) throw std::runtime_error("--path sim: the ASIC runs W8A8 modes, not fp32");
+  const eval::LogitsFn fn = a.path == "sim" ? sim_logits_fn(models.quant(), a.hw, mode.spec, profile)
+                                            : models.logits_fn(mode, profile);
   const int vocab = models.vocab_size(mode);
   nlohmann::json config;
   config["model_hash"] = models.model_hash(mode);
@@ -46,6 +49,7 @@ void run_eval(const EvalArgs& a) {
   }
   config["model"] = model_dir;
   config["path"] = a.path;
+  if (a.path == "sim") config["hw"] = a.hw.empty() ? default_hw_file() : a.hw;
   config["mode"] = mode.label();
   config["mode_file"] = mode.spec.file;
   config["mode_description"] = mode.spec.description;
@@ -91,7 +95,8 @@ void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
   c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
-  c->add_option("--path", a->path, "Implementation: golden")->capture_default_str();
+  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time)")->capture_default_str();
+  c->add_option("--hw", a->hw, "--path sim: hardware config (default configs/hw/default.yaml)");
   c->add_option("--mode", a->mode, mode_option_help())->capture_default_str();
   c->add_option("--mode-file", a->mode_file, "A mode written as YAML (schema: configs/modes/README.md); FILE:VARIANT picks a variant");
   c->add_option("--alpha1-model", a->alpha1_model, "Mode 6-4: a model calibrated with --alpha 1.0 whose conv output scales requantize the outliers");

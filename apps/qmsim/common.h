@@ -77,6 +77,13 @@ void add_tokenize_command(CLI::App& app);
 void add_capture_command(CLI::App& app);
 void add_compare_modes_command(CLI::App& app);
 void add_diverge_command(CLI::App& app);
+/// crosscheck and perf (when built with SystemC).
+void add_sim_commands(CLI::App& app);
+/// configs/hw/default.yaml in the source tree.
+std::string default_hw_file();
+/// `eval --path sim`: a logits function running the SystemC model (one document at a time).
+eval::LogitsFn sim_logits_fn(const QModel& q, const std::string& hw_file, const golden::ModeSpec& mode,
+                             const num::NumericsProfile& profile);
 
 }  // namespace app
 }  // namespace qmsim

@@ -174,7 +174,7 @@ eval::LogitsFn ModelSet::logits_fn(const config::Mode& mode, const num::Numerics
 int main(int argc, char** argv) {
   CLI::App app{
       "qmsim: bit-accurate simulator of an INT8 ASIC running Quamba-style W8A8 Mamba-1 models.\n"
-      "Paths: golden (C++ golden model). Modes: fp32 (FP32 reference), 0 (Quamba W8A8) and the\n"
+      "Paths: golden (C++ golden model), sim (SystemC TLM-2.0 model of the ASIC). Modes: fp32 (FP32 reference), 0 (Quamba W8A8) and the\n"
       "float-sim-ASIC experiment modes of configs/modes (docs/MODES.md).\n"
       "Spec: docs/ARCHITECTURE.md and the Quamba W8A8 spec it cites."};
   app.require_subcommand(1);
@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
   qmsim::app::add_capture_command(app);
   qmsim::app::add_compare_modes_command(app);
   qmsim::app::add_diverge_command(app);
+  qmsim::app::add_sim_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,168 @@
+// Compiler: model + hardware config + document length -> memory map and instruction stream.
+#include "program.h"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace qmsim {
+namespace sim {
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::kEmbed: return "embed";
+    case Op::kNorm: return "norm";
+    case Op::kGemm: return "gemm";
+    case Op::kConv: return "conv";
+    case Op::kScan: return "scan";
+    case Op::kHadamard: return "hadamard";
+    case Op::kFinalNorm: return "final_norm";
+    case Op::kLmHead: return "lm_head";
+  }
+  return "?";
+}
+
+namespace {
+
+struct Image {
+  std::vector<uint8_t> bytes;
+  uint64_t put(const void* p, size_t n) {
+    const uint64_t at = (bytes.size() + 63) & ~uint64_t{63};  // 64-byte aligned bursts
+    bytes.resize(at + n);
+    if (n) std::memcpy(bytes.data() + at, p, n);
+    return at;
+  }
+};
+
+// Per layer, in this order: in_proj, conv w, conv b, x_proj, dt_proj, A_log, D, dt_bias, out_proj.
+constexpr int kLayerFields = 9;
+
+}  // namespace
+
+std::vector<uint8_t> build_dram_image(const QModel& m, std::vector<uint64_t>* off) {
+  Image img;
+  off->clear();
+  for (const QLayer& l : m.layers) {
+    off->push_back(img.put(l.in_proj_w.data(), l.in_proj_w.size()));
+    off->push_back(img.put(l.conv_w.data(), l.conv_w.size()));
+    off->push_back(l.conv_b.empty() ? 0 : img.put(l.conv_b.data(), l.conv_b.size()));
+    off->push_back(img.put(l.x_proj_w.data(), l.x_proj_w.size()));
+    off->push_back(img.put(l.dt_proj_w.data(), l.dt_proj_w.size()));
+    off->push_back(img.put(l.A_log_q.data(), l.A_log_q.size()));
+    off->push_back(img.put(l.D_q.data(), l.D_q.size()));
+    off->push_back(img.put(l.dt_bias_q.data(), l.dt_bias_q.size()));
+    off->push_back(img.put(l.out_proj_w.data(), l.out_proj_w.size()));
+  }
+  off->push_back(img.put(m.embedding_f16.data(), m.embedding_f16.size() * 2));
+  const auto& head = m.lm_head_f16.empty() ? m.embedding_f16 : m.lm_head_f16;
+  off->push_back(img.put(head.data(), head.size() * 2));
+  off->push_back(m.norm_f_f16.empty() ? 0 : img.put(m.norm_f_f16.data(), m.norm_f_f16.size() * 2));
+  return img.bytes;
+}
+
+Program compile(const QModel& m, const config::HwConfig& hw, const num::NumericsProfile& profile, int L, int P,
+                const std::vector<uint64_t>& off) {
+  (void)hw;  // tiling is the units' business; the program is the same for every array size
+  const MambaConfig& c = m.cfg;
+  const int D = c.d_model, E = c.d_inner(), N = c.d_state, R = c.dt_rank, X = c.xproj_rows(), V = c.vocab_size;
+  if (off.size() != static_cast<size_t>(c.n_layer) * kLayerFields + 3) throw std::logic_error("sim: bad DRAM image");
+  Program p;
+  uint64_t top = kSramBase;
+  auto alloc = [&](const std::string& name, const char* dtype, std::vector<int64_t> shape, size_t elem) {
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    const uint64_t at = (top + 63) & ~uint64_t{63};
+    top = at + n * elem;
+    (void)name;
+    (void)dtype;
+    return at;
+  };
+  p.tokens_addr = alloc("", "int32", {L}, 4);
+  const uint64_t pos = alloc("", "int32", {P}, 4);
+  const uint64_t h = alloc("", "float16", {L, D}, 2), res = alloc("", "float32", {L, D}, 4);
+  const uint64_t qn = alloc("", "int8", {L, D}, 1), xz = alloc("", "int8", {L, 2 * E}, 1);
+  const uint64_t xc = alloc("", "int8", {L, E}, 1), xdbl = alloc("", "int8", {L, X}, 1);
+  const uint64_t dt = alloc("", "int8", {L, E}, 1), y = alloc("", "float16", {L, E}, 2);
+  const uint64_t yq = alloc("", "int8", {L, E}, 1), st = alloc("", "float32", {E, N}, 4);
+  const uint64_t stq = alloc("", "int8", {E, N}, 1), yf = alloc("", "float16", {L, D}, 2);
+  p.logits_addr = alloc("", "float32", {P, V}, 4);
+  p.sram_bytes = top - kSramBase;
+  const uint64_t emb = off[static_cast<size_t>(c.n_layer) * kLayerFields];
+  const uint64_t head = off[static_cast<size_t>(c.n_layer) * kLayerFields + 1];
+  const uint64_t normf = off[static_cast<size_t>(c.n_layer) * kLayerFields + 2];
+
+  auto emit = [&](Instr in) { p.instrs.push_back(in); };
+  auto lname = [](int i, const char* op) { return "layers." + std::to_string(i) + "." + op; };
+  auto gemm = [&](int layer, const char* name, int N_, int K_, uint64_t act, int lda, uint64_t w, uint64_t out, int ldo,
+                  float inner, float outer, float alpha, bool alpha_path, bool f16) {
+    Instr g;
+    g.op = Op::kGemm;
+    g.layer = layer;
+    g.name = lname(layer, name);
+    g.M = L, g.N = N_, g.K = K_, g.lda = lda, g.ldo = ldo;
+    g.addr[0] = act, g.addr[1] = w, g.addr[2] = out;
+    g.scale[0] = inner, g.scale[1] = outer, g.scale[2] = alpha;
+    g.use_alpha = alpha_path, g.out_f16 = f16;
+    g.outputs = {{g.name, f16 ? "float16" : "int8", out, {L, N_}}};
+    emit(g);
+  };
+  const bool m1 = profile.gemv_alpha_m1 && L == 1;  // spec §2.4: GEMV alpha for x_proj / out_proj
+
+  Instr e;
+  e.op = Op::kEmbed, e.name = "embedding.out", e.M = L, e.N = D;
+  e.addr[0] = p.tokens_addr, e.addr[1] = emb, e.addr[2] = h;
+  e.outputs = {{"embedding.out", "float16", h, {L, D}}};
+  emit(e);
+  for (int i = 0; i < c.n_layer; ++i) {
+    const QLayer& l = m.layers[static_cast<size_t>(i)];
+    const uint64_t* o = off.data() + static_cast<size_t>(i) * kLayerFields;
+    Instr n;
+    n.op = Op::kNorm, n.layer = i, n.name = lname(i, "norm.out"), n.M = L, n.N = D;
+    n.addr[0] = h, n.addr[1] = res, n.addr[2] = qn, n.scale[0] = l.norm_output_scale, n.eps = c.norm_eps, n.flag = i > 0;
+    n.outputs = {{lname(i, "norm.res"), "float32", res, {L, D}}, {lname(i, "norm.out"), "int8", qn, {L, D}}};
+    emit(n);
+    gemm(i, "in_proj.out", 2 * E, D, qn, D, o[0], xz, 2 * E, l.in_proj_a, l.in_proj_b, l.in_proj_alpha, false, false);
+    Instr cv;
+    cv.op = Op::kConv, cv.layer = i, cv.name = lname(i, "conv1d.out"), cv.M = L, cv.N = E, cv.K = c.d_conv;
+    cv.addr[0] = xz, cv.addr[1] = o[1], cv.addr[2] = xc, cv.addr[3] = o[2];
+    cv.scale[0] = l.conv_weight_scale, cv.scale[1] = l.conv_bias_scale, cv.scale[2] = l.conv_input_scale;
+    cv.scale[3] = l.conv_output_scale;
+    cv.outputs = {{cv.name, "int8", xc, {L, E}}};
+    emit(cv);
+    gemm(i, "x_proj.out", X, E, xc, E, o[3], xdbl, X, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, m1, false);
+    gemm(i, "dt_proj.out", E, R, xdbl, X, o[4], dt, E, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, false, false);
+    Instr sc;
+    sc.op = Op::kScan, sc.layer = i, sc.name = lname(i, "ssm.out"), sc.M = L, sc.N = E, sc.K = N;
+    const uint64_t a_block[] = {xc, dt, xdbl, xz, o[5], y, st, stq};
+    for (int k = 0; k < 8; ++k) sc.addr[k] = a_block[k];
+    const float sscale[] = {l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
+                            l.ssm_state_scale};
+    for (int k = 0; k < 9; ++k) sc.scale[k] = sscale[k];
+    sc.lda = R;  // B column in xdbl (C at R + N)
+    sc.addr[8] = o[6], sc.addr[9] = o[7];
+    sc.outputs = {{lname(i, "ssm.out"), "float16", y, {L, E}}, {lname(i, "ssm.state"), "float32", st, {E, N}},
+                  {lname(i, "ssm.state_q"), "int8", stq, {E, N}}};
+    emit(sc);
+    Instr hd;
+    hd.op = Op::kHadamard, hd.layer = i, hd.name = lname(i, "hadamard.out"), hd.M = L, hd.N = E;
+    hd.addr[0] = y, hd.addr[2] = yq, hd.scale[0] = l.had_output_scale, hd.flag = profile.hadamard_wrap;
+    hd.outputs = {{hd.name, "int8", yq, {L, E}}};
+    emit(hd);
+    gemm(i, "out_proj.out", D, E, yq, E, o[8], h, D, l.out_proj_b, l.out_proj_a, l.out_proj_alpha, m1, true);
+  }
+  Instr fn;
+  fn.op = Op::kFinalNorm, fn.name = "norm_f.out", fn.M = L, fn.N = D;
+  fn.addr[0] = h, fn.addr[1] = c.n_layer > 0 ? res : 0, fn.addr[2] = yf, fn.addr[3] = normf;
+  fn.eps = c.norm_eps, fn.flag = profile.f16_residual_final_norm;
+  fn.outputs = {{"norm_f.out", "float16", yf, {L, D}}};
+  emit(fn);
+  Instr lm;
+  lm.op = Op::kLmHead, lm.name = "logits", lm.M = P, lm.N = V, lm.K = D;
+  lm.addr[0] = yf, lm.addr[1] = head, lm.addr[2] = p.logits_addr, lm.addr[3] = pos, lm.flag = profile.f16_logits;
+  lm.outputs = {{"logits", "float32", p.logits_addr, {P, V}}};
+  emit(lm);
+  p.tensors.push_back({"positions", "int32", pos, {P}});
+  return p;
+}
+
+}  // namespace sim
+}  // namespace qmsim

@@ -1,0 +1,74 @@
+// The per-layer program the sequencer runs: instructions generated from the model, the hardware
+// config and the document length, and the memory map they address (DRAM: model image; SRAM:
+// activations). docs/SIM.md describes the instruction set.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qmsim/config/hw.h"
+#include "qmsim/model/model.h"
+#include "qmsim/numerics.h"
+
+namespace qmsim {
+namespace sim {
+
+/// Address map: DRAM from 0, SRAM (activations) from kSramBase, weight buffer from kWeightBufBase.
+constexpr uint64_t kSramBase = 1ull << 40;
+constexpr uint64_t kWeightBufBase = 1ull << 41;
+
+enum class Op : uint8_t { kEmbed, kNorm, kGemm, kConv, kScan, kHadamard, kFinalNorm, kLmHead };
+const char* op_name(Op op);
+
+/// An SRAM tensor an instruction writes (read back for captures and cross-checks).
+struct Tensor {
+  std::string name, dtype;
+  uint64_t addr = 0;
+  std::vector<int64_t> shape;
+};
+
+/// One instruction. Operands by op (addresses: DRAM below kSramBase, SRAM above):
+///   kEmbed     addr[0] token ids (SRAM int32 [L]), addr[1] embedding (DRAM f16 [V,D]), addr[2] h (f16 [L,D])
+///   kNorm      addr[0] h, addr[1] residual (f32, in/out), addr[2] q out; scale[0] s_in, eps; flag: add residual
+///   kGemm      addr[0] act [M,K] (row stride lda), addr[1] W (DRAM int8 [N,K]), addr[2] out [M,N] (stride ldo);
+///              scale[0] inner, scale[1] outer, scale[2] alpha; use_alpha; out_f16 (else int8)
+///   kConv      addr[0] x (xz columns 0..E-1, stride 2E), addr[1] w (DRAM [E,K]), addr[2] out [L,E],
+///              addr[3] bias (DRAM [E], 0 = none); scale: w_c, b_c, s_xz, s_u
+///   kScan      addr[0] u [L,E], addr[1] dt [L,E], addr[2] xdbl [L,X] (B at col R, C at R+N), addr[3] xz
+///              (z at col E), addr[4] A_log/D/dt_bias (DRAM), addr[5] y f16 [L,E], addr[6] state f32 [E,N],
+///              addr[7] state_q int8 [E,N], addr[8] D (DRAM [E]), addr[9] dt_bias (DRAM [E]); lda = R (B column);
+///              scale: u, dt, B, C, z, A, D, dt_bias, state
+///   kHadamard  addr[0] y f16 [L,E], addr[2] out int8 [L,E]; scale[0] s_y; flag: wrap8 (quamba-compat)
+///   kFinalNorm addr[0] h, addr[1] residual, addr[2] out f16, addr[3] weight (DRAM f16 [D], 0 = none); eps; flag: f16 residual
+///   kLmHead    addr[0] normed f16 [L,D], addr[1] W (DRAM f16 [V,D]), addr[2] logits f32 [P,V], addr[3] positions
+///              (SRAM int32 [P]); flag: f16 logits
+struct Instr {
+  Op op = Op::kEmbed;
+  int layer = -1;       // -1: model-level (embedding, final norm, lm_head)
+  std::string name;     // capture name of its output, e.g. "layers.3.in_proj.out"
+  int M = 0, N = 0, K = 0, lda = 0, ldo = 0;
+  uint64_t addr[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  float scale[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  float eps = 0;
+  bool use_alpha = false, out_f16 = false, flag = false;
+  std::vector<Tensor> outputs;  // capture names of what it writes (golden's names, docs/ARCHITECTURE.md)
+};
+
+struct Program {
+  std::vector<Instr> instrs;
+  std::vector<uint8_t> dram;     // model image (weights, embedding, lm_head, scales live in instrs)
+  uint64_t sram_bytes = 0;       // activation footprint of this document
+  std::vector<Tensor> tensors;  // model-level tensors (positions)
+  uint64_t tokens_addr = 0, logits_addr = 0;
+};
+
+/// The DRAM image of a model (built once per model).
+std::vector<uint8_t> build_dram_image(const QModel& m, std::vector<uint64_t>* layer_offsets);
+
+/// The program of one document of L tokens with logits at P positions.
+Program compile(const QModel& m, const config::HwConfig& hw, const num::NumericsProfile& profile, int L, int P,
+                const std::vector<uint64_t>& layer_offsets);
+
+}  // namespace sim
+}  // namespace qmsim
