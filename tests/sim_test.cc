@@ -240,11 +240,13 @@ World& world() {
 
 // Every intermediate the sim captures equals golden's (same names), and the logits too.
 void expect_bit_exact(const QModel& q, sim::SimRunner& runner, const num::NumericsProfile& profile,
-                      const std::vector<int32_t>& tokens, const std::vector<int>& pos) {
+                      const std::vector<int32_t>& tokens, const std::vector<int>& pos,
+                      const golden::ModeSpec& mode = golden::ModeSpec{}) {
   golden::Capture cg, cs;
   golden::ForwardOptions o;
   o.threads = 2;
   o.profile = profile;
+  o.mode = mode;
   o.capture = &cg;
   const std::vector<float> lg = golden::forward_w8a8(q, tokens, pos, o);
   const std::vector<float> ls = runner.forward(tokens, pos, &cs);
@@ -260,7 +262,7 @@ void expect_bit_exact(const QModel& q, sim::SimRunner& runner, const num::Numeri
     EXPECT_TRUE(s.bytes == g->bytes) << name;
     ++compared;
   }
-  EXPECT_EQ(compared, 2 + 11 * q.cfg.n_layer + 1);  // embedding, 11 per layer, norm_f, logits
+  EXPECT_GE(compared, 2 + 11 * q.cfg.n_layer + 1);  // embedding, 11 per layer, norm_f, logits (+ mode sites)
 }
 
 TEST(SimCrosscheck, DefaultModelBitExactOnDefaultAndSmallHardware) {
@@ -287,6 +289,30 @@ TEST(SimCrosscheck, SyntheticMamba130mShapeBitExact) {
   expect_bit_exact(*w.big, *w.big_default, num::profile_golden(), w.big_tokens, {0, 10, 20});
 }
 
+TEST(SimModes, EveryModeTheSmallHardwareDeclaresIsBitExact) {
+  World& w = world();
+  if (!w.tiny) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  int modes = 0;
+  for (const auto& name : config::builtin_mode_names()) {
+    const config::Mode base = config::resolve_mode(name);
+    std::vector<config::Mode> variants;
+    if (base.variants.empty())
+      variants.push_back(base);
+    else
+      for (const auto& v : base.variants) variants.push_back(config::resolve_mode(name + ":" + v));
+    for (const config::Mode& m : variants) {
+      if (m.fp32_reference || m.spec.lin_f32) continue;  // FP32 reference; f32 linears are not modelled
+      SCOPED_TRACE("mode " + m.label());
+      w.tiny_small->set_mode(m.spec);
+      expect_bit_exact(*w.tiny, *w.tiny_small, num::profile_golden(), w.docs[1].input, w.docs[1].logit_positions, m.spec);
+      ++modes;
+    }
+  }
+  w.tiny_small->set_mode(golden::ModeSpec{});
+  EXPECT_EQ(modes, 18);  // 0, 2-0..2-2, 2-3 x2, 2-4 x2, 3 x2, 4, 5-0..5-4, 5-6, 5-7
+  EXPECT_THROW(w.tiny_small->set_mode(config::resolve_mode("6-1").spec), std::invalid_argument);
+}
+
 TEST(SimModes, HardwareWithoutTheUnitNamesTheSite) {
   const config::HwConfig def = config::load_hw_file(std::string(QMSIM_SOURCE_DIR) + "/configs/hw/default.yaml");
   EXPECT_EQ(sim::SimRunner::unsupported_reason(config::resolve_mode("0").spec, def), "");
@@ -295,7 +321,10 @@ TEST(SimModes, HardwareWithoutTheUnitNamesTheSite) {
   EXPECT_NE(r21.find("fp32_units.ssm_pseq"), std::string::npos) << r21;
   const std::string r51 = sim::SimRunner::unsupported_reason(config::resolve_mode("5-1").spec, def);
   EXPECT_NE(r51.find("conv output"), std::string::npos) << r51;
+  EXPECT_NE(r51.find("fp32_units.conv_output"), std::string::npos) << r51;
   EXPECT_NE(r51.find("default.yaml"), std::string::npos) << r51;
+  const std::string r61 = sim::SimRunner::unsupported_reason(config::resolve_mode("6-1").spec, def);
+  EXPECT_NE(r61.find("fp32_units.linears"), std::string::npos) << r61;
 }
 
 TEST(SimConfig, MalformedHardwareFilesNameTheKey) {

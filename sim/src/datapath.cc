@@ -23,7 +23,7 @@ void mac_tile(int rows, int cols, int kt, const int8_t* a, int lda, const int8_t
 }
 
 void conv_channel(int L, int K, const int8_t* x, int stride, const int8_t* w, int8_t bias_q, float w_c, float b_c,
-                  float s_xz, float s_u, int8_t* out) {
+                  float s_xz, float s_u, int8_t* out, float* v_out) {
   const float scale = w_c * s_xz;                        // fl32(w_c·s_xz)
   const float bias = static_cast<float>(bias_q) * b_c;  // fl32(b_q·b_c)
   for (int t = 0; t < L; ++t) {
@@ -34,19 +34,20 @@ void conv_channel(int L, int K, const int8_t* x, int stride, const int8_t* w, in
     }
     const float v = num::silu_f32(num::fma_f32(scale, num::i32_to_f32_rne(acc), bias));
     out[static_cast<size_t>(t) * stride] = num::quant_rna_sat8(v / s_u);
+    if (v_out) v_out[static_cast<size_t>(t) * stride] = v;
   }
 }
 
 void scan_channel(int L, int N, const int8_t* u, const int8_t* dt, const int8_t* z, int stride_e, const int8_t* B,
                   const int8_t* C, const int8_t* A_log_row, int8_t D_q, int8_t dt_bias_q, const ScanScales& s,
-                  uint16_t* y, float* state_row, int8_t* state_q_row) {
+                  uint16_t* y, float* state_row, int8_t* state_q_row, const float* u_f) {
   std::vector<float> h(static_cast<size_t>(N), 0.0f), A(static_cast<size_t>(N));
   for (int n = 0; n < N; ++n) A[n] = -num::exp_cr(s.A * static_cast<float>(A_log_row[n]));
   const float Dv = s.D * static_cast<float>(D_q);
   const float bias_dt = s.dt_bias * static_cast<float>(dt_bias_q);
   for (int t = 0; t < L; ++t) {
     const size_t te = static_cast<size_t>(t) * stride_e;
-    const float uf = s.u * static_cast<float>(u[te]);
+    const float uf = u_f ? u_f[te] : s.u * static_cast<float>(u[te]);
     const float dtf = num::softplus_thr20_f32(num::fma_f32(s.dt, static_cast<float>(dt[te]), bias_dt));
     const float du = dtf * uf;
     float yacc = Dv * uf;
@@ -58,6 +59,43 @@ void scan_channel(int L, int N, const int8_t* u, const int8_t* dt, const int8_t*
     }
     const float zf = s.z * static_cast<float>(z[te]);
     y[te] = num::f32_to_f16_rne((yacc * zf) / (1.0f + num::exp_cr(-zf)));
+  }
+  for (int n = 0; n < N; ++n) {
+    if (state_row) state_row[n] = h[n];
+    if (state_q_row) state_q_row[n] = num::quant_rna_sat8(h[n] / s.state);
+  }
+}
+
+void scan_channel_pseq(int L, int N, const int8_t* u, const float* u_f, const int8_t* dt, const int8_t* z, int stride_e,
+                       const int8_t* B, const int8_t* C, const int8_t* A_log_row, int8_t D_q, int8_t dt_bias_q,
+                       const ScanScales& s, uint16_t* y, float* state_row, int8_t* state_q_row) {
+  std::vector<float> h(static_cast<size_t>(N), 0.0f), A(static_cast<size_t>(N));
+  for (int n = 0; n < N; ++n) A[n] = -num::exp_cr(static_cast<float>(A_log_row[n]) * s.A);
+  const float Dv = static_cast<float>(D_q) * s.D;
+  const float bias = static_cast<float>(dt_bias_q) * s.dt_bias;
+  for (int t = 0; t < L; ++t) {
+    const size_t te = static_cast<size_t>(t) * stride_e;
+    const float uf = u_f ? u_f[te] : static_cast<float>(u[te]) * s.u;
+    const float dtr = static_cast<float>(dt[te]) * s.dt;
+    const float dtf = num::softplus_thr20_f32(dtr + bias);
+    float acc = 0.0f;
+    for (int n = 0; n < N; ++n) {
+      const size_t tn = static_cast<size_t>(t) * N + n;
+      const float Bn = static_cast<float>(B[tn]) * s.B, Cn = static_cast<float>(C[tn]) * s.C;
+      const float dA = num::exp_cr(dtf * A[n]);
+      const float dBu = (dtf * Bn) * uf;
+      const float dAh = dA * h[n];
+      h[n] = dAh + dBu;
+      const float term = h[n] * Cn;
+      acc = n == 0 ? term : acc + term;
+    }
+    const float uD = uf * Dv;
+    acc = acc + uD;
+    const float zf = static_cast<float>(z[te]) * s.z;
+    const float den = 1.0f + num::exp_cr(-zf);
+    const float silu = zf / den;
+    acc = acc * silu;
+    y[te] = num::f32_to_f16_rne(acc);
   }
   for (int n = 0; n < N; ++n) {
     if (state_row) state_row[n] = h[n];

@@ -27,17 +27,25 @@ inline uint16_t post_f16(int32_t acc, float inner, float outer) {
 inline uint16_t post_f16_alpha(int32_t acc, float alpha) { return num::f32_to_f16_rne(alpha * num::i32_to_f32_rne(acc)); }
 
 /// Conv unit, one channel over the sequence (spec §2.5, §5.8): x and out strided by `stride`.
+/// v_out (nullable, same stride) receives the pre-quantizer TRUE FP32 value (spec §4.2).
 void conv_channel(int L, int K, const int8_t* x, int stride, const int8_t* w, int8_t bias_q, float w_c, float b_c,
-                  float s_xz, float s_u, int8_t* out);
+                  float s_xz, float s_u, int8_t* out, float* v_out = nullptr);
 
 /// Scan unit, one channel e over the sequence (spec §2.6 with §5.8); inputs token-major with the
 /// given strides; SFU functions (exp_cr, log1p_cr, division) from the numerics header.
 struct ScanScales {
   float u, dt, B, C, z, A, D, dt_bias, state;
 };
+/// u_f (nullable): an f32 u (modes with TRUE FP32 or quantizer-shaped u) used verbatim instead of
+/// fl32(s_u·u[t]).
 void scan_channel(int L, int N, const int8_t* u, const int8_t* dt, const int8_t* z, int stride_e, const int8_t* B,
                   const int8_t* C, const int8_t* A_log_row, int8_t D_q, int8_t dt_bias_q, const ScanScales& s,
-                  uint16_t* y, float* state_row, int8_t* state_q_row);
+                  uint16_t* y, float* state_row, int8_t* state_q_row, const float* u_f = nullptr);
+/// The FP32 P-seq scan lane (spec §4.5; the FP32 SSM unit of the experiment modes): every op
+/// rounded separately, Σ_n ascending from the first term; state_q = sat8(RNA(h / s_h)).
+void scan_channel_pseq(int L, int N, const int8_t* u, const float* u_f, const int8_t* dt, const int8_t* z, int stride_e,
+                       const int8_t* B, const int8_t* C, const int8_t* A_log_row, int8_t D_q, int8_t dt_bias_q,
+                       const ScanScales& s, uint16_t* y, float* state_row, int8_t* state_q_row);
 
 /// Norm unit (spec §2.3 QRMSNorm, §5.8): one token of D channels; residual in f32.
 void rmsnorm_token(int D, const uint16_t* h, const float* res_in, float eps, float s_in, float* res_out, int8_t* q);

@@ -341,14 +341,26 @@ void ConvUnit::execute(const Instr& in, sc_time& delay) {
   const int L = in.M, E = in.N, K = in.K, lanes = hw_.conv_lanes;
   std::vector<int8_t> x(static_cast<size_t>(L) * E), out(static_cast<size_t>(L) * E), w(static_cast<size_t>(E) * K),
       b(static_cast<size_t>(E), 0);
+  std::vector<float> v(in.addr[4] ? static_cast<size_t>(L) * E : 0);
   for (int t = 0; t < L; ++t)  // the x half of each in_proj row
     read(in.addr[0] + static_cast<uint64_t>(t) * 2 * E, x.data() + static_cast<size_t>(t) * E, static_cast<size_t>(E), delay);
   read(in.addr[1], w.data(), w.size(), delay);
   if (in.addr[3] != 0) read(in.addr[3], b.data(), b.size(), delay);
+  float s_xz = in.scale[2];
+  if (in.flag) {
+    // Doc mode 3 (FP32 conv unit): the input requantized with s = max|q·s_xz| / 127 over the call.
+    float mx = 0.0f;
+    for (int8_t q : x) mx = std::max(mx, std::fabs(static_cast<float>(q) * in.scale[2]));
+    const float s_dyn = mx > 0.0f ? mx / 127.0f : in.scale[2];
+    for (int8_t& q : x) q = num::requant_sat8(num::Rounding::kRne, static_cast<float>(q) * in.scale[2], s_dyn);
+    s_xz = s_dyn;
+    delay += cycles(2.0 * std::ceil(static_cast<double>(L) * E / lanes));  // max pass + requant pass
+  }
   for (int e = 0; e < E; ++e)
-    dp::conv_channel(L, K, x.data() + e, E, w.data() + static_cast<size_t>(e) * K, b[e], in.scale[0], in.scale[1],
-                     in.scale[2], in.scale[3], out.data() + e);
+    dp::conv_channel(L, K, x.data() + e, E, w.data() + static_cast<size_t>(e) * K, b[e], in.scale[0], in.scale[1], s_xz,
+                     in.scale[3], out.data() + e, v.empty() ? nullptr : v.data() + e);
   write(in.addr[2], out.data(), out.size(), delay);
+  if (!v.empty()) write(in.addr[4], v.data(), v.size() * 4, delay);
   delay += cycles(static_cast<double>((E + lanes - 1) / lanes) * L * K);
   ctr_.sfu_ops += 2.0 * L * E;  // SiLU's exp and division
 }
@@ -358,10 +370,14 @@ void ConvUnit::execute(const Instr& in, sc_time& delay) {
 // sfu_ops_per_cycle. The recurrence is sequential in t for every channel.
 void ScanUnit::execute(const Instr& in, sc_time& delay) {
   const int L = in.M, E = in.N, N = in.K, R = in.lda, X = R + 2 * N;
+  std::vector<float> uf(in.flag ? static_cast<size_t>(L) * E : 0);
   std::vector<int8_t> u(static_cast<size_t>(L) * E), dt(u.size()), z(u.size()), B(static_cast<size_t>(L) * N),
       C(B.size()), A(static_cast<size_t>(E) * N), Dq(static_cast<size_t>(E)), db(static_cast<size_t>(E)), row(static_cast<size_t>(X)),
       sq(static_cast<size_t>(E) * N);
-  read(in.addr[0], u.data(), u.size(), delay);
+  if (in.flag)
+    read(in.addr[0], uf.data(), uf.size() * 4, delay);
+  else
+    read(in.addr[0], u.data(), u.size(), delay);
   read(in.addr[1], dt.data(), dt.size(), delay);
   for (int t = 0; t < L; ++t) {
     read(in.addr[2] + static_cast<uint64_t>(t) * X, row.data(), row.size(), delay);
@@ -377,10 +393,17 @@ void ScanUnit::execute(const Instr& in, sc_time& delay) {
                          in.scale[5], in.scale[6], in.scale[7], in.scale[8]};
   std::vector<uint16_t> y(static_cast<size_t>(L) * E);
   std::vector<float> st(static_cast<size_t>(E) * N);
-  for (int e = 0; e < E; ++e)
-    dp::scan_channel(L, N, u.data() + e, dt.data() + e, z.data() + e, E, B.data(), C.data(),
-                     A.data() + static_cast<size_t>(e) * N, Dq[e], db[e], s, y.data() + e,
-                     st.data() + static_cast<size_t>(e) * N, sq.data() + static_cast<size_t>(e) * N);
+  for (int e = 0; e < E; ++e) {
+    const float* ue = in.flag ? uf.data() + e : nullptr;
+    if (in.iv[0] == 1)  // the FP32 P-seq datapath (fp32_units.ssm_pseq)
+      dp::scan_channel_pseq(L, N, u.data() + e, ue, dt.data() + e, z.data() + e, E, B.data(), C.data(),
+                            A.data() + static_cast<size_t>(e) * N, Dq[e], db[e], s, y.data() + e,
+                            st.data() + static_cast<size_t>(e) * N, sq.data() + static_cast<size_t>(e) * N);
+    else
+      dp::scan_channel(L, N, u.data() + e, dt.data() + e, z.data() + e, E, B.data(), C.data(),
+                       A.data() + static_cast<size_t>(e) * N, Dq[e], db[e], s, y.data() + e,
+                       st.data() + static_cast<size_t>(e) * N, sq.data() + static_cast<size_t>(e) * N, ue);
+  }
   write(in.addr[5], y.data(), y.size() * 2, delay);
   write(in.addr[6], st.data(), st.size() * 4, delay);
   write(in.addr[7], sq.data(), sq.size(), delay);
@@ -440,6 +463,58 @@ void VectorUnit::execute(const Instr& in, sc_time& delay) {
     delay += cycles(static_cast<double>(L) * passes * std::ceil(static_cast<double>(D) / lanes));
     return;
   }
+  if (in.op == Op::kUSite) {
+    // FP32 u unit: x = grid value fl32(s_u·q) or TRUE FP32 v, through the mode's u quantizer
+    // (num::u_quantize); the per-call outlier scale needs a first pass over the call tensor.
+    const size_t n = static_cast<size_t>(L) * D;
+    std::vector<float> x(n);
+    if (in.iv[0] == 1) {
+      std::vector<int8_t> q(n);
+      read(in.addr[0], q.data(), n, delay);
+      for (size_t i = 0; i < n; ++i) x[i] = in.scale[0] * static_cast<float>(q[i]);
+    } else {
+      read(in.addr[0], x.data(), n * 4, delay);
+    }
+    num::UQuantParams p;
+    p.kind = static_cast<num::UQuantizer>(in.iv[1]);
+    p.rounding = static_cast<num::Rounding>(in.iv[2]);
+    p.s = in.scale[0];
+    p.fine_threshold = in.iv[3];
+    p.fine_divisor = in.iv[4];
+    double passes = 1;
+    if (p.kind == num::UQuantizer::kGridRequantOutliers) {
+      if (in.iv[5] == static_cast<int>(golden::OutlierScale::kPerCallMax)) {
+        float mx = 0.0f;
+        for (float v : x)
+          if (num::u_is_outlier(p, v)) mx = std::max(mx, std::fabs(v));
+        p.s_o = std::max(mx / 127.0f, p.s);
+        passes = 2;
+      } else {
+        p.s_o = in.scale[1] > 0.0f ? in.scale[1] : p.s;  // alpha = 1 scale, or the original's fallback
+      }
+    }
+    if (in.iv[6] == 1) {
+      std::vector<int8_t> codes(n);
+      for (size_t i = 0; i < n; ++i) codes[i] = num::requant_sat8(p.rounding, x[i], p.s);
+      write(in.addr[2], codes.data(), n, delay);
+    } else {
+      std::vector<float> u(n);
+      for (size_t i = 0; i < n; ++i) u[i] = num::u_quantize(p, x[i]);
+      write(in.addr[2], u.data(), n * 4, delay);
+    }
+    delay += cycles(passes * L * std::ceil(static_cast<double>(D) / lanes));
+    return;
+  }
+  if (in.op == Op::kRequant) {
+    const size_t n = static_cast<size_t>(L) * D;
+    std::vector<float> x(n);
+    std::vector<int8_t> q(n);
+    read(in.addr[0], x.data(), n * 4, delay);
+    for (size_t i = 0; i < n; ++i) q[i] = num::requant_sat8(static_cast<num::Rounding>(in.iv[2]), x[i], in.scale[0]);
+    write(in.addr[2], q.data(), n, delay);
+    delay += cycles(static_cast<double>(L) * std::ceil(static_cast<double>(D) / lanes));
+    return;
+  }
   throw std::logic_error("vector unit: cannot run " + std::string(op_name(in.op)));
 }
 
@@ -466,7 +541,9 @@ void Sequencer::run() {
         case Op::kScan: s = &to_scan; break;
         case Op::kNorm:
         case Op::kFinalNorm:
-        case Op::kHadamard: s = &to_vector; break;
+        case Op::kHadamard:
+        case Op::kUSite:
+        case Op::kRequant: s = &to_vector; break;
       }
       const Instr* ptr = &in;
       tlm::tlm_generic_payload p;

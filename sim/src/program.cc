@@ -17,6 +17,8 @@ const char* op_name(Op op) {
     case Op::kHadamard: return "hadamard";
     case Op::kFinalNorm: return "final_norm";
     case Op::kLmHead: return "lm_head";
+    case Op::kUSite: return "u_site";
+    case Op::kRequant: return "requant";
   }
   return "?";
 }
@@ -59,8 +61,10 @@ std::vector<uint8_t> build_dram_image(const QModel& m, std::vector<uint64_t>* of
   return img.bytes;
 }
 
-Program compile(const QModel& m, const config::HwConfig& hw, const num::NumericsProfile& profile, int L, int P,
-                const std::vector<uint64_t>& off) {
+Program compile(const QModel& m, const config::HwConfig& hw, const num::NumericsProfile& profile,
+                const golden::ModeSpec& mode, int L, int P, const std::vector<uint64_t>& off,
+                const std::vector<float>& alpha1) {
+  using MS = golden::ModeSpec;
   (void)hw;  // tiling is the units' business; the program is the same for every array size
   const MambaConfig& c = m.cfg;
   const int D = c.d_model, E = c.d_inner(), N = c.d_state, R = c.dt_rank, X = c.xproj_rows(), V = c.vocab_size;
@@ -84,6 +88,12 @@ Program compile(const QModel& m, const config::HwConfig& hw, const num::Numerics
   const uint64_t dt = alloc("", "int8", {L, E}, 1), y = alloc("", "float16", {L, E}, 2);
   const uint64_t yq = alloc("", "int8", {L, E}, 1), st = alloc("", "float32", {E, N}, 4);
   const uint64_t stq = alloc("", "int8", {E, N}, 1), yf = alloc("", "float16", {L, D}, 2);
+  // Buffers of the FP32 units (experiment modes).
+  const bool need_v = mode.u_source == MS::USource::kV || mode.lin_input == MS::LinearInput::kRequantV;
+  const uint64_t vbuf = need_v ? alloc("", "float32", {L, E}, 4) : 0;
+  const bool u_moded = mode.u_source != MS::USource::kQ;
+  const uint64_t ubuf = u_moded ? alloc("", mode.u_int8 ? "int8" : "float32", {L, E}, mode.u_int8 ? 1 : 4) : 0;
+  const uint64_t xpbuf = alloc("", "int8", {L, E}, 1);
   p.logits_addr = alloc("", "float32", {P, V}, 4);
   p.sram_bytes = top - kSramBase;
   const uint64_t emb = off[static_cast<size_t>(c.n_layer) * kLayerFields];
@@ -126,19 +136,56 @@ Program compile(const QModel& m, const config::HwConfig& hw, const num::Numerics
     cv.addr[0] = xz, cv.addr[1] = o[1], cv.addr[2] = xc, cv.addr[3] = o[2];
     cv.scale[0] = l.conv_weight_scale, cv.scale[1] = l.conv_bias_scale, cv.scale[2] = l.conv_input_scale;
     cv.scale[3] = l.conv_output_scale;
+    cv.addr[4] = vbuf;
+    cv.flag = mode.conv_dynamic_input_scale;
     cv.outputs = {{cv.name, "int8", xc, {L, E}}};
+    if (vbuf) cv.outputs.push_back({lname(i, "conv1d.v"), "float32", vbuf, {L, E}});
     emit(cv);
-    gemm(i, "x_proj.out", X, E, xc, E, o[3], xdbl, X, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, m1, false);
+    // Mode site u (FP32 u unit): grid value or v through the u quantizer.
+    uint64_t u_addr = xc;
+    if (u_moded) {
+      Instr us;
+      us.op = Op::kUSite, us.layer = i, us.name = lname(i, "ssm.u"), us.M = L, us.N = E;
+      us.addr[0] = mode.u_source == MS::USource::kGrid ? xc : vbuf;
+      us.addr[2] = ubuf;
+      us.scale[0] = l.u_scale;
+      us.scale[1] = static_cast<size_t>(i) < alpha1.size() ? alpha1[static_cast<size_t>(i)] : 0.0f;
+      us.iv[0] = mode.u_source == MS::USource::kGrid ? 1 : 2;
+      us.iv[1] = static_cast<int>(mode.u_quantizer), us.iv[2] = static_cast<int>(mode.u_rounding);
+      us.iv[3] = mode.u_fine_threshold, us.iv[4] = mode.u_fine_divisor, us.iv[5] = static_cast<int>(mode.u_outlier_scale);
+      us.iv[6] = mode.u_int8 ? 1 : 0;
+      us.outputs = {{us.name, mode.u_int8 ? "int8" : "float32", ubuf, {L, E}}};
+      emit(us);
+      u_addr = ubuf;
+    }
+    // Mode site linears input: conv q, or u / v requantized.
+    uint64_t xp_addr = xc;
+    if (mode.lin_input == MS::LinearInput::kRequantU && u_moded && mode.u_int8) {
+      xp_addr = ubuf;  // an int8 u is on the s_u grid: requantizing it is the identity (spec §4.2)
+    } else if (mode.lin_input == MS::LinearInput::kRequantU || mode.lin_input == MS::LinearInput::kRequantV) {
+      Instr rq;
+      rq.op = Op::kRequant, rq.layer = i, rq.name = lname(i, "x_proj.in"), rq.M = L, rq.N = E;
+      rq.addr[0] = mode.lin_input == MS::LinearInput::kRequantV ? vbuf : ubuf;
+      rq.addr[2] = xpbuf;
+      rq.scale[0] = l.u_scale;
+      rq.iv[2] = static_cast<int>(mode.lin_input_rounding);
+      rq.outputs = {{rq.name, "int8", xpbuf, {L, E}}};
+      emit(rq);
+      xp_addr = xpbuf;
+    }
+    gemm(i, "x_proj.out", X, E, xp_addr, E, o[3], xdbl, X, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, m1, false);
     gemm(i, "dt_proj.out", E, R, xdbl, X, o[4], dt, E, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, false, false);
     Instr sc;
     sc.op = Op::kScan, sc.layer = i, sc.name = lname(i, "ssm.out"), sc.M = L, sc.N = E, sc.K = N;
-    const uint64_t a_block[] = {xc, dt, xdbl, xz, o[5], y, st, stq};
+    const uint64_t a_block[] = {u_addr, dt, xdbl, xz, o[5], y, st, stq};
     for (int k = 0; k < 8; ++k) sc.addr[k] = a_block[k];
     const float sscale[] = {l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
                             l.ssm_state_scale};
     for (int k = 0; k < 9; ++k) sc.scale[k] = sscale[k];
     sc.lda = R;  // B column in xdbl (C at R + N)
     sc.addr[8] = o[6], sc.addr[9] = o[7];
+    sc.flag = u_moded && !mode.u_int8;
+    sc.iv[0] = mode.ssm_arithmetic == MS::SsmArithmetic::kPseq ? 1 : 0;
     sc.outputs = {{lname(i, "ssm.out"), "float16", y, {L, E}}, {lname(i, "ssm.state"), "float32", st, {E, N}},
                   {lname(i, "ssm.state_q"), "int8", stq, {E, N}}};
     emit(sc);

@@ -19,6 +19,8 @@ int g_instances = 0;
 
 struct SimRunner::Impl {
   const QModel& model;
+  golden::ModeSpec mode;
+  std::vector<float> alpha1;
   config::HwConfig hw;
   num::NumericsProfile profile;
   Counters ctr;
@@ -34,7 +36,8 @@ struct SimRunner::Impl {
   std::unique_ptr<VectorUnit> vec;
   std::unique_ptr<Sequencer> seq;
 
-  Impl(const QModel& m, const config::HwConfig& h, const num::NumericsProfile& p) : model(m), hw(h), profile(p) {
+  Impl(const QModel& m, const golden::ModeSpec& md, const config::HwConfig& h, const num::NumericsProfile& p)
+      : model(m), mode(md), hw(h), profile(p) {
     const std::string pre = "asic" + std::to_string(g_instances++) + "_";
     memory = std::make_unique<Memory>((pre + "memory").c_str(), hw, ctr);
     router = std::make_unique<Router>((pre + "router").c_str());
@@ -64,26 +67,29 @@ struct SimRunner::Impl {
 };
 
 std::string SimRunner::unsupported_reason(const golden::ModeSpec& m, const config::HwConfig& hw) {
-  if (m.is_mode0_computation()) return "";
-  const std::string at = " (" + (hw.file.empty() ? hw.name : hw.file) + ")";
   using MS = golden::ModeSpec;
-  std::string site, key;
-  bool declared = false;
-  if (m.conv_dynamic_input_scale || m.u_source == MS::USource::kV || m.lin_input == MS::LinearInput::kRequantV) {
-    site = "conv output (TRUE FP32 v)", key = "fp32_units.conv_output", declared = hw.fp32_conv_output;
-  } else if (m.u_source == MS::USource::kGrid) {
-    site = "u (FP32 grid)", key = "fp32_units.conv_output", declared = hw.fp32_conv_output;
-  } else if (m.lin_f32) {
-    site = "linears (f32 x_proj/dt_proj)", key = "fp32_units.linears", declared = hw.fp32_linears;
-  } else if (m.ssm_arithmetic == MS::SsmArithmetic::kPseq) {
-    site = "ssm (P-seq arithmetic)", key = "fp32_units.ssm_pseq", declared = hw.fp32_ssm_pseq;
-  } else {
-    site = "u", key = "fp32_units";
-  }
-  if (!declared) return "mode " + m.name + ": site " + site + " needs " + key + ": true in the hardware config" + at;
-  return "mode " + m.name + ": site " + site + " is declared by " + key + at +
-         " but the sim does not model that unit yet (modes beyond 0 run on the golden and gpu paths)";
+  const std::string at = " (" + (hw.file.empty() ? hw.name : hw.file) + ")";
+  auto need = [&](const std::string& site, const char* key) {
+    return "mode " + m.name + ": site " + site + " needs " + key + ": true in the hardware config" + at;
+  };
+  if (m.lin_f32)
+    return hw.fp32_linears ? "mode " + m.name + ": site linears (f32 x_proj/dt_proj) is declared by fp32_units.linears" +
+                                 at + " but the sim does not model that unit yet"
+                           : need("linears (f32 x_proj/dt_proj)", "fp32_units.linears");
+  const bool f32_u_path = m.conv_dynamic_input_scale || m.u_source != MS::USource::kQ ||
+                          m.lin_input == MS::LinearInput::kRequantV || m.lin_input == MS::LinearInput::kRequantU;
+  if (f32_u_path && !hw.fp32_conv_output) return need("conv output / u (FP32 path to the SSM)", "fp32_units.conv_output");
+  if (m.ssm_arithmetic == MS::SsmArithmetic::kPseq && !hw.fp32_ssm_pseq) return need("ssm (P-seq arithmetic)", "fp32_units.ssm_pseq");
+  return "";
 }
+
+void SimRunner::set_mode(const golden::ModeSpec& mode) {
+  const std::string why = unsupported_reason(mode, impl_->hw);
+  if (!why.empty()) throw std::invalid_argument(why);
+  impl_->mode = mode;
+}
+
+void SimRunner::set_alpha1_u_scales(const std::vector<float>& s) { impl_->alpha1 = s; }
 
 SimRunner::SimRunner(const QModel& model, const config::HwConfig& hw, const golden::ModeSpec& mode,
                      const num::NumericsProfile& profile) {
@@ -93,7 +99,7 @@ SimRunner::SimRunner(const QModel& model, const config::HwConfig& hw, const gold
   if (hw.approximately_timed)
     throw std::invalid_argument((hw.file.empty() ? hw.name : hw.file) +
                                 ": timing.style: at (approximately timed) is not modelled yet; use lt");
-  impl_ = std::make_unique<Impl>(model, hw, profile);
+  impl_ = std::make_unique<Impl>(model, mode, hw, profile);
 }
 
 SimRunner::~SimRunner() = default;
@@ -121,7 +127,7 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
     if (t < 0 || t >= c.vocab_size) throw std::out_of_range("sim: token id " + std::to_string(t) + " outside the vocabulary");
   for (int p : positions)
     if (p < 0 || p >= L) throw std::out_of_range("sim: logit position " + std::to_string(p) + " outside the document");
-  const Program prog = compile(I.model, I.hw, I.profile, L, P, I.layer_offsets);
+  const Program prog = compile(I.model, I.hw, I.profile, I.mode, L, P, I.layer_offsets, I.alpha1);
   I.memory->sram.assign(prog.sram_bytes, 0);
   std::memcpy(I.memory->host_ptr(prog.tokens_addr, tokens.size() * 4), tokens.data(), tokens.size() * 4);
   for (const Tensor& t : prog.tensors)

@@ -44,6 +44,11 @@ class SimRunner {
   const SimStats& stats() const;
   void reset_stats();
   void set_tracing(bool on);
+  /// Runs the following documents in another mode (throws like the constructor when the hardware
+  /// cannot run it).
+  void set_mode(const golden::ModeSpec& mode);
+  /// Mode 6-4's outlier scales (conv output scales of an alpha = 1.0 calibration), per layer.
+  void set_alpha1_u_scales(const std::vector<float>& scales);
 
   /// Empty when the hardware can run the mode; else the reason naming the site and the config key.
   static std::string unsupported_reason(const golden::ModeSpec& mode, const config::HwConfig& hw);
