@@ -301,7 +301,7 @@ TEST(SimModes, EveryModeTheSmallHardwareDeclaresIsBitExact) {
     else
       for (const auto& v : base.variants) variants.push_back(config::resolve_mode(name + ":" + v));
     for (const config::Mode& m : variants) {
-      if (m.fp32_reference || m.spec.lin_f32) continue;  // FP32 reference; f32 linears are not modelled
+      if (m.fp32_reference) continue;
       SCOPED_TRACE("mode " + m.label());
       w.tiny_small->set_mode(m.spec);
       expect_bit_exact(*w.tiny, *w.tiny_small, num::profile_golden(), w.docs[1].input, w.docs[1].logit_positions, m.spec);
@@ -309,8 +309,8 @@ TEST(SimModes, EveryModeTheSmallHardwareDeclaresIsBitExact) {
     }
   }
   w.tiny_small->set_mode(golden::ModeSpec{});
-  EXPECT_EQ(modes, 18);  // 0, 2-0..2-2, 2-3 x2, 2-4 x2, 3 x2, 4, 5-0..5-4, 5-6, 5-7
-  EXPECT_THROW(w.tiny_small->set_mode(config::resolve_mode("6-1").spec), std::invalid_argument);
+  EXPECT_EQ(modes, 23);  // 0, 2-0..2-2, 2-3 x2, 2-4 x2, 3 x2, 4, 5-0..5-4, 5-6, 5-7, 6-0..6-4
+  EXPECT_THROW(w.tiny_default->set_mode(config::resolve_mode("6-1").spec), std::invalid_argument);
 }
 
 TEST(SimModes, HardwareWithoutTheUnitNamesTheSite) {

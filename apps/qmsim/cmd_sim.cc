@@ -75,7 +75,7 @@ int64_t lsb_distance(const golden::CapturedTensor& t, size_t i, const golden::Ca
 }
 
 struct CrossArgs {
-  std::string paths = "golden,sim", mode = "0", mode_file, model, hw, profile;
+  std::string paths = "golden,sim", mode = "0", mode_file, model, hw, profile, alpha1_model;
   int limit = 3, first_doc = 0, max_report = 10;
 };
 
@@ -91,6 +91,10 @@ int run_crosscheck(const CrossArgs& a) {
   const std::string profile_name = a.profile.empty() ? q.numerics_profile : a.profile;
   const num::NumericsProfile profile = profile_by_name(profile_name);
   sim::SimRunner runner(q, hw, mode.spec, profile);
+  if (!a.alpha1_model.empty()) {
+    models.set_alpha1_model(a.alpha1_model);
+    runner.set_alpha1_u_scales(models.alpha1_u_scales());
+  }
   const auto plan = golden::make_w8a8_plan(q, 1);
   const std::vector<eval::DocRequest> reqs = first_docs(a.first_doc, a.limit);
   int64_t tensors = 0, elements = 0, mismatches = 0;
@@ -102,6 +106,7 @@ int run_crosscheck(const CrossArgs& a) {
     o.threads = 1;
     o.profile = profile;
     o.mode = mode.spec;
+    o.alpha1_u_scales = models.alpha1_u_scales();
     o.capture = &cg;
     const std::vector<float> lg = golden::forward_w8a8(q, *plan, r.input, r.logit_positions, o);
     const std::vector<float> ls = runner.forward(r.input, r.logit_positions, &cs);
@@ -302,6 +307,7 @@ void add_sim_commands(CLI::App& app) {
   x->add_option("--first-doc", c->first_doc, "First document index")->capture_default_str();
   x->add_option("--max-report", c->max_report, "Mismatching elements to print")->capture_default_str();
   x->add_option("--profile", c->profile, "golden | quamba-compat (default: the model's)");
+  x->add_option("--alpha1-model", c->alpha1_model, "Mode 6-4: model calibrated with --alpha 1.0 (outlier scales)");
   x->callback([c] {
     const int rc = run_crosscheck(*c);
     if (rc != 0) throw CLI::RuntimeError(rc);

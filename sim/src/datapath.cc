@@ -66,6 +66,32 @@ void scan_channel(int L, int N, const int8_t* u, const int8_t* dt, const int8_t*
   }
 }
 
+void scan_channel_f32in(int L, int N, const float* u_f, const float* dt_pre, const int8_t* z, int stride_e, const float* Bf,
+                        const float* Cf, int ldbc, const int8_t* A_log_row, int8_t D_q, const ScanScales& s, uint16_t* y,
+                        float* state_row, int8_t* state_q_row) {
+  std::vector<float> h(static_cast<size_t>(N), 0.0f), A(static_cast<size_t>(N));
+  for (int n = 0; n < N; ++n) A[n] = -num::exp_cr(s.A * static_cast<float>(A_log_row[n]));
+  const float Dv = s.D * static_cast<float>(D_q);
+  for (int t = 0; t < L; ++t) {
+    const size_t te = static_cast<size_t>(t) * stride_e;
+    const float uf = u_f[te];
+    const float dtf = num::softplus_thr20_f32(dt_pre[te]);
+    const float du = dtf * uf;
+    float yacc = Dv * uf;
+    for (int n = 0; n < N; ++n) {
+      const size_t tn = static_cast<size_t>(t) * ldbc + n;
+      h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bf[tn] * du);
+      yacc = num::fma_f32(h[n], Cf[tn], yacc);
+    }
+    const float zf = s.z * static_cast<float>(z[te]);
+    y[te] = num::f32_to_f16_rne((yacc * zf) / (1.0f + num::exp_cr(-zf)));
+  }
+  for (int n = 0; n < N; ++n) {
+    if (state_row) state_row[n] = h[n];
+    if (state_q_row) state_q_row[n] = num::quant_rna_sat8(h[n] / s.state);
+  }
+}
+
 void scan_channel_pseq(int L, int N, const int8_t* u, const float* u_f, const int8_t* dt, const int8_t* z, int stride_e,
                        const int8_t* B, const int8_t* C, const int8_t* A_log_row, int8_t D_q, int8_t dt_bias_q,
                        const ScanScales& s, uint16_t* y, float* state_row, int8_t* state_q_row) {

@@ -41,6 +41,12 @@ struct ScanScales {
 void scan_channel(int L, int N, const int8_t* u, const int8_t* dt, const int8_t* z, int stride_e, const int8_t* B,
                   const int8_t* C, const int8_t* A_log_row, int8_t D_q, int8_t dt_bias_q, const ScanScales& s,
                   uint16_t* y, float* state_row, int8_t* state_q_row, const float* u_f = nullptr);
+/// The golden scan lane on f32 dt (softplus argument with the bias added), B and C (modes with
+/// f32 x_proj/dt_proj, 6-x): dt_pre, u_f strided by stride_e; Bf, Cf [L, N] with row stride ldbc.
+void scan_channel_f32in(int L, int N, const float* u_f, const float* dt_pre, const int8_t* z, int stride_e, const float* Bf,
+                        const float* Cf, int ldbc, const int8_t* A_log_row, int8_t D_q, const ScanScales& s, uint16_t* y,
+                        float* state_row, int8_t* state_q_row);
+
 /// The FP32 P-seq scan lane (spec §4.5; the FP32 SSM unit of the experiment modes): every op
 /// rounded separately, Σ_n ascending from the first term; state_q = sat8(RNA(h / s_h)).
 void scan_channel_pseq(int L, int N, const int8_t* u, const float* u_f, const int8_t* dt, const int8_t* z, int stride_e,

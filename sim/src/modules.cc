@@ -240,7 +240,9 @@ void MacArray::dma_copy(uint64_t src, uint64_t dst, uint64_t len, int layer, sc_
 }
 
 void MacArray::execute(const Instr& in, sc_time& delay) {
-  if (in.op == Op::kGemm)
+  if (in.op == Op::kGemm && in.iv[0] == 1)
+    gemm_f32(in, delay);
+  else if (in.op == Op::kGemm)
     gemm(in, delay);
   else if (in.op == Op::kLmHead)
     lm_head(in, delay);
@@ -298,6 +300,61 @@ void MacArray::gemm(const Instr& g, sc_time& delay) {
       transport(p, tlm::TLM_WRITE_COMMAND, 0, &t, sizeof t);
       post->b_transport(p, delay);
       check(p, name());
+    }
+  }
+}
+
+// FP32 mode (fp32_units.linears, modes 6-x): the same tiling; each output keeps an f32 partial sum
+// that continues across K tiles in ascending k (fl32 product, then fl32 add: spec §5.8 order).
+void MacArray::gemm_f32(const Instr& g, sc_time& delay) {
+  const int rows = hw_.mac_rows, cols = hw_.mac_cols;
+  const int kt_max = std::max(1, static_cast<int>(static_cast<int64_t>(hw_.weight_kib) * 1024 / cols));
+  const int ktile = std::min(kt_max, g.K);
+  const bool act_i8 = g.iv[2] == 1;
+  std::vector<float> acc(static_cast<size_t>(rows) * cols), a(static_cast<size_t>(rows) * ktile), row;
+  std::vector<int8_t> w(static_cast<size_t>(cols) * ktile), a8(static_cast<size_t>(ktile));
+  for (int c0 = 0; c0 < g.N; c0 += cols) {
+    const int cc = std::min(cols, g.N - c0);
+    for (int r0 = 0; r0 < g.M; r0 += rows) {
+      const int rr = std::min(rows, g.M - r0);
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int k0 = 0; k0 < g.K; k0 += ktile) {
+        const int kt = std::min(ktile, g.K - k0);
+        sc_time dma_t = sc_core::SC_ZERO_TIME;
+        for (int c = 0; c < cc; ++c)
+          dma_copy(g.addr[1] + static_cast<uint64_t>(c0 + c) * g.K + k0, kWeightBufBase + static_cast<uint64_t>(c) * kt,
+                   static_cast<uint64_t>(kt), g.layer, dma_t);
+        read(kWeightBufBase, w.data(), static_cast<size_t>(cc) * kt, delay);
+        for (int r = 0; r < rr; ++r) {
+          float* ar = a.data() + static_cast<size_t>(r) * kt;
+          if (act_i8) {
+            read(g.addr[0] + static_cast<uint64_t>(r0 + r) * g.lda + k0, a8.data(), static_cast<size_t>(kt), delay);
+            for (int k = 0; k < kt; ++k) ar[k] = g.scale[5] * static_cast<float>(a8[k]);  // fl32(s_u·q)
+          } else {
+            read(g.addr[0] + (static_cast<uint64_t>(r0 + r) * g.lda + k0) * 4, ar, static_cast<size_t>(kt) * 4, delay);
+          }
+        }
+        for (int r = 0; r < rr; ++r)
+          for (int c = 0; c < cc; ++c) {
+            float s = acc[static_cast<size_t>(r) * cols + c];
+            const float* ar = a.data() + static_cast<size_t>(r) * kt;
+            const int8_t* wc = w.data() + static_cast<size_t>(c) * kt;
+            for (int k = 0; k < kt; ++k) s = s + ar[k] * (static_cast<float>(wc[k]) * g.scale[3]);
+            acc[static_cast<size_t>(r) * cols + c] = s;
+          }
+        const sc_time compute = cycles(kt + rows + cols);
+        delay += dma_t > compute ? dma_t : compute;
+        ctr_.macs += static_cast<double>(rr) * cc * kt;
+      }
+      row.resize(static_cast<size_t>(cc));
+      for (int r = 0; r < rr; ++r) {
+        for (int c = 0; c < cc; ++c) {
+          float v = acc[static_cast<size_t>(r) * cols + c];
+          if (g.iv[1] == 1) v = static_cast<float>(num::requant_sat8(num::Rounding::kRne, v, g.scale[4])) * g.scale[4];
+          row[c] = v;
+        }
+        write(g.addr[2] + (static_cast<uint64_t>(r0 + r) * g.ldo + c0) * 4, row.data(), row.size() * 4, delay);
+      }
     }
   }
 }
@@ -378,6 +435,45 @@ void ScanUnit::execute(const Instr& in, sc_time& delay) {
     read(in.addr[0], uf.data(), uf.size() * 4, delay);
   else
     read(in.addr[0], u.data(), u.size(), delay);
+  if (in.iv[1] == 1) {  // f32 dt, B, C from the FP32 linears: the golden kernel on f32 inputs
+    std::vector<float> dtp(static_cast<size_t>(L) * E), xf(static_cast<size_t>(L) * X), z8(static_cast<size_t>(L) * E);
+    std::vector<int8_t> zz(static_cast<size_t>(L) * E), A8(static_cast<size_t>(E) * N), D8(static_cast<size_t>(E)),
+        b8(static_cast<size_t>(E)), sq8(static_cast<size_t>(E) * N);
+    read(in.addr[1], dtp.data(), dtp.size() * 4, delay);
+    read(in.addr[2], xf.data(), xf.size() * 4, delay);
+    for (int t = 0; t < L; ++t)
+      read(in.addr[3] + static_cast<uint64_t>(t) * 2 * E + E, zz.data() + static_cast<size_t>(t) * E, static_cast<size_t>(E), delay);
+    read(in.addr[4], A8.data(), A8.size(), delay);
+    read(in.addr[8], D8.data(), D8.size(), delay);
+    read(in.addr[9], b8.data(), b8.size(), delay);
+    for (int t = 0; t < L; ++t)
+      for (int e = 0; e < E; ++e) {
+        float& d = dtp[static_cast<size_t>(t) * E + e];
+        d = d + in.scale[7] * static_cast<float>(b8[e]);  // fl32(dt + fl32(s_db·q_db))
+      }
+    std::vector<float> uu(static_cast<size_t>(L) * E);
+    const float* ufp = uf.data();
+    if (!in.flag) {
+      for (size_t i = 0; i < uu.size(); ++i) uu[i] = in.scale[0] * static_cast<float>(u[i]);
+      ufp = uu.data();
+    }
+    const dp::ScanScales s{in.scale[0], in.scale[1], in.scale[2], in.scale[3], in.scale[4],
+                           in.scale[5], in.scale[6], in.scale[7], in.scale[8]};
+    std::vector<uint16_t> y(static_cast<size_t>(L) * E);
+    std::vector<float> st(static_cast<size_t>(E) * N);
+    for (int e = 0; e < E; ++e)
+      dp::scan_channel_f32in(L, N, ufp + e, dtp.data() + e, zz.data() + e, E, xf.data() + R, xf.data() + R + N, X,
+                             A8.data() + static_cast<size_t>(e) * N, D8[e], s, y.data() + e, st.data() + static_cast<size_t>(e) * N,
+                             sq8.data() + static_cast<size_t>(e) * N);
+    write(in.addr[5], y.data(), y.size() * 2, delay);
+    write(in.addr[6], st.data(), st.size() * 4, delay);
+    write(in.addr[7], sq8.data(), sq8.size(), delay);
+    const double lane_cycles = std::ceil(static_cast<double>(E) * N / hw_.scan_lanes) * L;
+    const double sfu = static_cast<double>(L) * E * (N + 4);
+    delay += cycles(std::max(lane_cycles, sfu / hw_.sfu_ops_per_cycle));
+    ctr_.sfu_ops += sfu;
+    return;
+  }
   read(in.addr[1], dt.data(), dt.size(), delay);
   for (int t = 0; t < L; ++t) {
     read(in.addr[2] + static_cast<uint64_t>(t) * X, row.data(), row.size(), delay);
@@ -506,12 +602,15 @@ void VectorUnit::execute(const Instr& in, sc_time& delay) {
     return;
   }
   if (in.op == Op::kRequant) {
-    const size_t n = static_cast<size_t>(L) * D;
-    std::vector<float> x(n);
-    std::vector<int8_t> q(n);
-    read(in.addr[0], x.data(), n * 4, delay);
-    for (size_t i = 0; i < n; ++i) q[i] = num::requant_sat8(static_cast<num::Rounding>(in.iv[2]), x[i], in.scale[0]);
-    write(in.addr[2], q.data(), n, delay);
+    // Columns [c0, c0 + D) of each of L rows: f32 (row stride lda) -> int8 (row stride ldo).
+    const int c0 = in.iv[3];
+    std::vector<float> x(static_cast<size_t>(D));
+    std::vector<int8_t> q(static_cast<size_t>(D));
+    for (int t = 0; t < L; ++t) {
+      read(in.addr[0] + (static_cast<uint64_t>(t) * in.lda + c0) * 4, x.data(), x.size() * 4, delay);
+      for (int j = 0; j < D; ++j) q[j] = num::requant_sat8(static_cast<num::Rounding>(in.iv[2]), x[j], in.scale[0]);
+      write(in.addr[2] + static_cast<uint64_t>(t) * in.ldo + c0, q.data(), q.size(), delay);
+    }
     delay += cycles(static_cast<double>(L) * std::ceil(static_cast<double>(D) / lanes));
     return;
   }

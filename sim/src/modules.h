@@ -138,6 +138,7 @@ class MacArray : public UnitBase {
 
  private:
   void gemm(const Instr& in, sc_core::sc_time& delay);
+  void gemm_f32(const Instr& in, sc_core::sc_time& delay);
   void lm_head(const Instr& in, sc_core::sc_time& delay);
   void dma_copy(uint64_t src, uint64_t dst, uint64_t len, int layer, sc_core::sc_time& delay);
 };

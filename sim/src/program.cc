@@ -94,6 +94,8 @@ Program compile(const QModel& m, const config::HwConfig& hw, const num::Numerics
   const bool u_moded = mode.u_source != MS::USource::kQ;
   const uint64_t ubuf = u_moded ? alloc("", mode.u_int8 ? "int8" : "float32", {L, E}, mode.u_int8 ? 1 : 4) : 0;
   const uint64_t xpbuf = alloc("", "int8", {L, E}, 1);
+  const uint64_t xdbl_f = mode.lin_f32 ? alloc("", "float32", {L, X}, 4) : 0;
+  const uint64_t dt_f = mode.lin_f32 ? alloc("", "float32", {L, E}, 4) : 0;
   p.logits_addr = alloc("", "float32", {P, V}, 4);
   p.sram_bytes = top - kSramBase;
   const uint64_t emb = off[static_cast<size_t>(c.n_layer) * kLayerFields];
@@ -160,11 +162,13 @@ Program compile(const QModel& m, const config::HwConfig& hw, const num::Numerics
     }
     // Mode site linears input: conv q, or u / v requantized.
     uint64_t xp_addr = xc;
-    if (mode.lin_input == MS::LinearInput::kRequantU && u_moded && mode.u_int8) {
+    if (mode.lin_f32) {
+      xp_addr = u_addr;  // f32 linears read u
+    } else if (mode.lin_input == MS::LinearInput::kRequantU && u_moded && mode.u_int8) {
       xp_addr = ubuf;  // an int8 u is on the s_u grid: requantizing it is the identity (spec §4.2)
     } else if (mode.lin_input == MS::LinearInput::kRequantU || mode.lin_input == MS::LinearInput::kRequantV) {
       Instr rq;
-      rq.op = Op::kRequant, rq.layer = i, rq.name = lname(i, "x_proj.in"), rq.M = L, rq.N = E;
+      rq.op = Op::kRequant, rq.layer = i, rq.name = lname(i, "x_proj.in"), rq.M = L, rq.N = E, rq.lda = E, rq.ldo = E;
       rq.addr[0] = mode.lin_input == MS::LinearInput::kRequantV ? vbuf : ubuf;
       rq.addr[2] = xpbuf;
       rq.scale[0] = l.u_scale;
@@ -173,11 +177,48 @@ Program compile(const QModel& m, const config::HwConfig& hw, const num::Numerics
       emit(rq);
       xp_addr = xpbuf;
     }
-    gemm(i, "x_proj.out", X, E, xp_addr, E, o[3], xdbl, X, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, m1, false);
-    gemm(i, "dt_proj.out", E, R, xdbl, X, o[4], dt, E, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, false, false);
+    bool f32_dtbc = false;
+    if (!mode.lin_f32) {
+      gemm(i, "x_proj.out", X, E, xp_addr, E, o[3], xdbl, X, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, m1, false);
+      gemm(i, "dt_proj.out", E, R, xdbl, X, o[4], dt, E, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, false, false);
+    } else {
+      // FP32 linears (6-x): the MAC array's FP32 mode with dequantized weights.
+      const bool grid = mode.lin_output == MS::LinearOutput::kGridRne;
+      auto gemm_f32 = [&](const char* name, int N_, int K_, uint64_t act, int lda, uint64_t w, float w_s, uint64_t out,
+                          int ldo, float regrid) {
+        Instr g;
+        g.op = Op::kGemm, g.layer = i, g.name = lname(i, name), g.M = L, g.N = N_, g.K = K_, g.lda = lda, g.ldo = ldo;
+        g.addr[0] = act, g.addr[1] = w, g.addr[2] = out;
+        g.scale[3] = w_s, g.scale[4] = regrid;
+        g.iv[0] = 1, g.iv[1] = grid ? 1 : 0;
+        g.iv[2] = (u_moded && mode.u_int8) || !u_moded ? 1 : 0;  // int8 act: dequantized with scale[5]
+        g.scale[5] = l.u_scale;
+        g.outputs = {{g.name, "float32", out, {L, N_}}};
+        emit(g);
+      };
+      gemm_f32("x_proj.out_f32", X, E, xp_addr, E, o[3], l.x_proj_b, xdbl_f, X, l.B_scale);
+      gemm_f32("dt_proj.out_f32", E, R, xdbl_f, X, o[4], l.dt_proj_b, dt_f, E, l.dt_scale);
+      p.instrs.back().iv[2] = 0;  // dt_raw is f32
+      if (mode.lin_output == MS::LinearOutput::kInt8Rne) {
+        // 6-4: dt, B, C re-quantized to int8 with RNE for the int8-input scan.
+        auto requant = [&](const char* name, uint64_t src, int lda, uint64_t dst, int ldo, int col0, int ncols, float sc) {
+          Instr rq;
+          rq.op = Op::kRequant, rq.layer = i, rq.name = lname(i, name), rq.M = L, rq.N = ncols, rq.lda = lda, rq.ldo = ldo;
+          rq.addr[0] = src, rq.addr[2] = dst, rq.scale[0] = sc, rq.iv[2] = static_cast<int>(golden::Rounding::kRne);
+          rq.iv[3] = col0;
+          emit(rq);
+        };
+        requant("dt_proj.out", dt_f, E, dt, E, 0, E, l.dt_scale);
+        p.instrs.back().outputs = {{lname(i, "dt_proj.out"), "int8", dt, {L, E}}};
+        requant("x_proj.B", xdbl_f, X, xdbl, X, R, N, l.B_scale);
+        requant("x_proj.C", xdbl_f, X, xdbl, X, R + N, N, l.C_scale);
+      } else {
+        f32_dtbc = true;
+      }
+    }
     Instr sc;
     sc.op = Op::kScan, sc.layer = i, sc.name = lname(i, "ssm.out"), sc.M = L, sc.N = E, sc.K = N;
-    const uint64_t a_block[] = {u_addr, dt, xdbl, xz, o[5], y, st, stq};
+    const uint64_t a_block[] = {u_addr, f32_dtbc ? dt_f : dt, f32_dtbc ? xdbl_f : xdbl, xz, o[5], y, st, stq};
     for (int k = 0; k < 8; ++k) sc.addr[k] = a_block[k];
     const float sscale[] = {l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
                             l.ssm_state_scale};
@@ -186,6 +227,7 @@ Program compile(const QModel& m, const config::HwConfig& hw, const num::Numerics
     sc.addr[8] = o[6], sc.addr[9] = o[7];
     sc.flag = u_moded && !mode.u_int8;
     sc.iv[0] = mode.ssm_arithmetic == MS::SsmArithmetic::kPseq ? 1 : 0;
+    sc.iv[1] = f32_dtbc ? 1 : 0;
     sc.outputs = {{lname(i, "ssm.out"), "float16", y, {L, E}}, {lname(i, "ssm.state"), "float32", st, {E, N}},
                   {lname(i, "ssm.state_q"), "int8", stq, {E, N}}};
     emit(sc);

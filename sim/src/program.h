@@ -40,11 +40,16 @@ struct Tensor {
 ///   kUSite     (FP32 u unit) addr[0] source (conv int8 q if iv[0] = 1 (grid), f32 v if iv[0] = 2),
 ///              addr[2] u out (int8 codes if iv[6] = 1, else f32); scale[0] s_u, scale[1] alpha1 scale;
 ///              iv[1] quantizer, iv[2] rounding, iv[3] T, iv[4] F, iv[5] outlier scale (num::UQuantizer etc.)
-///   kRequant   addr[0] f32 [L,E], addr[2] int8 out; scale[0] s; iv[2] rounding: sat8(R(x / s))
+///   kRequant   addr[0] f32 [M, lda], addr[2] int8 out [M, ldo], columns iv[3] .. iv[3] + N; scale[0] s;
+///              iv[2] rounding: sat8(R(x / s))
+///   kGemm f32  (iv[0] = 1, fp32_units.linears) act f32 [M,K] (stride lda), W int8 dequantized with scale[3]:
+///              out[m,o] = Σ_k fl32(act·fl32(W·w_s)) ascending k (f32 partial sums across K tiles); out f32
+///              (stride ldo), re-gridded sat8(RNE(x/scale[4]))·scale[4] when iv[1] = 1
 ///   kScan      addr[0] u [L,E], addr[1] dt [L,E], addr[2] xdbl [L,X] (B at col R, C at R+N), addr[3] xz
 ///              (z at col E), addr[4] A_log/D/dt_bias (DRAM), addr[5] y f16 [L,E], addr[6] state f32 [E,N],
 ///              addr[7] state_q int8 [E,N], addr[8] D (DRAM [E]), addr[9] dt_bias (DRAM [E]); lda = R (B column);
-///              scale: u, dt, B, C, z, A, D, dt_bias, state; flag: u is f32; iv[0] = 1: P-seq arithmetic
+///              scale: u, dt, B, C, z, A, D, dt_bias, state; flag: u is f32; iv[0] = 1: P-seq arithmetic;
+///              iv[1] = 1: dt (addr[1]) and xdbl (addr[2]) are f32 (f32 linears), dt gets the bias added here
 ///   kHadamard  addr[0] y f16 [L,E], addr[2] out int8 [L,E]; scale[0] s_y; flag: wrap8 (quamba-compat)
 ///   kFinalNorm addr[0] h, addr[1] residual, addr[2] out f16, addr[3] weight (DRAM f16 [D], 0 = none); eps; flag: f16 residual
 ///   kLmHead    addr[0] normed f16 [L,D], addr[1] W (DRAM f16 [V,D]), addr[2] logits f32 [P,V], addr[3] positions

@@ -72,10 +72,7 @@ std::string SimRunner::unsupported_reason(const golden::ModeSpec& m, const confi
   auto need = [&](const std::string& site, const char* key) {
     return "mode " + m.name + ": site " + site + " needs " + key + ": true in the hardware config" + at;
   };
-  if (m.lin_f32)
-    return hw.fp32_linears ? "mode " + m.name + ": site linears (f32 x_proj/dt_proj) is declared by fp32_units.linears" +
-                                 at + " but the sim does not model that unit yet"
-                           : need("linears (f32 x_proj/dt_proj)", "fp32_units.linears");
+  if (m.lin_f32 && !hw.fp32_linears) return need("linears (f32 x_proj/dt_proj)", "fp32_units.linears");
   const bool f32_u_path = m.conv_dynamic_input_scale || m.u_source != MS::USource::kQ ||
                           m.lin_input == MS::LinearInput::kRequantV || m.lin_input == MS::LinearInput::kRequantU;
   if (f32_u_path && !hw.fp32_conv_output) return need("conv output / u (FP32 path to the SSM)", "fp32_units.conv_output");
