@@ -199,9 +199,40 @@ struct ProbeTop : sc_core::sc_module {
   }
 };
 
+// A target that breaks the base protocol: answers BEGIN_REQ with TLM_UPDATED and phase BEGIN_REQ.
+struct RogueTarget : sc_core::sc_module {
+  tlm_utils::multi_passthrough_target_socket<RogueTarget> in;
+  explicit RogueTarget(sc_core::sc_module_name n) : sc_module(n), in("in") {
+    in.register_nb_transport_fw(this, &RogueTarget::nb_fw);
+    in.register_b_transport(this, &RogueTarget::b);
+  }
+  tlm::tlm_sync_enum nb_fw(int, tlm::tlm_generic_payload& p, tlm::tlm_phase& ph, sc_core::sc_time&) {
+    p.set_response_status(tlm::TLM_OK_RESPONSE);
+    ph = tlm::BEGIN_REQ;  // illegal: a target never sends BEGIN_REQ
+    return tlm::TLM_UPDATED;
+  }
+  void b(int, tlm::tlm_generic_payload& p, sc_core::sc_time&) { p.set_response_status(tlm::TLM_OK_RESPONSE); }
+};
+
+struct RogueTop {
+  config::HwConfig hw;
+  sim::Counters ctr;
+  RogueTarget target{"rogue_target"};
+  std::unique_ptr<sim::Sequencer> seq;
+  sim::Program program;
+  RogueTop() {
+    hw.approximately_timed = true;
+    seq = std::make_unique<sim::Sequencer>("rogue_sequencer", hw, ctr);
+    for (auto* s : {&seq->to_dma, &seq->to_mac, &seq->to_conv, &seq->to_scan, &seq->to_vector}) s->bind(target.in);
+    program.instrs.resize(1);
+    seq->program = &program;
+  }
+};
+
 struct World {
   std::unique_ptr<QModel> tiny, big;
-  std::unique_ptr<sim::SimRunner> tiny_default, tiny_small, tiny_compat, big_default;
+  std::unique_ptr<sim::SimRunner> tiny_default, tiny_small, tiny_compat, tiny_at, big_default;
+  std::unique_ptr<RogueTop> rogue;
   std::unique_ptr<ProbeTop> probe;
   std::vector<eval::DocRequest> docs;
   std::vector<int32_t> big_tokens;
@@ -211,6 +242,7 @@ World& world() {
   static World* w = [] {
     auto* W = new World;
     W->probe = std::make_unique<ProbeTop>("probe");
+    W->rogue = std::make_unique<RogueTop>();
     const config::HwConfig def = config::load_hw_file(std::string(QMSIM_SOURCE_DIR) + "/configs/hw/default.yaml");
     const config::HwConfig small = config::load_hw_file(std::string(QMSIM_SOURCE_DIR) + "/configs/hw/small.yaml");
     const golden::ModeSpec m0 = config::resolve_mode("0").spec;
@@ -219,6 +251,9 @@ World& world() {
       W->tiny_default = std::make_unique<sim::SimRunner>(*W->tiny, def, m0, num::profile_golden());
       W->tiny_small = std::make_unique<sim::SimRunner>(*W->tiny, small, m0, num::profile_golden());
       W->tiny_compat = std::make_unique<sim::SimRunner>(*W->tiny, def, m0, num::profile_quamba_compat());
+      config::HwConfig at = def;
+      at.approximately_timed = true;
+      W->tiny_at = std::make_unique<sim::SimRunner>(*W->tiny, at, m0, num::profile_golden());
       const Tokenizer tok = Tokenizer::from_file(std::string(QMSIM_SOURCE_DIR) + "/data/gpt-neox-20b-tokenizer.json");
       const auto docs = eval::load_lambada(std::string(QMSIM_SOURCE_DIR) + "/data/lambada_test.jsonl");
       for (int i = 0; i < 3; ++i) W->docs.push_back(eval::make_request(tok, docs[static_cast<size_t>(i)]));
@@ -352,6 +387,33 @@ TEST(SimConfig, MalformedHardwareFilesNameTheKey) {
 }
 
 // ------------------------------------------------------------------ TLM protocol
+
+TEST(SimTlm, ApproximatelyTimedRunIsBitExactWithLegalPhasesAndTheSameTiming) {
+  World& w = world();
+  if (!w.tiny) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  w.tiny_at->reset_stats();
+  w.tiny_default->reset_stats();
+  expect_bit_exact(*w.tiny, *w.tiny_at, num::profile_golden(), w.docs[2].input, w.docs[2].logit_positions);
+  expect_bit_exact(*w.tiny, *w.tiny_default, num::profile_golden(), w.docs[2].input, w.docs[2].logit_positions);
+  const sim::SimStats& at = w.tiny_at->stats();
+  EXPECT_EQ(at.protocol_errors, 0);
+  const int64_t instrs = 1 + 8 * w.tiny->cfg.n_layer + 2;  // embed, 8 per layer, final norm, lm_head
+  EXPECT_EQ(at.at_phases, 2 * instrs);                      // BEGIN_REQ out, BEGIN_RESP back
+  EXPECT_EQ(at.sim_ns, w.tiny_default->stats().sim_ns);      // in-order issue: the same cycles as LT
+  EXPECT_EQ(w.tiny_default->stats().at_phases, 0);
+}
+
+TEST(SimTlm, IllegalPhaseIsDetected) {
+  World& w = world();
+  RogueTop& r = *w.rogue;
+  r.seq->done = false;
+  r.seq->start.notify(sc_core::SC_ZERO_TIME);
+  sc_core::sc_start();
+  EXPECT_TRUE(r.seq->done);
+  EXPECT_GE(r.ctr.protocol_errors, 1);
+  ASSERT_FALSE(r.ctr.trace.empty());
+  EXPECT_NE(r.ctr.trace.front().find("illegal phase"), std::string::npos) << r.ctr.trace.front();
+}
 
 TEST(SimTlm, MemoryAnswersErrorsWithTlmResponses) {
   World& w = world();

@@ -218,6 +218,10 @@ void run_perf(const PerfArgs& a) {
   std::snprintf(line, sizeof line, "simulation speed: %.0f tokens/s of wall time (%.2f s for %lld tokens, %lld TLM transactions)\n",
                 tokens / wall, wall, static_cast<long long>(s.tokens), static_cast<long long>(s.transactions));
   t << line;
+  t << "timing style: " << (hw.approximately_timed ? "approximately timed (" + std::to_string(s.at_phases) +
+                                                         " base-protocol phases, " + std::to_string(s.protocol_errors) +
+                                                         " protocol errors)"
+                                                   : std::string("loosely timed, quantum keeper")) << "\n";
   std::cout << t.str() << std::flush;
   if (!a.output.empty()) {
     nlohmann::json j = {{"hw", hw.file},

@@ -623,6 +623,7 @@ Sequencer::Sequencer(sc_core::sc_module_name n, const config::HwConfig& hw, Coun
       to_vector("to_vector"), hw_(hw), ctr_(ctr) {
   SC_HAS_PROCESS(Sequencer);
   SC_THREAD(run);
+  for (auto* s : {&to_dma, &to_mac, &to_conv, &to_scan, &to_vector}) s->register_nb_transport_bw(this, &Sequencer::nb_bw);
   tlm_utils::tlm_quantumkeeper::set_global_quantum(sc_time(hw.quantum_ns, SC_NS));
 }
 
@@ -647,16 +648,78 @@ void Sequencer::run() {
       const Instr* ptr = &in;
       tlm::tlm_generic_payload p;
       transport(p, tlm::TLM_WRITE_COMMAND, 0, &ptr, sizeof ptr);
-      sc_time delay = qk_.get_local_time();
-      (*s)->b_transport(p, delay);
+      if (hw_.approximately_timed) {
+        issue_at(*s, p);
+      } else {
+        sc_time delay = qk_.get_local_time();
+        (*s)->b_transport(p, delay);
+        qk_.set(delay);
+        if (qk_.need_sync()) qk_.sync();
+      }
       check(p, name());
-      qk_.set(delay);
-      if (qk_.need_sync()) qk_.sync();
       if (after_instr) after_instr(in);
     }
     qk_.sync();
     done = true;
   }
+}
+
+void Sequencer::protocol_error(const std::string& what) {
+  ++ctr_.protocol_errors;
+  ctr_.trace.push_back(std::string("TLM protocol error: ") + what);
+}
+
+// One command under the base protocol. The unit's socket answers BEGIN_REQ with TLM_ACCEPTED and
+// later calls nb_transport_bw with BEGIN_RESP (END_REQ implied), or completes early.
+void Sequencer::issue_at(tlm_utils::simple_initiator_socket<Sequencer>& s, tlm::tlm_generic_payload& p) {
+  if (at_state_ != AtState::kIdle) protocol_error("BEGIN_REQ while a command is outstanding");
+  outstanding_ = &p;
+  at_state_ = AtState::kRequest;
+  tlm::tlm_phase ph = tlm::BEGIN_REQ;
+  sc_time d = sc_core::SC_ZERO_TIME;
+  ++ctr_.at_phases;
+  const tlm::tlm_sync_enum st = s->nb_transport_fw(p, ph, d);
+  if (st == tlm::TLM_COMPLETED) {
+    wait(d);
+  } else if (st == tlm::TLM_UPDATED) {
+    if (ph == tlm::END_REQ) {
+      at_state_ = AtState::kRequestEnded;
+      wait(response_);
+    } else if (ph == tlm::BEGIN_RESP) {
+      wait(d);
+      tlm::tlm_phase end = tlm::END_RESP;
+      sc_time d2 = sc_core::SC_ZERO_TIME;
+      s->nb_transport_fw(p, end, d2);
+    } else {
+      protocol_error("nb_transport_fw returned TLM_UPDATED with an illegal phase");
+    }
+  } else {  // TLM_ACCEPTED: wait for BEGIN_RESP on the backward path
+    wait(response_);
+  }
+  at_state_ = AtState::kIdle;
+  outstanding_ = nullptr;
+}
+
+tlm::tlm_sync_enum Sequencer::nb_bw(tlm::tlm_generic_payload& p, tlm::tlm_phase& ph, sc_time& d) {
+  ++ctr_.at_phases;
+  if (&p != outstanding_) {
+    protocol_error("backward call for a payload that is not outstanding");
+    return tlm::TLM_COMPLETED;
+  }
+  if (ph == tlm::END_REQ) {
+    if (at_state_ != AtState::kRequest) protocol_error("END_REQ outside a request");
+    at_state_ = AtState::kRequestEnded;
+    return tlm::TLM_ACCEPTED;
+  }
+  if (ph == tlm::BEGIN_RESP) {
+    if (at_state_ != AtState::kRequest && at_state_ != AtState::kRequestEnded) protocol_error("BEGIN_RESP before BEGIN_REQ");
+    at_state_ = AtState::kResponse;
+    response_.notify(d);
+    ph = tlm::END_RESP;  // complete the response on the return path
+    return tlm::TLM_COMPLETED;
+  }
+  protocol_error("illegal phase on the backward path");
+  return tlm::TLM_COMPLETED;
 }
 
 }  // namespace sim

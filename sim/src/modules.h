@@ -39,7 +39,8 @@ struct Counters {
   double dram_read = 0, dram_write = 0, sram_read = 0, sram_write = 0, spill_bytes = 0;
   double macs = 0, sfu_ops = 0;
   int64_t transactions = 0;
-  std::vector<std::string> trace;  // unit activity log when tracing is on
+  int64_t at_phases = 0, protocol_errors = 0;  // approximately-timed command phases seen / illegal ones
+  std::vector<std::string> trace;  // unit activity log when tracing is on (and protocol errors)
   bool tracing = false;
 };
 
@@ -170,6 +171,10 @@ class VectorUnit : public UnitBase {
 };
 
 /// Runs the program: one command transaction per instruction to its unit; a hook after each.
+/// Loosely timed (timing.style lt): blocking transport + quantum keeper. Approximately timed (at):
+/// non-blocking transport with the base-protocol phases BEGIN_REQ -> (END_REQ) -> BEGIN_RESP ->
+/// END_RESP, each unit's time consumed with wait(); every phase is checked against the protocol's
+/// state machine and an illegal one is counted in Counters::protocol_errors and logged.
 class Sequencer : public sc_core::sc_module {
  public:
   tlm_utils::simple_initiator_socket<Sequencer> to_dma, to_mac, to_conv, to_scan, to_vector;
@@ -181,9 +186,16 @@ class Sequencer : public sc_core::sc_module {
 
  private:
   void run();
+  void issue_at(tlm_utils::simple_initiator_socket<Sequencer>& s, tlm::tlm_generic_payload& p);
+  tlm::tlm_sync_enum nb_bw(tlm::tlm_generic_payload& p, tlm::tlm_phase& ph, sc_core::sc_time& d);
+  void protocol_error(const std::string& what);
   const config::HwConfig& hw_;
   Counters& ctr_;
   tlm_utils::tlm_quantumkeeper qk_;
+  // AT protocol state of the one outstanding command.
+  enum class AtState { kIdle, kRequest, kRequestEnded, kResponse } at_state_ = AtState::kIdle;
+  const tlm::tlm_generic_payload* outstanding_ = nullptr;
+  sc_core::sc_event response_;
 };
 
 }  // namespace sim

@@ -93,9 +93,6 @@ SimRunner::SimRunner(const QModel& model, const config::HwConfig& hw, const gold
   const std::string why = unsupported_reason(mode, hw);
   if (!why.empty()) throw std::invalid_argument(why);
   if (g_started) throw std::logic_error("sim: create every SimRunner before the first forward (SystemC elaborates once)");
-  if (hw.approximately_timed)
-    throw std::invalid_argument((hw.file.empty() ? hw.name : hw.file) +
-                                ": timing.style: at (approximately timed) is not modelled yet; use lt");
   impl_ = std::make_unique<Impl>(model, mode, hw, profile);
 }
 
@@ -108,7 +105,7 @@ void SimRunner::reset_stats() {
   std::fill(s.busy_ns.begin(), s.busy_ns.end(), 0.0);
   for (auto& l : s.layer_ns) std::fill(l.begin(), l.end(), 0.0);
   s.sim_ns = s.dram_read = s.dram_write = s.sram_read = s.sram_write = s.spill_bytes = s.macs = s.sfu_ops = 0;
-  s.tokens = s.transactions = s.documents = 0;
+  s.tokens = s.transactions = s.documents = s.at_phases = s.protocol_errors = 0;
   s.trace.clear();
 }
 
@@ -149,7 +146,7 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
         cap->put(t.name, "float32", t.shape, reinterpret_cast<const float*>(src), n);
     }
   };
-  const double t0 = sc_core::sc_time_stamp().to_seconds() * 1e9;
+  const sc_core::sc_time t0 = sc_core::sc_time_stamp();
   if (!g_started) {
     g_started = true;
     sc_core::sc_start(sc_core::SC_ZERO_TIME);  // initialize: the sequencer waits for `start`
@@ -162,13 +159,14 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
   std::memcpy(logits.data(), I.memory->host_ptr(prog.logits_addr, logits.size() * 4), logits.size() * 4);
   // Accumulate this document's counters.
   SimStats& s = I.stats;
-  s.sim_ns += sc_core::sc_time_stamp().to_seconds() * 1e9 - t0;
+  s.sim_ns += (sc_core::sc_time_stamp() - t0).to_seconds() * 1e9;  // exact time difference (integer ps)
   for (int u = 0; u < kNumUnits; ++u) s.busy_ns[u] += I.ctr.busy_ns[u];
   for (size_t l = 0; l < I.ctr.layer_ns.size(); ++l)
     for (int u = 0; u < kNumUnits; ++u) s.layer_ns[l][u] += I.ctr.layer_ns[l][u];
   s.dram_read += I.ctr.dram_read, s.dram_write += I.ctr.dram_write, s.sram_read += I.ctr.sram_read;
   s.sram_write += I.ctr.sram_write, s.spill_bytes += I.ctr.spill_bytes, s.macs += I.ctr.macs, s.sfu_ops += I.ctr.sfu_ops;
   s.tokens += L, s.transactions += I.ctr.transactions, s.documents += 1;
+  s.at_phases += I.ctr.at_phases, s.protocol_errors += I.ctr.protocol_errors;
   for (auto& line : I.ctr.trace) s.trace.push_back(std::move(line));
   return logits;
 }

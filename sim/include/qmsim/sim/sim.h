@@ -27,6 +27,7 @@ struct SimStats {
   double dram_read = 0, dram_write = 0, sram_read = 0, sram_write = 0, spill_bytes = 0;
   double macs = 0, sfu_ops = 0;
   int64_t tokens = 0, transactions = 0, documents = 0;
+  int64_t at_phases = 0, protocol_errors = 0;  // approximately-timed command phases; illegal phases seen
   std::vector<std::string> trace;
 };
 
