@@ -246,16 +246,10 @@ void run_compare(const CompareArgs& a) {
     m["documents"] = {{"columns", {"index", "loglikelihood", "is_greedy"}}, {"rows", docs}};
     j["modes"].push_back(m);
   }
-  if (!a.output.empty()) {
-    std::ofstream out(a.output);
-    if (!out) throw std::runtime_error("--output " + a.output + ": cannot write");
-    out << j.dump(1) << "\n";
-    std::fprintf(stderr, "results: %s\n", a.output.c_str());
-  }
+  if (!a.output.empty()) write_json_file("--output", a.output, j);
 
   // Plot: accuracy and perplexity per mode with their 95% intervals.
-  std::string plot = a.plot;
-  if (plot.empty() && !a.output.empty()) plot = a.output.substr(0, a.output.rfind('.')) + ".png";
+  const std::string plot = plot_path(a.plot, a.output);
   if (!plot.empty()) {
     chart::CategoryChart acc, ppl;
     chart::CategorySeries sa, sp;
@@ -301,26 +295,6 @@ struct TensorDiff {
   double cosine() const { return sq_a > 0 && sq_b > 0 ? dot / std::sqrt(sq_a * sq_b) : (sq_err == 0 ? 1.0 : 0.0); }
 };
 
-double element(const golden::CapturedTensor& t, size_t i) {
-  if (t.dtype == "int8") return static_cast<int8_t>(t.bytes[i]);
-  if (t.dtype == "float16") {
-    uint16_t h;
-    std::memcpy(&h, t.bytes.data() + 2 * i, 2);
-    return num::f16_to_f32(h);
-  }
-  if (t.dtype == "float32") {
-    float f;
-    std::memcpy(&f, t.bytes.data() + 4 * i, 4);
-    return f;
-  }
-  if (t.dtype == "int32") {
-    int32_t v;
-    std::memcpy(&v, t.bytes.data() + 4 * i, 4);
-    return v;
-  }
-  return NAN;
-}
-
 size_t elem_count(const golden::CapturedTensor& t) {
   size_t n = 1;
   for (int64_t d : t.shape) n *= static_cast<size_t>(d);
@@ -331,7 +305,7 @@ void accumulate(TensorDiff& d, const golden::CapturedTensor& a, const golden::Ca
   const size_t n = elem_count(a);
   const bool i8 = a.dtype == "int8";
   for (size_t i = 0; i < n; ++i) {
-    const double x = element(a, i), y = element(b, i);
+    const double x = captured_value(a, i), y = captured_value(b, i);
     const double e = std::fabs(x - y);
     d.n += 1;
     if (x != y) d.n_diff += 1;
@@ -421,7 +395,7 @@ void run_diverge(const DivergeArgs& a) {
       for (int l = 0; l < q.cfg.n_layer; ++l)
         if (const golden::CapturedTensor* v = cap[m].find("layers." + std::to_string(l) + ".conv1d.v"))
           for (size_t i = 0; i < elem_count(*v); ++i)
-            conv_vmax[m][l] = std::max(conv_vmax[m][l], static_cast<float>(std::fabs(element(*v, i))));
+            conv_vmax[m][l] = std::max(conv_vmax[m][l], static_cast<float>(std::fabs(captured_value(*v, i))));
   }
 
   // First tensor (dataflow order) that differs.
@@ -498,13 +472,9 @@ void run_diverge(const DivergeArgs& a) {
     j["only_in_A"] = only_a;
     j["only_in_B"] = only_b;
     j["layers"] = layers;
-    std::ofstream out(a.output);
-    if (!out) throw std::runtime_error("--output " + a.output + ": cannot write");
-    out << j.dump(1) << "\n";
-    std::fprintf(stderr, "results: %s\n", a.output.c_str());
+    write_json_file("--output", a.output, j);
   }
-  std::string plot = a.plot;
-  if (plot.empty() && !a.output.empty()) plot = a.output.substr(0, a.output.rfind('.')) + ".png";
+  const std::string plot = plot_path(a.plot, a.output);
   if (!plot.empty()) {
     // NMSE per op over layers (log y); ops in dataflow order of layer 0.
     std::vector<std::string> ops;

@@ -46,18 +46,6 @@ std::vector<eval::DocRequest> first_docs(int first, int count) {
   return out;
 }
 
-double element(const golden::CapturedTensor& t, size_t i) {
-  if (t.dtype == "int8") return static_cast<int8_t>(t.bytes[i]);
-  if (t.dtype == "float16") {
-    uint16_t h;
-    std::memcpy(&h, t.bytes.data() + 2 * i, 2);
-    return num::f16_to_f32(h);
-  }
-  float f;
-  std::memcpy(&f, t.bytes.data() + 4 * i, 4);
-  return f;
-}
-
 // Distance in units in the last place: int8 codes, or ordered f16 / f32 bit patterns.
 int64_t lsb_distance(const golden::CapturedTensor& t, size_t i, const golden::CapturedTensor& u) {
   if (t.dtype == "int8") return std::llabs(static_cast<int64_t>(static_cast<int8_t>(t.bytes[i])) - static_cast<int8_t>(u.bytes[i]));
@@ -135,7 +123,7 @@ int run_crosscheck(const CrossArgs& a) {
           const std::string op = name.rfind("layers.", 0) == 0 ? name.substr(dot + 1) : name;
           std::printf("MISMATCH doc %d layer %s op %s token %lld channel %lld: golden %.9g sim %.9g (%lld LSB)\n", r.index,
                       layer.c_str(), op.c_str(), static_cast<long long>(i / cols), static_cast<long long>(i % cols),
-                      element(*g, i), element(s, i), static_cast<long long>(lsb_distance(*g, i, s)));
+                      captured_value(*g, i), captured_value(s, i), static_cast<long long>(lsb_distance(*g, i, s)));
         }
       }
     }
@@ -239,10 +227,9 @@ void run_perf(const PerfArgs& a) {
                         {"layers", layers},
                         {"simulation_tokens_per_wall_s", tokens / wall},
                         {"git_revision", git_revision()}};
-    std::ofstream(a.output) << j.dump(1) << "\n";
+    write_json_file("--output", a.output, j);
   }
-  std::string plot = a.plot;
-  if (plot.empty() && !a.output.empty()) plot = a.output.substr(0, a.output.rfind('.')) + ".png";
+  const std::string plot = plot_path(a.plot, a.output);
   if (!plot.empty()) {
     chart::CategoryChart c;
     c.title = "cycles per token per unit (" + hw.name + ", " + std::to_string(s.tokens) + " tokens)";

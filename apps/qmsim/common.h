@@ -77,6 +77,12 @@ void add_tokenize_command(CLI::App& app);
 void add_capture_command(CLI::App& app);
 void add_compare_modes_command(CLI::App& app);
 void add_diverge_command(CLI::App& app);
+/// Element i of a captured tensor as a double (int8, float16, float32, int32).
+double captured_value(const golden::CapturedTensor& t, size_t i);
+/// Writes JSON to `path` (error naming `option` and the path when it cannot).
+void write_json_file(const std::string& option, const std::string& path, const nlohmann::json& j);
+/// The PNG path of a command: --plot, else --output with .png, else "" (no plot).
+std::string plot_path(const std::string& plot, const std::string& output);
 /// crosscheck and perf (when built with SystemC).
 void add_sim_commands(CLI::App& app);
 /// configs/hw/default.yaml in the source tree.

@@ -1,5 +1,6 @@
 // qmsim: bit-accurate simulator of a Quamba-style W8A8 Mamba-1 ASIC. One binary, subcommands.
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <fstream>
 #include <thread>
@@ -67,6 +68,36 @@ num::NumericsProfile profile_by_name(const std::string& name) {
   if (name == "golden") return num::profile_golden();
   if (name == "quamba-compat") return num::profile_quamba_compat();
   throw std::runtime_error("unknown numerics profile '" + name + "' (known: golden, quamba-compat)");
+}
+
+double captured_value(const golden::CapturedTensor& t, size_t i) {
+  if (t.dtype == "int8") return static_cast<int8_t>(t.bytes[i]);
+  if (t.dtype == "float16") {
+    uint16_t h;
+    std::memcpy(&h, t.bytes.data() + 2 * i, 2);
+    return num::f16_to_f32(h);
+  }
+  if (t.dtype == "int32") {
+    int32_t v;
+    std::memcpy(&v, t.bytes.data() + 4 * i, 4);
+    return v;
+  }
+  float f;
+  std::memcpy(&f, t.bytes.data() + 4 * i, 4);
+  return f;
+}
+
+void write_json_file(const std::string& option, const std::string& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  if (!out) throw std::runtime_error(option + " " + path + ": cannot write");
+  out << j.dump(1) << "\n";
+  if (!out) throw std::runtime_error(option + " " + path + ": write failed");
+  std::fprintf(stderr, "results: %s\n", path.c_str());
+}
+
+std::string plot_path(const std::string& plot, const std::string& output) {
+  if (!plot.empty()) return plot;
+  return output.empty() ? "" : output.substr(0, output.rfind('.')) + ".png";
 }
 
 config::Mode mode_from_args(const std::string& name, const std::string& mode_file) {
