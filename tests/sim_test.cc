@@ -193,9 +193,10 @@ struct ProbeTop : sc_core::sc_module {
   sim::Counters ctr;
   config::HwConfig hw;
   sim::Memory mem;
-  explicit ProbeTop(sc_core::sc_module_name n) : sc_module(n), out("out"), mem("probe_memory", hw, ctr) {
+  explicit ProbeTop(sc_core::sc_module_name n)
+      : sc_module(n), out("out"), mem("probe_memory", sim::Memory::Kind::kDram, 0, hw, ctr) {
     out.bind(mem.socket);
-    mem.dram.assign(64, 7);
+    mem.bytes.assign(64, 7);
   }
 };
 

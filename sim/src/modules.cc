@@ -39,24 +39,15 @@ void check(const tlm::tlm_generic_payload& p, const char* who) {
 }  // namespace
 
 // ------------------------------------------------------------------------------------------ Memory
-Memory::Memory(sc_core::sc_module_name n, const config::HwConfig& hw, Counters& ctr)
-    : sc_module(n), socket("socket"), hw_(hw), ctr_(ctr) {
+Memory::Memory(sc_core::sc_module_name n, Kind kind, uint64_t base, const config::HwConfig& hw, Counters& ctr)
+    : sc_module(n), socket("socket"), kind_(kind), base_(base), hw_(hw), ctr_(ctr) {
   socket.register_b_transport(this, &Memory::b_transport);
-  wbuf.resize(static_cast<size_t>(hw.weight_kib) * 1024);
+  if (kind == Kind::kWeightBuffer) bytes.resize(static_cast<size_t>(hw.weight_kib) * 1024);
 }
 
 uint8_t* Memory::host_ptr(uint64_t addr, size_t len) {
-  std::vector<uint8_t>* v = nullptr;
-  uint64_t off = 0;
-  if (addr >= kWeightBufBase) {
-    v = &wbuf, off = addr - kWeightBufBase;
-  } else if (addr >= kSramBase) {
-    v = &sram, off = addr - kSramBase;
-  } else {
-    v = &dram, off = addr;
-  }
-  if (off + len > v->size()) return nullptr;
-  return v->data() + off;
+  if (addr < base_ || addr - base_ + len > bytes.size()) return nullptr;
+  return bytes.data() + (addr - base_);
 }
 
 void Memory::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
@@ -83,13 +74,12 @@ void Memory::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   ++ctr_.transactions;
   const double dram_ns = hw_.dram_latency_ns + static_cast<double>(len) / hw_.dram_gbps;  // GB/s = bytes/ns
   const double sram_ns = std::ceil(static_cast<double>(len) / hw_.sram_bytes_per_cycle) * hw_.cycle_ns();
-  if (addr < kSramBase) {
+  const bool spilled =
+      kind_ == Kind::kSram && addr - base_ + len > static_cast<uint64_t>(hw_.activation_kib) * 1024;
+  if (kind_ == Kind::kDram || spilled) {
     delay += sc_time(dram_ns, SC_NS);
     (rd ? ctr_.dram_read : ctr_.dram_write) += static_cast<double>(len);
-  } else if (addr < kWeightBufBase && addr - kSramBase + len > static_cast<uint64_t>(hw_.activation_kib) * 1024) {
-    delay += sc_time(dram_ns, SC_NS);  // past the activation SRAM: spilled to DRAM
-    ctr_.spill_bytes += static_cast<double>(len);
-    (rd ? ctr_.dram_read : ctr_.dram_write) += static_cast<double>(len);
+    if (spilled) ctr_.spill_bytes += static_cast<double>(len);
   } else {
     delay += sc_time(sram_ns, SC_NS);
     (rd ? ctr_.sram_read : ctr_.sram_write) += static_cast<double>(len);
@@ -98,10 +88,13 @@ void Memory::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
 }
 
 // ------------------------------------------------------------------------------------------ Router
-Router::Router(sc_core::sc_module_name n) : sc_module(n), in("in"), out("out") {
+Router::Router(sc_core::sc_module_name n) : sc_module(n), in("in"), to_dram("to_dram"), to_sram("to_sram"), to_wbuf("to_wbuf") {
   in.register_b_transport(this, &Router::b_transport);
 }
-void Router::b_transport(int, tlm::tlm_generic_payload& p, sc_time& delay) { out->b_transport(p, delay); }
+void Router::b_transport(int, tlm::tlm_generic_payload& p, sc_time& delay) {
+  const uint64_t a = p.get_address();
+  (a >= kWeightBufBase ? to_wbuf : a >= kSramBase ? to_sram : to_dram)->b_transport(p, delay);
+}
 
 // ------------------------------------------------------------------------------------------ UnitBase
 UnitBase::UnitBase(sc_core::sc_module_name n, int unit, const config::HwConfig& hw, Counters& ctr)

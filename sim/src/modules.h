@@ -44,26 +44,32 @@ struct Counters {
   bool tracing = false;
 };
 
-/// The memory system behind the router: DRAM (model image), activation SRAM (with DRAM timing
-/// past its capacity: spills), weight buffer. Blocking transport; annotates access time.
+/// A memory behind the router: the DRAM (model image), the activation SRAM (served with DRAM
+/// timing past `sram.activation_kib`: spills) or the weight buffer. Addresses are global (the
+/// region's base included). Blocking transport; annotates access time; no DMI.
 class Memory : public sc_core::sc_module {
  public:
+  enum class Kind { kDram, kSram, kWeightBuffer };
   tlm_utils::simple_target_socket<Memory> socket;
-  Memory(sc_core::sc_module_name n, const config::HwConfig& hw, Counters& ctr);
-  std::vector<uint8_t> dram, sram, wbuf;
+  Memory(sc_core::sc_module_name n, Kind kind, uint64_t base, const config::HwConfig& hw, Counters& ctr);
+  std::vector<uint8_t> bytes;
+  uint64_t base() const { return base_; }
   uint8_t* host_ptr(uint64_t addr, size_t len);  // host (runner) access for loading and captures
 
  private:
   void b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
+  Kind kind_;
+  uint64_t base_;
   const config::HwConfig& hw_;
   Counters& ctr_;
 };
 
-/// Address-routed interconnect: every initiator's socket binds to `in`.
+/// Address-decoding interconnect: every initiator binds to `in`; DRAM below kSramBase, the
+/// activation SRAM below kWeightBufBase, the weight buffer above.
 class Router : public sc_core::sc_module {
  public:
   tlm_utils::multi_passthrough_target_socket<Router> in;
-  tlm_utils::simple_initiator_socket<Router> out;
+  tlm_utils::simple_initiator_socket<Router> to_dram, to_sram, to_wbuf;
   explicit Router(sc_core::sc_module_name n);
 
  private:

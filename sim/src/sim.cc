@@ -26,7 +26,7 @@ struct SimRunner::Impl {
   Counters ctr;
   SimStats stats;
   std::vector<uint64_t> layer_offsets;
-  std::unique_ptr<Memory> memory;
+  std::unique_ptr<Memory> dram, sram, wbuf;
   std::unique_ptr<Router> router;
   std::unique_ptr<Dma> dma;
   std::unique_ptr<PostProc> post;
@@ -39,7 +39,9 @@ struct SimRunner::Impl {
   Impl(const QModel& m, const golden::ModeSpec& md, const config::HwConfig& h, const num::NumericsProfile& p)
       : model(m), mode(md), hw(h), profile(p) {
     const std::string pre = "asic" + std::to_string(g_instances++) + "_";
-    memory = std::make_unique<Memory>((pre + "memory").c_str(), hw, ctr);
+    dram = std::make_unique<Memory>((pre + "dram").c_str(), Memory::Kind::kDram, 0, hw, ctr);
+    sram = std::make_unique<Memory>((pre + "sram").c_str(), Memory::Kind::kSram, kSramBase, hw, ctr);
+    wbuf = std::make_unique<Memory>((pre + "weight_buffer").c_str(), Memory::Kind::kWeightBuffer, kWeightBufBase, hw, ctr);
     router = std::make_unique<Router>((pre + "router").c_str());
     dma = std::make_unique<Dma>((pre + "dma").c_str(), hw, ctr);
     post = std::make_unique<PostProc>((pre + "postproc").c_str(), hw, ctr);
@@ -48,7 +50,9 @@ struct SimRunner::Impl {
     scan = std::make_unique<ScanUnit>((pre + "scan").c_str(), hw, ctr);
     vec = std::make_unique<VectorUnit>((pre + "vector").c_str(), hw, ctr);
     seq = std::make_unique<Sequencer>((pre + "sequencer").c_str(), hw, ctr);
-    router->out.bind(memory->socket);
+    router->to_dram.bind(dram->socket);
+    router->to_sram.bind(sram->socket);
+    router->to_wbuf.bind(wbuf->socket);
     for (UnitBase* u : std::initializer_list<UnitBase*>{dma.get(), mac.get(), conv.get(), scan.get(), vec.get()})
       u->mem.bind(router->in);
     post->mem.bind(router->in);
@@ -59,7 +63,7 @@ struct SimRunner::Impl {
     seq->to_conv.bind(conv->cmd);
     seq->to_scan.bind(scan->cmd);
     seq->to_vector.bind(vec->cmd);
-    memory->dram = build_dram_image(model, &layer_offsets);
+    dram->bytes = build_dram_image(model, &layer_offsets);
     for (int u = 0; u < kNumUnits; ++u) stats.units.push_back(unit_name(u));
     stats.busy_ns.assign(kNumUnits, 0.0);
     stats.layer_ns.assign(static_cast<size_t>(model.cfg.n_layer) + 1, std::vector<double>(kNumUnits, 0.0));
@@ -122,10 +126,10 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
   for (int p : positions)
     if (p < 0 || p >= L) throw std::out_of_range("sim: logit position " + std::to_string(p) + " outside the document");
   const Program prog = compile(I.model, I.hw, I.profile, I.mode, L, P, I.layer_offsets, I.alpha1);
-  I.memory->sram.assign(prog.sram_bytes, 0);
-  std::memcpy(I.memory->host_ptr(prog.tokens_addr, tokens.size() * 4), tokens.data(), tokens.size() * 4);
+  I.sram->bytes.assign(prog.sram_bytes, 0);
+  std::memcpy(I.sram->host_ptr(prog.tokens_addr, tokens.size() * 4), tokens.data(), tokens.size() * 4);
   for (const Tensor& t : prog.tensors)
-    if (t.name == "positions") std::memcpy(I.memory->host_ptr(t.addr, positions.size() * 4), positions.data(), positions.size() * 4);
+    if (t.name == "positions") std::memcpy(I.sram->host_ptr(t.addr, positions.size() * 4), positions.data(), positions.size() * 4);
   // Counters of this document.
   I.ctr = Counters{};
   I.ctr.tracing = !I.stats.trace.empty() || I.ctr.tracing;
@@ -137,7 +141,7 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
       size_t n = 1;
       for (int64_t d : t.shape) n *= static_cast<size_t>(d);
       const size_t elem = t.dtype == "int8" ? 1 : t.dtype == "float16" ? 2 : 4;
-      const uint8_t* src = I.memory->host_ptr(t.addr, n * elem);
+      const uint8_t* src = I.sram->host_ptr(t.addr, n * elem);
       if (t.dtype == "int8")
         cap->put(t.name, "int8", t.shape, reinterpret_cast<const int8_t*>(src), n);
       else if (t.dtype == "float16")
@@ -156,7 +160,7 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
   sc_core::sc_start();
   if (!I.seq->done) throw std::runtime_error("sim: the sequencer did not finish the program");
   std::vector<float> logits(static_cast<size_t>(P) * c.vocab_size);
-  std::memcpy(logits.data(), I.memory->host_ptr(prog.logits_addr, logits.size() * 4), logits.size() * 4);
+  std::memcpy(logits.data(), I.sram->host_ptr(prog.logits_addr, logits.size() * 4), logits.size() * 4);
   // Accumulate this document's counters.
   SimStats& s = I.stats;
   s.sim_ns += (sc_core::sc_time_stamp() - t0).to_seconds() * 1e9;  // exact time difference (integer ps)
