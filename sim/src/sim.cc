@@ -153,7 +153,8 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
   const sc_core::sc_time t0 = sc_core::sc_time_stamp();
   if (!g_started) {
     g_started = true;
-    sc_core::sc_start(sc_core::SC_ZERO_TIME);  // initialize: the sequencer waits for `start`
+    if (sc_core::sc_get_status() == sc_core::SC_ELABORATION)
+      sc_core::sc_start(sc_core::SC_ZERO_TIME);  // initialize: the sequencer waits for `start`
   }
   I.seq->done = false;
   I.seq->start.notify(sc_core::SC_ZERO_TIME);
