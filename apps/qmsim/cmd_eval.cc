@@ -19,8 +19,8 @@ struct EvalArgs {
 };
 
 void run_eval(const EvalArgs& a) {
-  if (a.path != "golden" && a.path != "sim")
-    throw std::runtime_error("--path " + a.path + ": unknown (known: golden, sim; gpu comes with issue 8)");
+  if (a.path != "golden" && a.path != "sim" && a.path != "gpu")
+    throw std::runtime_error("--path " + a.path + ": unknown (known: golden, sim, gpu)");
   const config::Mode mode = mode_from_args(a.mode, a.mode_file);
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   if (a.model.empty() && !std::ifstream(model_dir + "/config.json"))
@@ -35,8 +35,10 @@ void run_eval(const EvalArgs& a) {
   const std::string profile_name = models.profile_name(mode, a.profile);
   const num::NumericsProfile profile = profile_by_name(profile_name);
   if (a.path == "sim" && mode.fp32_reference) throw std::runtime_error("--path sim: the ASIC runs W8A8 modes, not fp32");
-  const eval::LogitsFn fn = a.path == "sim" ? sim_logits_fn(models.quant(), a.hw, mode.spec, profile)
-                                            : models.logits_fn(mode, profile);
+  if (a.path == "gpu" && mode.fp32_reference) throw std::runtime_error("--path gpu: runs W8A8 modes, not fp32");
+  const eval::LogitsFn fn = a.path == "sim"   ? sim_logits_fn(models.quant(), a.hw, mode.spec, profile)
+                            : a.path == "gpu" ? gpu_logits_fn(models.quant(), mode.spec, profile)
+                                              : models.logits_fn(mode, profile);
   const int vocab = models.vocab_size(mode);
   nlohmann::json config;
   config["model_hash"] = models.model_hash(mode);
@@ -95,7 +97,7 @@ void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
   c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
-  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time)")->capture_default_str();
+  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, mode 0)")->capture_default_str();
   c->add_option("--hw", a->hw, "--path sim: hardware config (default configs/hw/default.yaml)");
   c->add_option("--mode", a->mode, mode_option_help())->capture_default_str();
   c->add_option("--mode-file", a->mode_file, "A mode written as YAML (schema: configs/modes/README.md); FILE:VARIANT picks a variant");

@@ -2,12 +2,14 @@
 // SystemC model's timing: cycles per token per layer and unit, utilisation, DRAM traffic,
 // roofline, tokens/s, a per-unit plot). `eval --path sim` is in cmd_eval.cc via sim_logits_fn.
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <sstream>
 
 #include "common.h"
@@ -19,6 +21,9 @@
 #include "qmsim/tokenizer.h"
 #if defined(QMSIM_HAVE_SIM)
 #include "qmsim/sim/sim.h"
+#endif
+#if defined(QMSIM_HAVE_GPU)
+#include "qmsim/gpu/gpu.h"
 #endif
 
 namespace qmsim {
@@ -68,8 +73,9 @@ struct CrossArgs {
 };
 
 int run_crosscheck(const CrossArgs& a) {
-  if (a.paths != "golden,sim" && a.paths != "sim,golden")
-    throw std::runtime_error("--paths " + a.paths + ": this build cross-checks golden,sim (gpu comes with issue 8)");
+  const bool gpu_path = a.paths == "golden,gpu" || a.paths == "gpu,golden";
+  if (!gpu_path && a.paths != "golden,sim" && a.paths != "sim,golden")
+    throw std::runtime_error("--paths " + a.paths + ": known pairs are golden,sim and golden,gpu");
   const config::Mode mode = mode_from_args(a.mode, a.mode_file);
   if (mode.fp32_reference) throw std::runtime_error("--mode fp32: the sim runs W8A8 modes");
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
@@ -78,10 +84,27 @@ int run_crosscheck(const CrossArgs& a) {
   const config::HwConfig hw = load_hw(a.hw);
   const std::string profile_name = a.profile.empty() ? q.numerics_profile : a.profile;
   const num::NumericsProfile profile = profile_by_name(profile_name);
-  sim::SimRunner runner(q, hw, mode.spec, profile);
-  if (!a.alpha1_model.empty()) {
-    models.set_alpha1_model(a.alpha1_model);
-    runner.set_alpha1_u_scales(models.alpha1_u_scales());
+  std::unique_ptr<sim::SimRunner> runner;
+  std::function<std::vector<float>(const std::vector<int32_t>&, const std::vector<int>&, golden::Capture*)> other;
+  if (gpu_path) {
+#if defined(QMSIM_HAVE_GPU)
+    if (!mode.spec.is_mode0_computation())
+      throw std::runtime_error("--paths golden,gpu: gpu_ref runs mode 0 so far (the other modes are not ported yet)");
+    auto g = std::make_shared<gpu::GpuModel>(q);
+    other = [g, profile](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
+      return g->forward(t, p, profile, c);
+    };
+#else
+    throw std::runtime_error("--paths golden,gpu: this qmsim was built without CUDA");
+#endif
+  } else {
+    runner = std::make_unique<sim::SimRunner>(q, hw, mode.spec, profile);
+    if (!a.alpha1_model.empty()) {
+      models.set_alpha1_model(a.alpha1_model);
+      runner->set_alpha1_u_scales(models.alpha1_u_scales());
+    }
+    sim::SimRunner* r = runner.get();
+    other = [r](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) { return r->forward(t, p, c); };
   }
   const auto plan = golden::make_w8a8_plan(q, 1);
   const std::vector<eval::DocRequest> reqs = first_docs(a.first_doc, a.limit);
@@ -97,7 +120,7 @@ int run_crosscheck(const CrossArgs& a) {
     o.alpha1_u_scales = models.alpha1_u_scales();
     o.capture = &cg;
     const std::vector<float> lg = golden::forward_w8a8(q, *plan, r.input, r.logit_positions, o);
-    const std::vector<float> ls = runner.forward(r.input, r.logit_positions, &cs);
+    const std::vector<float> ls = other(r.input, r.logit_positions, &cs);
     cg.put("logits", "float32", {static_cast<int64_t>(r.logit_positions.size()), q.cfg.vocab_size}, lg.data(), lg.size());
     for (const std::string& name : cs.order()) {
       const golden::CapturedTensor* g = cg.find(name);
@@ -128,8 +151,8 @@ int run_crosscheck(const CrossArgs& a) {
       }
     }
   }
-  std::printf("crosscheck golden,sim mode %s profile %s hw %s: %zu documents, %lld tensors, %lld elements, %lld mismatches%s\n",
-              mode.label().c_str(), profile_name.c_str(), hw.name.c_str(), reqs.size(), static_cast<long long>(tensors),
+  std::printf("crosscheck golden,%s mode %s profile %s hw %s: %zu documents, %lld tensors, %lld elements, %lld mismatches%s\n",
+              gpu_path ? "gpu" : "sim", mode.label().c_str(), profile_name.c_str(), gpu_path ? "-" : hw.name.c_str(), reqs.size(), static_cast<long long>(tensors),
               static_cast<long long>(elements), static_cast<long long>(mismatches),
               mismatches ? (" (first: " + first_bad + ")").c_str() : " - bit-exact");
   return mismatches == 0 ? 0 : 1;
@@ -283,11 +306,27 @@ eval::LogitsFn sim_logits_fn(const QModel&, const std::string&, const golden::Mo
 }
 #endif
 
+eval::LogitsFn gpu_logits_fn(const QModel& q, const golden::ModeSpec& mode, const num::NumericsProfile& profile) {
+#if defined(QMSIM_HAVE_GPU)
+  if (!mode.is_mode0_computation())
+    throw std::runtime_error("--path gpu: gpu_ref runs mode 0 so far (the other modes are not ported yet)");
+  auto g = std::make_shared<gpu::GpuModel>(q);
+  auto mu = std::make_shared<std::mutex>();
+  return [g, mu, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
+    std::lock_guard<std::mutex> lock(*mu);  // one stream: documents go one at a time
+    return g->forward(toks, pos, profile);
+  };
+#else
+  (void)q, (void)mode, (void)profile;
+  throw std::runtime_error("--path gpu: this qmsim was built without CUDA (nvcc)");
+#endif
+}
+
 void add_sim_commands(CLI::App& app) {
 #if defined(QMSIM_HAVE_SIM)
   auto c = std::make_shared<CrossArgs>();
   CLI::App* x = app.add_subcommand(
-      "crosscheck", "Run LAMBADA documents through two paths and compare every captured intermediate with ==; reports "
+      "crosscheck", "Run LAMBADA documents through two paths (golden,sim or golden,gpu) and compare every captured intermediate with ==; reports "
                     "mismatches by layer/op/token/channel with both values and the LSB distance; exit 1 on any mismatch");
   x->add_option("--paths", c->paths, "Paths to compare")->capture_default_str();
   x->add_option("--mode", c->mode, mode_option_help())->capture_default_str();
