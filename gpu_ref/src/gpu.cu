@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -92,8 +93,9 @@ __global__ void k_final_norm(int L, int D, const uint16_t* h, const float* res, 
 
 // INT8 GEMM + epilogue (spec §2.4, §2.8): acc = Σ_k x[m,k]·W[n,k] exact in int32 (any order), then
 // int8 sat8(RNE(fl32(outer·fl32(inner·acc)))) / alpha, or f16 out. One thread per output, __dp4a.
+// row_alpha (nullable): rows of 1-token documents take the GEMV alpha epilogue (quamba-compat).
 __global__ void k_gemm(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer,
-                       float alpha, bool use_alpha, bool out_f16, void* y, int ldy) {
+                       float alpha, const uint8_t* row_alpha, bool out_f16, void* y, int ldy) {
   const int n = blockIdx.x * blockDim.x + threadIdx.x, m = blockIdx.y;
   if (n >= N || m >= M) return;
   const int8_t* xr = x + static_cast<size_t>(m) * ldx;
@@ -107,6 +109,7 @@ __global__ void k_gemm(int M, int N, int K, const int8_t* x, int ldx, const int8
     acc = __dp4a(a, b, acc);
   }
   for (; k < K; ++k) acc += static_cast<int32_t>(xr[k]) * static_cast<int32_t>(wr[k]);
+  const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
   const float v = use_alpha ? alpha * num::i32_to_f32_rne(acc) : outer * (inner * num::i32_to_f32_rne(acc));
   const size_t o = static_cast<size_t>(m) * ldy + n;
   if (out_f16)
@@ -116,14 +119,15 @@ __global__ void k_gemm(int M, int N, int K, const int8_t* x, int ldx, const int8
 }
 
 // Causal conv1d + SiLU + RNA quantizer (spec §2.5, §5.8). One thread per (t, e).
+// start[t]: index of the first token of t's document (the causal window never crosses documents).
 __global__ void k_conv(int L, int E, int K, const int8_t* xz, const int8_t* w, const int8_t* b, float w_c, float b_c,
-                       float s_xz, float s_u, int8_t* out) {
+                       float s_xz, float s_u, const int32_t* start, int8_t* out) {
   const int e = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
   if (e >= E || t >= L) return;
   int32_t acc = 0;
   for (int k = 0; k < K; ++k) {
     const int ti = t - (K - 1) + k;
-    if (ti >= 0) acc += static_cast<int32_t>(w[static_cast<size_t>(e) * K + k]) * static_cast<int32_t>(xz[static_cast<size_t>(ti) * 2 * E + e]);
+    if (ti >= start[t]) acc += static_cast<int32_t>(w[static_cast<size_t>(e) * K + k]) * static_cast<int32_t>(xz[static_cast<size_t>(ti) * 2 * E + e]);
   }
   const float scale = w_c * s_xz, bias = b ? static_cast<float>(b[e]) * b_c : 0.0f * b_c;
   const float v = num::silu_f32(num::fma_f32(scale, num::i32_to_f32_rne(acc), bias));
@@ -134,12 +138,14 @@ struct ScanScales {
   float u, dt, B, C, z, A, D, dt_bias, state;
 };
 
-// Selective scan (spec §2.6 with §5.8): one thread per channel e, sequential in t, n ascending.
-__global__ void k_scan(int L, int E, int N, int R, int X, const int8_t* u, const int8_t* dt, const int8_t* xdbl,
-                       const int8_t* xz, const int8_t* A_log, const int8_t* Dq, const int8_t* dbq, ScanScales s,
-                       uint16_t* y, float* state, int8_t* state_q) {
-  const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= E) return;
+// Selective scan (spec §2.6 with §5.8): one thread per (document, channel e), sequential in t over
+// the document's tokens [off[d], off[d+1]), n ascending; state [B, E, N].
+__global__ void k_scan(int B, const int32_t* off, int E, int N, int R, int X, const int8_t* u, const int8_t* dt,
+                       const int8_t* xdbl, const int8_t* xz, const int8_t* A_log, const int8_t* Dq, const int8_t* dbq,
+                       ScanScales s, uint16_t* y, float* state, int8_t* state_q) {
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= B * E) return;
+  const int d = idx / E, e = idx % E;
   float h[64], A[64];  // N <= 64
   for (int n = 0; n < N; ++n) {
     A[n] = -num::exp_cr(s.A * static_cast<float>(A_log[static_cast<size_t>(e) * N + n]));
@@ -147,7 +153,7 @@ __global__ void k_scan(int L, int E, int N, int R, int X, const int8_t* u, const
   }
   const float Dv = s.D * static_cast<float>(Dq[e]);
   const float bias_dt = s.dt_bias * static_cast<float>(dbq[e]);
-  for (int t = 0; t < L; ++t) {
+  for (int t = off[d]; t < off[d + 1]; ++t) {
     const size_t te = static_cast<size_t>(t) * E + e;
     const float uf = s.u * static_cast<float>(u[te]);
     const float dtf = num::softplus_thr20_f32(num::fma_f32(s.dt, static_cast<float>(dt[te]), bias_dt));
@@ -163,8 +169,8 @@ __global__ void k_scan(int L, int E, int N, int R, int X, const int8_t* u, const
     y[te] = num::f32_to_f16_rne((yacc * zf) / (1.0f + num::exp_cr(-zf)));
   }
   for (int n = 0; n < N; ++n) {
-    state[static_cast<size_t>(e) * N + n] = h[n];
-    state_q[static_cast<size_t>(e) * N + n] = num::quant_rna_sat8(h[n] / s.state);
+    state[(static_cast<size_t>(d) * E + e) * N + n] = h[n];
+    state_q[(static_cast<size_t>(d) * E + e) * N + n] = num::quant_rna_sat8(h[n] / s.state);
   }
 }
 
@@ -251,7 +257,8 @@ struct GpuModel::Impl {
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one document (grown on demand).
-  DevBuf<int32_t> tok, pos;
+  DevBuf<int32_t> tok, pos, off, start;
+  DevBuf<uint8_t> row_alpha;
   DevBuf<uint16_t> h, y, yf;
   DevBuf<float> res, scratch, st, logits;
   DevBuf<int8_t> qn, xz, xc, xdbl, dt, yq, stq;
@@ -293,30 +300,53 @@ void put(golden::Capture* cap, const std::string& name, const char* dtype, std::
 
 std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const std::vector<int>& positions,
                                      const num::NumericsProfile& profile, golden::Capture* cap) {
+  return forward_batch({tokens}, {positions}, profile, cap).front();
+}
+
+std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::vector<int32_t>>& docs,
+                                                        const std::vector<std::vector<int>>& positions,
+                                                        const num::NumericsProfile& profile, golden::Capture* cap) {
   Impl& I = *impl_;
   const MambaConfig& c = I.m.cfg;
-  const int L = static_cast<int>(tokens.size()), P = static_cast<int>(positions.size());
+  const int B = static_cast<int>(docs.size());
+  if (B == 0 || positions.size() != docs.size()) throw std::invalid_argument("gpu: documents and positions differ in number");
+  if (cap && B != 1) throw std::invalid_argument("gpu: captures are for one document at a time");
   const int D = c.d_model, E = c.d_inner(), N = c.d_state, R = c.dt_rank, X = c.xproj_rows(), V = c.vocab_size;
-  if (L == 0) throw std::invalid_argument("gpu: empty token sequence");
-  for (int32_t t : tokens)
-    if (t < 0 || t >= V) throw std::out_of_range("gpu: token id " + std::to_string(t) + " outside the vocabulary");
-  for (int p : positions)
-    if (p < 0 || p >= L) throw std::out_of_range("gpu: logit position outside the document");
+  // Documents back to back: T tokens, offsets, each token's document start, global logit rows.
+  std::vector<int32_t> tok, off = {0}, start, pos;
+  std::vector<uint8_t> row_alpha;
+  for (int d = 0; d < B; ++d) {
+    const int L = static_cast<int>(docs[d].size());
+    if (L == 0) throw std::invalid_argument("gpu: empty token sequence");
+    for (int32_t t : docs[d])
+      if (t < 0 || t >= V) throw std::out_of_range("gpu: token id " + std::to_string(t) + " outside the vocabulary");
+    for (int p : positions[d]) {
+      if (p < 0 || p >= L) throw std::out_of_range("gpu: logit position outside the document");
+      pos.push_back(off.back() + p);
+    }
+    tok.insert(tok.end(), docs[d].begin(), docs[d].end());
+    start.insert(start.end(), L, off.back());
+    row_alpha.insert(row_alpha.end(), L, profile.gemv_alpha_m1 && L == 1 ? 1 : 0);  // spec §2.4: GEMV when L == 1
+    off.push_back(off.back() + L);
+  }
+  const int L = off.back(), P = static_cast<int>(pos.size());
+  if (L > 65535) throw std::invalid_argument("gpu: at most 65535 tokens per batch");
   const size_t LD = static_cast<size_t>(L) * D, LE = static_cast<size_t>(L) * E;
-  I.tok.upload(tokens);
-  I.pos.upload(std::vector<int32_t>(positions.begin(), positions.end()));
+  I.tok.upload(tok), I.pos.upload(pos), I.off.upload(off), I.start.upload(start), I.row_alpha.upload(row_alpha);
   I.h.resize(LD), I.res.resize(LD), I.scratch.resize(LD), I.qn.resize(LD), I.xz.resize(2 * LE), I.xc.resize(LE);
   I.xdbl.resize(static_cast<size_t>(L) * X), I.dt.resize(LE), I.y.resize(LE), I.yq.resize(LE), I.yf.resize(LD);
-  I.st.resize(static_cast<size_t>(E) * N), I.stq.resize(static_cast<size_t>(E) * N), I.logits.resize(static_cast<size_t>(P) * V);
+  I.st.resize(static_cast<size_t>(B) * E * N), I.stq.resize(static_cast<size_t>(B) * E * N);
+  I.logits.resize(static_cast<size_t>(P) * V);
   I.outside.resize(1);
+  const bool any_alpha = profile.gemv_alpha_m1 && std::find(row_alpha.begin(), row_alpha.end(), 1) != row_alpha.end();
+  const uint8_t* alpha_rows = any_alpha ? I.row_alpha.p : nullptr;
   const int TB = 128;
   auto lname = [](int i, const char* op) { return "layers." + std::to_string(i) + "." + op; };
   k_embed<<<dim3(L, (D + TB - 1) / TB), TB>>>(L, D, I.embedding.p, I.tok.p, I.h.p);
   put(cap, "embedding.out", "float16", {L, D}, I.h.p, LD);
-  const bool m1 = profile.gemv_alpha_m1 && L == 1;  // spec §2.4: x_proj / out_proj GEMV alpha
   auto gemm = [&](int Nn, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer, float alpha,
-                  bool use_alpha, bool f16, void* out, int ldy) {
-    k_gemm<<<dim3((Nn + TB - 1) / TB, L), TB>>>(L, Nn, K, x, ldx, W, inner, outer, alpha, use_alpha, f16, out, ldy);
+                  const uint8_t* rows_alpha, bool f16, void* out, int ldy) {
+    k_gemm<<<dim3((Nn + TB - 1) / TB, L), TB>>>(L, Nn, K, x, ldx, W, inner, outer, alpha, rows_alpha, f16, out, ldy);
   };
   for (int i = 0; i < c.n_layer; ++i) {
     const QLayer& l = I.m.layers[static_cast<size_t>(i)];
@@ -324,20 +354,20 @@ std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const s
     k_rmsnorm_quant<<<(L + 63) / 64, 64>>>(L, D, I.h.p, I.res.p, i > 0, c.norm_eps, l.norm_output_scale, I.qn.p);
     put(cap, lname(i, "norm.res"), "float32", {L, D}, I.res.p, LD);
     put(cap, lname(i, "norm.out"), "int8", {L, D}, I.qn.p, LD);
-    gemm(2 * E, D, I.qn.p, D, d.in_proj.p, l.in_proj_a, l.in_proj_b, l.in_proj_alpha, false, false, I.xz.p, 2 * E);
+    gemm(2 * E, D, I.qn.p, D, d.in_proj.p, l.in_proj_a, l.in_proj_b, l.in_proj_alpha, nullptr, false, I.xz.p, 2 * E);
     put(cap, lname(i, "in_proj.out"), "int8", {L, 2 * E}, I.xz.p, 2 * LE);
     k_conv<<<dim3((E + TB - 1) / TB, L), TB>>>(L, E, c.d_conv, I.xz.p, d.conv_w.p, l.conv_b.empty() ? nullptr : d.conv_b.p,
                                               l.conv_weight_scale, l.conv_bias_scale, l.conv_input_scale,
-                                              l.conv_output_scale, I.xc.p);
+                                              l.conv_output_scale, I.start.p, I.xc.p);
     put(cap, lname(i, "conv1d.out"), "int8", {L, E}, I.xc.p, LE);
-    gemm(X, E, I.xc.p, E, d.x_proj.p, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, m1, false, I.xdbl.p, X);
+    gemm(X, E, I.xc.p, E, d.x_proj.p, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, alpha_rows, false, I.xdbl.p, X);
     put(cap, lname(i, "x_proj.out"), "int8", {L, X}, I.xdbl.p, static_cast<size_t>(L) * X);
-    gemm(E, R, I.xdbl.p, X, d.dt_proj.p, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, false, false, I.dt.p, E);
+    gemm(E, R, I.xdbl.p, X, d.dt_proj.p, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, nullptr, false, I.dt.p, E);
     put(cap, lname(i, "dt_proj.out"), "int8", {L, E}, I.dt.p, LE);
     const ScanScales s{l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
                        l.ssm_state_scale};
-    k_scan<<<(E + 63) / 64, 64>>>(L, E, N, R, X, I.xc.p, I.dt.p, I.xdbl.p, I.xz.p, d.A_log.p, d.D.p, d.dt_bias.p, s,
-                                  I.y.p, I.st.p, I.stq.p);
+    k_scan<<<(B * E + 63) / 64, 64>>>(B, I.off.p, E, N, R, X, I.xc.p, I.dt.p, I.xdbl.p, I.xz.p, d.A_log.p, d.D.p,
+                                      d.dt_bias.p, s, I.y.p, I.st.p, I.stq.p);
     put(cap, lname(i, "ssm.out"), "float16", {L, E}, I.y.p, LE);
     put(cap, lname(i, "ssm.state"), "float32", {E, N}, I.st.p, static_cast<size_t>(E) * N);
     put(cap, lname(i, "ssm.state_q"), "int8", {E, N}, I.stq.p, static_cast<size_t>(E) * N);
@@ -348,7 +378,7 @@ std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const s
     k_hadamard<<<L, 256, 2 * E * sizeof(float)>>>(L, E, block, blocks, I.y.p, scale_h, profile.hadamard_wrap, I.yq.p,
                                                   I.outside.p);
     put(cap, lname(i, "hadamard.out"), "int8", {L, E}, I.yq.p, LE);
-    gemm(D, E, I.yq.p, E, d.out_proj.p, l.out_proj_b, l.out_proj_a, l.out_proj_alpha, m1, true, I.h.p, D);
+    gemm(D, E, I.yq.p, E, d.out_proj.p, l.out_proj_b, l.out_proj_a, l.out_proj_alpha, alpha_rows, true, I.h.p, D);
     put(cap, lname(i, "out_proj.out"), "float16", {L, D}, I.h.p, LD);
   }
   k_final_norm<<<(L + 63) / 64, 64>>>(L, D, I.h.p, c.n_layer > 0 ? I.res.p : nullptr,
@@ -357,9 +387,16 @@ std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const s
   put(cap, "norm_f.out", "float16", {L, D}, I.yf.p, LD);
   k_lm_head<<<dim3((V + TB - 1) / TB, P), TB>>>(P, V, D, I.yf.p, I.pos.p, I.head.p, profile.f16_logits, I.logits.p);
   ck(cudaGetLastError(), "kernel launch");
-  std::vector<float> logits(static_cast<size_t>(P) * V);
-  ck(cudaMemcpy(logits.data(), I.logits.p, logits.size() * 4, cudaMemcpyDeviceToHost), "logits");
-  return logits;
+  std::vector<float> all(static_cast<size_t>(P) * V);
+  ck(cudaMemcpy(all.data(), I.logits.p, all.size() * 4, cudaMemcpyDeviceToHost), "logits");
+  std::vector<std::vector<float>> out(static_cast<size_t>(B));
+  size_t row = 0;
+  for (int d = 0; d < B; ++d) {
+    const size_t n = positions[d].size() * static_cast<size_t>(V);
+    out[d].assign(all.begin() + static_cast<std::ptrdiff_t>(row), all.begin() + static_cast<std::ptrdiff_t>(row + n));
+    row += n;
+  }
+  return out;
 }
 
 }  // namespace gpu

@@ -28,6 +28,12 @@ class GpuModel {
   /// Logits [P, V] like golden::forward_w8a8; cap (nullable) receives golden's capture names.
   std::vector<float> forward(const std::vector<int32_t>& tokens, const std::vector<int>& positions,
                              const num::NumericsProfile& profile, golden::Capture* cap = nullptr);
+  /// Many documents at once, back to back (ragged lengths, at most 65535 tokens in all): every
+  /// per-token kernel runs over all of them, the conv window and the scan stop at document
+  /// boundaries. Results equal forward() per document bit for bit. cap only with one document.
+  std::vector<std::vector<float>> forward_batch(const std::vector<std::vector<int32_t>>& docs,
+                                                const std::vector<std::vector<int>>& positions,
+                                                const num::NumericsProfile& profile, golden::Capture* cap = nullptr);
 
  private:
   struct Impl;
