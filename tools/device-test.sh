@@ -24,3 +24,6 @@ g++ "${FLAGS[@]}" -c gpu_ref/tools/gpu_selftest.cc -o "$B/selftest.o" &
 wait
 nvcc -arch=sm_90 "${objs[@]}" "$B/gpu.o" "$B/selftest.o" -o "$B/gpu_selftest" -lpthread
 "$B/gpu_selftest" models/mamba-tiny/w8a8 "$DOCS"
+if [ -n "${BASELINE:-}" ]; then  # the same run with the naive one-thread-per-output GEMM, for the ratio
+  QMSIM_GPU_NAIVE_GEMM=1 "$B/gpu_selftest" models/mamba-tiny/w8a8 "$DOCS" | grep speed
+fi

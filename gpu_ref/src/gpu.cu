@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -116,6 +117,58 @@ __global__ void k_gemm(int M, int N, int K, const int8_t* x, int ldx, const int8
     static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
   else
     static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
+}
+
+// The same GEMM tiled for the memory system: a block computes 64 x 64 outputs (256 threads, 4 x 4
+// each), x and W tiles of 32 bytes of K staged in shared memory as packed int32 words (bytes past
+// K are zero, adding nothing to the exact int32 sums), __dp4a on the words. Same epilogue.
+constexpr int kTM = 64, kTN = 64, kTK = 32;
+__global__ void k_gemm_tiled(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer,
+                             float alpha, const uint8_t* row_alpha, bool out_f16, void* y, int ldy) {
+  __shared__ int32_t xs[kTM][kTK / 4 + 1];
+  __shared__ int32_t ws[kTN][kTK / 4 + 1];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int m0 = blockIdx.y * kTM, n0 = blockIdx.x * kTN;
+  int32_t acc[4][4] = {{0}};
+  for (int k0 = 0; k0 < K; k0 += kTK) {
+    for (int i = threadIdx.x; i < kTM * (kTK / 4); i += blockDim.x) {
+      const int r = i / (kTK / 4), w = i % (kTK / 4);
+      const int m = m0 + r, n = n0 + r, k = k0 + 4 * w;
+      uint32_t vx = 0, vw = 0;
+      for (int b = 0; b < 4; ++b) {
+        const int kk = k + b;
+        if (kk < K) {
+          if (m < M) vx |= static_cast<uint32_t>(static_cast<uint8_t>(x[static_cast<size_t>(m) * ldx + kk])) << (8 * b);
+          if (n < N) vw |= static_cast<uint32_t>(static_cast<uint8_t>(W[static_cast<size_t>(n) * K + kk])) << (8 * b);
+        }
+      }
+      xs[r][w] = static_cast<int32_t>(vx);
+      ws[r][w] = static_cast<int32_t>(vw);
+    }
+    __syncthreads();
+    for (int w = 0; w < kTK / 4; ++w) {
+      int32_t a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = xs[ty * 4 + i][w], b[i] = ws[tx * 4 + i][w];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = __dp4a(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + ty * 4 + i;
+    if (m >= M) continue;
+    const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
+    for (int j = 0; j < 4; ++j) {
+      const int n = n0 + tx * 4 + j;
+      if (n >= N) continue;
+      const float v = use_alpha ? alpha * num::i32_to_f32_rne(acc[i][j]) : outer * (inner * num::i32_to_f32_rne(acc[i][j]));
+      const size_t o = static_cast<size_t>(m) * ldy + n;
+      if (out_f16)
+        static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
+      else
+        static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
+    }
+  }
 }
 
 // Causal conv1d + SiLU + RNA quantizer (spec §2.5, §5.8). One thread per (t, e).
@@ -238,6 +291,12 @@ __global__ void k_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t
 
 }  // namespace
 
+// QMSIM_GPU_NAIVE_GEMM=1 selects the one-thread-per-output GEMM (the baseline of the tiled one).
+const bool g_naive_gemm = [] {
+  const char* e = std::getenv("QMSIM_GPU_NAIVE_GEMM");
+  return e != nullptr && e[0] == '1';
+}();
+
 bool device_available(std::string* why) {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
@@ -346,7 +405,11 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
   put(cap, "embedding.out", "float16", {L, D}, I.h.p, LD);
   auto gemm = [&](int Nn, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer, float alpha,
                   const uint8_t* rows_alpha, bool f16, void* out, int ldy) {
-    k_gemm<<<dim3((Nn + TB - 1) / TB, L), TB>>>(L, Nn, K, x, ldx, W, inner, outer, alpha, rows_alpha, f16, out, ldy);
+    if (g_naive_gemm)
+      k_gemm<<<dim3((Nn + TB - 1) / TB, L), TB>>>(L, Nn, K, x, ldx, W, inner, outer, alpha, rows_alpha, f16, out, ldy);
+    else
+      k_gemm_tiled<<<dim3((Nn + kTN - 1) / kTN, (L + kTM - 1) / kTM), 256>>>(L, Nn, K, x, ldx, W, inner, outer, alpha,
+                                                                               rows_alpha, f16, out, ldy);
   };
   for (int i = 0; i < c.n_layer; ++i) {
     const QLayer& l = I.m.layers[static_cast<size_t>(i)];
