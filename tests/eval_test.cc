@@ -139,6 +139,35 @@ TEST_F(FixtureEval, MatchesTransformersScoresOnFirst50Docs) {
   EXPECT_NEAR(run.summary.perplexity / ref["results"]["perplexity"].get<double>(), 1.0, 1e-3);
 }
 
+TEST_F(FixtureEval, BatchedDriverGivesTheSameResultsAsPerDocument) {
+  reqs.resize(23);
+  eval::EvalOptions o;
+  o.threads = 2;
+  o.progress = false;
+  const eval::EvalRun per_doc = eval::run_lambada(reqs, model.cfg.vocab_size, fn, o);
+  std::vector<size_t> batch_sizes;
+  const eval::BatchLogitsFn batched = [&](const std::vector<const eval::DocRequest*>& docs) {
+    batch_sizes.push_back(docs.size());
+    std::vector<std::vector<float>> out;
+    for (const auto* d : docs) out.push_back(fn(d->input, d->logit_positions));
+    return out;
+  };
+  o.batch = 5;
+  const eval::EvalRun b = eval::run_lambada_batched(reqs, model.cfg.vocab_size, batched, o);
+  EXPECT_EQ(batch_sizes, (std::vector<size_t>{5, 5, 5, 5, 3}));  // file order, the last one partial
+  ASSERT_EQ(b.results.size(), per_doc.results.size());
+  for (size_t i = 0; i < b.results.size(); ++i) {
+    EXPECT_EQ(b.results[i].index, per_doc.results[i].index);
+    EXPECT_EQ(b.results[i].loglikelihood, per_doc.results[i].loglikelihood) << i;
+    EXPECT_EQ(b.results[i].is_greedy, per_doc.results[i].is_greedy) << i;
+  }
+  EXPECT_EQ(b.summary.perplexity, per_doc.summary.perplexity);
+  const eval::BatchLogitsFn short_answer = [&](const std::vector<const eval::DocRequest*>& docs) {
+    return std::vector<std::vector<float>>(docs.size() - 1);
+  };
+  EXPECT_THROW(eval::run_lambada_batched(reqs, model.cfg.vocab_size, short_answer, o), std::runtime_error);
+}
+
 TEST_F(FixtureEval, ResumeAfterInterruptionGivesIdenticalResults) {
   reqs.resize(12);
   const std::string out = ::testing::TempDir() + "/qmsim_resume_test.json";

@@ -14,7 +14,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, path = "golden", mode = "0", mode_file, alpha1_model, output, lambada, tokenizer, profile, hw;
-  int limit = -1, threads = 0, max_length = 2048;
+  int limit = -1, threads = 0, max_length = 2048, batch = 256;
   bool resume = false, no_progress = false, f16_logprobs = false;
 };
 
@@ -36,9 +36,12 @@ void run_eval(const EvalArgs& a) {
   const num::NumericsProfile profile = profile_by_name(profile_name);
   if (a.path == "sim" && mode.fp32_reference) throw std::runtime_error("--path sim: the ASIC runs W8A8 modes, not fp32");
   if (a.path == "gpu" && mode.fp32_reference) throw std::runtime_error("--path gpu: runs W8A8 modes, not fp32");
-  const eval::LogitsFn fn = a.path == "sim"   ? sim_logits_fn(models.quant(), a.hw, mode.spec, profile)
-                            : a.path == "gpu" ? gpu_logits_fn(models.quant(), mode.spec, profile)
-                                              : models.logits_fn(mode, profile);
+  eval::LogitsFn fn;
+  eval::BatchLogitsFn batch_fn;
+  if (a.path == "gpu")
+    batch_fn = gpu_batch_logits_fn(models.quant(), mode.spec, profile);
+  else
+    fn = a.path == "sim" ? sim_logits_fn(models.quant(), a.hw, mode.spec, profile) : models.logits_fn(mode, profile);
   const int vocab = models.vocab_size(mode);
   nlohmann::json config;
   config["model_hash"] = models.model_hash(mode);
@@ -85,7 +88,9 @@ void run_eval(const EvalArgs& a) {
   eo.config = config;
   std::fprintf(stderr, "qmsim eval: %zu documents, model %s, path %s, mode %s, profile %s, %d threads\n", reqs.size(),
                model_dir.c_str(), a.path.c_str(), mode.label().c_str(), profile_name.c_str(), threads);
-  const eval::EvalRun run = eval::run_lambada(reqs, vocab, fn, eo);
+  eo.batch = a.batch;
+  const eval::EvalRun run = batch_fn ? eval::run_lambada_batched(reqs, vocab, batch_fn, eo)
+                                     : eval::run_lambada(reqs, vocab, fn, eo);
   std::cout << eval::result_table(run, eo);
   std::printf("%lld tokens in %.1f s (%.0f tokens/s)%s\n", static_cast<long long>(run.tokens), run.seconds,
               run.seconds > 0 ? run.tokens / run.seconds : 0.0, a.output.empty() ? "" : (", results: " + a.output).c_str());
@@ -97,8 +102,9 @@ void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
   c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
-  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, mode 0)")->capture_default_str();
+  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, mode 0, batched)")->capture_default_str();
   c->add_option("--hw", a->hw, "--path sim: hardware config (default configs/hw/default.yaml)");
+  c->add_option("--batch", a->batch, "--path gpu: documents per batched forward")->capture_default_str();
   c->add_option("--mode", a->mode, mode_option_help())->capture_default_str();
   c->add_option("--mode-file", a->mode_file, "A mode written as YAML (schema: configs/modes/README.md); FILE:VARIANT picks a variant");
   c->add_option("--alpha1-model", a->alpha1_model, "Mode 6-4: a model calibrated with --alpha 1.0 whose conv output scales requantize the outliers");

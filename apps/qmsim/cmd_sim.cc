@@ -306,15 +306,29 @@ eval::LogitsFn sim_logits_fn(const QModel&, const std::string&, const golden::Mo
 }
 #endif
 
-eval::LogitsFn gpu_logits_fn(const QModel& q, const golden::ModeSpec& mode, const num::NumericsProfile& profile) {
+eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec& mode,
+                                        const num::NumericsProfile& profile) {
 #if defined(QMSIM_HAVE_GPU)
   if (!mode.is_mode0_computation())
     throw std::runtime_error("--path gpu: gpu_ref runs mode 0 so far (the other modes are not ported yet)");
   auto g = std::make_shared<gpu::GpuModel>(q);
-  auto mu = std::make_shared<std::mutex>();
-  return [g, mu, profile](const std::vector<int32_t>& toks, const std::vector<int>& pos) {
-    std::lock_guard<std::mutex> lock(*mu);  // one stream: documents go one at a time
-    return g->forward(toks, pos, profile);
+  return [g, profile](const std::vector<const eval::DocRequest*>& docs) {
+    // Sub-batches of at most 60,000 tokens (the batched forward's limit is 65,535).
+    std::vector<std::vector<float>> out;
+    size_t i = 0;
+    while (i < docs.size()) {
+      std::vector<std::vector<int32_t>> toks;
+      std::vector<std::vector<int>> pos;
+      size_t tokens = 0;
+      while (i < docs.size() && (toks.empty() || tokens + docs[i]->input.size() <= 60000)) {
+        toks.push_back(docs[i]->input);
+        pos.push_back(docs[i]->logit_positions);
+        tokens += docs[i]->input.size();
+        ++i;
+      }
+      for (auto& l : g->forward_batch(toks, pos, profile)) out.push_back(std::move(l));
+    }
+    return out;
   };
 #else
   (void)q, (void)mode, (void)profile;

@@ -88,8 +88,9 @@ void add_sim_commands(CLI::App& app);
 /// configs/hw/default.yaml in the source tree.
 std::string default_hw_file();
 /// `eval --path sim`: a logits function running the SystemC model (one document at a time).
-/// `eval --path gpu`: the CUDA path (mode 0; one document at a time on one stream).
-eval::LogitsFn gpu_logits_fn(const QModel& q, const golden::ModeSpec& mode, const num::NumericsProfile& profile);
+/// `eval --path gpu`: the CUDA path (mode 0), many documents per call (GpuModel::forward_batch).
+eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec& mode,
+                                        const num::NumericsProfile& profile);
 eval::LogitsFn sim_logits_fn(const QModel& q, const std::string& hw_file, const golden::ModeSpec& mode,
                              const num::NumericsProfile& profile);
 

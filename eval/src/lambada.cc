@@ -193,7 +193,12 @@ void write_atomic(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const LogitsFn& fn, const EvalOptions& opt) {
+namespace {
+// The driver loop: workers take `chunk` documents of the to-do list at a time and score what
+// `process` returns for them. Per-document paths use chunk 1 and many threads; batched paths one
+// thread and chunk = batch.
+EvalRun run_impl(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& process, int chunk,
+                 int threads, const EvalOptions& opt) {
   const int total = static_cast<int>(requests.size());
   std::vector<DocResult> results(total);
   std::vector<char> done(total, 0);
@@ -274,26 +279,34 @@ EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const Lo
 
   auto worker = [&]() {
     for (;;) {
-      const int k = next.fetch_add(1);
-      if (k >= static_cast<int>(todo.size())) return;
+      const int k0 = next.fetch_add(chunk);
+      if (k0 >= static_cast<int>(todo.size())) return;
       {
         std::lock_guard<std::mutex> lk(mu);
         if (error) return;
       }
-      const int i = todo[k];
+      const int k1 = std::min<int>(k0 + chunk, static_cast<int>(todo.size()));
       try {
-        const DocRequest& rq = requests[i];
-        const std::vector<float> logits = fn(rq.input, rq.logit_positions);
-        DocResult r = score_document(rq, logits, vocab, opt.f16_logprobs);
-        tokens_done += static_cast<int64_t>(rq.input.size());
+        std::vector<const DocRequest*> batch;
+        for (int k = k0; k < k1; ++k) batch.push_back(&requests[todo[k]]);
+        const std::vector<std::vector<float>> logits = process(batch);
+        if (logits.size() != batch.size()) throw std::runtime_error("eval: the path returned logits for another number of documents");
+        std::vector<DocResult> scored;
+        for (size_t b = 0; b < batch.size(); ++b) {
+          scored.push_back(score_document(*batch[b], logits[b], vocab, opt.f16_logprobs));
+          tokens_done += static_cast<int64_t>(batch[b]->input.size());
+        }
         std::lock_guard<std::mutex> lk(mu);
-        results[i] = r;
-        done[i] = 1;
-        ++finished;
-        if (jout.is_open()) {
-          nlohmann::json j = doc_json(r);
-          j["pos"] = i;
-          jout << j.dump() << "\n" << std::flush;
+        for (int k = k0; k < k1; ++k) {
+          const int i = todo[k];
+          results[i] = scored[static_cast<size_t>(k - k0)];
+          done[i] = 1;
+          ++finished;
+          if (jout.is_open()) {
+            nlohmann::json j = doc_json(results[i]);
+            j["pos"] = i;
+            jout << j.dump() << "\n" << std::flush;
+          }
         }
         const auto now = std::chrono::steady_clock::now();
         if (opt.progress && (std::chrono::duration<double>(now - last_print).count() > (tty ? 0.2 : 10.0))) {
@@ -307,7 +320,7 @@ EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const Lo
       }
     }
   };
-  const int nt = std::max(1, std::min<int>(opt.threads, static_cast<int>(todo.size())));
+  const int nt = std::max(1, std::min<int>(threads, static_cast<int>(todo.size())));
   std::vector<std::thread> pool;
   for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
   worker();
@@ -326,6 +339,21 @@ EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const Lo
     std::remove(journal.c_str());
   }
   return run;
+}
+}  // namespace
+
+EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const LogitsFn& fn, const EvalOptions& opt) {
+  const BatchLogitsFn one = [&fn](const std::vector<const DocRequest*>& docs) {
+    std::vector<std::vector<float>> out;
+    for (const DocRequest* d : docs) out.push_back(fn(d->input, d->logit_positions));
+    return out;
+  };
+  return run_impl(requests, vocab, one, 1, opt.threads, opt);
+}
+
+EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
+                            const EvalOptions& opt) {
+  return run_impl(requests, vocab, fn, std::max(1, opt.batch), 1, opt);
 }
 
 nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt) {

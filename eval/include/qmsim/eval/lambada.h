@@ -55,9 +55,13 @@ Summary summarize(const std::vector<DocResult>& results, int bootstrap_iters = 1
 /// A path's scoring function: logits [positions.size(), V] for a token sequence.
 using LogitsFn = std::function<std::vector<float>(const std::vector<int32_t>& tokens, const std::vector<int>& positions)>;
 
+/// A path that scores many documents per call (the GPU): logits [positions, V] per document.
+using BatchLogitsFn = std::function<std::vector<std::vector<float>>(const std::vector<const DocRequest*>& docs)>;
+
 struct EvalOptions {
   int threads = 1;          // documents in flight at once (each doc runs on one thread)
   int limit = -1;           // first N documents in file order; -1 = all
+  int batch = 1;            // run_lambada_batched: documents per call
   bool f16_logprobs = false;
   bool resume = false;
   bool progress = true;
@@ -73,6 +77,12 @@ struct EvalRun {
 /// Runs the documents through `fn` (each document independent; results do not depend on the
 /// thread count or on interruption + --resume). Writes the lm-eval style JSON when output is set.
 EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const LogitsFn& fn, const EvalOptions& opt);
+
+/// run_lambada for a batched path: up to opt.batch documents per call, in file order, one call at a
+/// time (opt.threads is ignored). Scoring, journal, --resume and the result are those of
+/// run_lambada, so a batched path gives the same file as its per-document form.
+EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
+                            const EvalOptions& opt);
 
 /// The lm-evaluation-harness shaped result document.
 nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt);
