@@ -117,9 +117,7 @@ void UnitBase::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
 
 void UnitBase::account(const Instr& in, const sc_time& spent) {
   const double ns = spent.to_seconds() * 1e9;
-  ctr_.busy_ns[unit_] += ns;
-  const size_t layer = in.layer >= 0 ? static_cast<size_t>(in.layer) : ctr_.layer_ns.size() - 1;
-  if (layer < ctr_.layer_ns.size()) ctr_.layer_ns[layer][unit_] += ns;
+  ctr_.charge(unit_, in.layer, ns);
   if (ctr_.tracing) {
     std::ostringstream os;
     os << sc_core::sc_time_stamp().to_seconds() * 1e9 << " ns +" << ns << " ns " << unit_name(unit_) << " "
@@ -159,10 +157,7 @@ void Dma::desc_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
   std::vector<uint8_t> buf(d.len);
   read(d.src, buf.data(), buf.size(), delay);
   write(d.dst, buf.data(), buf.size(), delay);
-  const double ns = (delay - t0).to_seconds() * 1e9;
-  ctr_.busy_ns[kUnitDma] += ns;
-  const size_t layer = d.layer >= 0 ? static_cast<size_t>(d.layer) : ctr_.layer_ns.size() - 1;
-  if (layer < ctr_.layer_ns.size()) ctr_.layer_ns[layer][kUnitDma] += ns;
+  ctr_.charge(kUnitDma, d.layer, (delay - t0).to_seconds() * 1e9);
   p.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
@@ -213,10 +208,7 @@ void PostProc::b_transport(tlm::tlm_generic_payload& p, sc_time& delay) {
     check(w, name());
   }
   delay += sc_time(t.rows * hw_.cycle_ns(), SC_NS);
-  const double ns = (delay - t0).to_seconds() * 1e9;
-  ctr_.busy_ns[kUnitPost] += ns;
-  const size_t layer = g.layer >= 0 ? static_cast<size_t>(g.layer) : ctr_.layer_ns.size() - 1;
-  if (layer < ctr_.layer_ns.size()) ctr_.layer_ns[layer][kUnitPost] += ns;
+  ctr_.charge(kUnitPost, g.layer, (delay - t0).to_seconds() * 1e9);
   p.set_response_status(tlm::TLM_OK_RESPONSE);
 }
 
@@ -420,78 +412,65 @@ void ConvUnit::execute(const Instr& in, sc_time& delay) {
 // sfu_ops_per_cycle. The recurrence is sequential in t for every channel.
 void ScanUnit::execute(const Instr& in, sc_time& delay) {
   const int L = in.M, E = in.N, N = in.K, R = in.lda, X = R + 2 * N;
-  std::vector<float> uf(in.flag ? static_cast<size_t>(L) * E : 0);
-  std::vector<int8_t> u(static_cast<size_t>(L) * E), dt(u.size()), z(u.size()), B(static_cast<size_t>(L) * N),
-      C(B.size()), A(static_cast<size_t>(E) * N), Dq(static_cast<size_t>(E)), db(static_cast<size_t>(E)), row(static_cast<size_t>(X)),
-      sq(static_cast<size_t>(E) * N);
-  if (in.flag)
-    read(in.addr[0], uf.data(), uf.size() * 4, delay);
+  const size_t LE = static_cast<size_t>(L) * E, EN = static_cast<size_t>(E) * N;
+  const bool u_f32 = in.flag, dtbc_f32 = in.iv[1] == 1, pseq = in.iv[0] == 1;
+  // Operands: u (int8 or f32), z (the second half of each in_proj row), A_log, D, dt_bias, and dt,
+  // B, C either int8 (dt_proj, x_proj) or f32 (the FP32 linears of 6-x).
+  std::vector<int8_t> u(u_f32 ? 0 : LE), z(LE), A(EN), Dq(static_cast<size_t>(E)), db(static_cast<size_t>(E));
+  std::vector<float> uf(u_f32 ? LE : 0);
+  if (u_f32)
+    read(in.addr[0], uf.data(), LE * 4, delay);
   else
-    read(in.addr[0], u.data(), u.size(), delay);
-  if (in.iv[1] == 1) {  // f32 dt, B, C from the FP32 linears: the golden kernel on f32 inputs
-    std::vector<float> dtp(static_cast<size_t>(L) * E), xf(static_cast<size_t>(L) * X), z8(static_cast<size_t>(L) * E);
-    std::vector<int8_t> zz(static_cast<size_t>(L) * E), A8(static_cast<size_t>(E) * N), D8(static_cast<size_t>(E)),
-        b8(static_cast<size_t>(E)), sq8(static_cast<size_t>(E) * N);
-    read(in.addr[1], dtp.data(), dtp.size() * 4, delay);
-    read(in.addr[2], xf.data(), xf.size() * 4, delay);
-    for (int t = 0; t < L; ++t)
-      read(in.addr[3] + static_cast<uint64_t>(t) * 2 * E + E, zz.data() + static_cast<size_t>(t) * E, static_cast<size_t>(E), delay);
-    read(in.addr[4], A8.data(), A8.size(), delay);
-    read(in.addr[8], D8.data(), D8.size(), delay);
-    read(in.addr[9], b8.data(), b8.size(), delay);
-    for (int t = 0; t < L; ++t)
-      for (int e = 0; e < E; ++e) {
-        float& d = dtp[static_cast<size_t>(t) * E + e];
-        d = d + in.scale[7] * static_cast<float>(b8[e]);  // fl32(dt + fl32(s_db·q_db))
-      }
-    std::vector<float> uu(static_cast<size_t>(L) * E);
-    const float* ufp = uf.data();
-    if (!in.flag) {
-      for (size_t i = 0; i < uu.size(); ++i) uu[i] = in.scale[0] * static_cast<float>(u[i]);
-      ufp = uu.data();
-    }
-    const dp::ScanScales s{in.scale[0], in.scale[1], in.scale[2], in.scale[3], in.scale[4],
-                           in.scale[5], in.scale[6], in.scale[7], in.scale[8]};
-    std::vector<uint16_t> y(static_cast<size_t>(L) * E);
-    std::vector<float> st(static_cast<size_t>(E) * N);
-    for (int e = 0; e < E; ++e)
-      dp::scan_channel_f32in(L, N, ufp + e, dtp.data() + e, zz.data() + e, E, xf.data() + R, xf.data() + R + N, X,
-                             A8.data() + static_cast<size_t>(e) * N, D8[e], s, y.data() + e, st.data() + static_cast<size_t>(e) * N,
-                             sq8.data() + static_cast<size_t>(e) * N);
-    write(in.addr[5], y.data(), y.size() * 2, delay);
-    write(in.addr[6], st.data(), st.size() * 4, delay);
-    write(in.addr[7], sq8.data(), sq8.size(), delay);
-    const double lane_cycles = std::ceil(static_cast<double>(E) * N / hw_.scan_lanes) * L;
-    const double sfu = static_cast<double>(L) * E * (N + 4);
-    delay += cycles(std::max(lane_cycles, sfu / hw_.sfu_ops_per_cycle));
-    ctr_.sfu_ops += sfu;
-    return;
-  }
-  read(in.addr[1], dt.data(), dt.size(), delay);
-  for (int t = 0; t < L; ++t) {
-    read(in.addr[2] + static_cast<uint64_t>(t) * X, row.data(), row.size(), delay);
-    std::copy_n(row.data() + R, N, B.data() + static_cast<size_t>(t) * N);
-    std::copy_n(row.data() + R + N, N, C.data() + static_cast<size_t>(t) * N);
+    read(in.addr[0], u.data(), LE, delay);
+  for (int t = 0; t < L; ++t)
     read(in.addr[3] + static_cast<uint64_t>(t) * 2 * E + E, z.data() + static_cast<size_t>(t) * E, static_cast<size_t>(E),
          delay);
-  }
   read(in.addr[4], A.data(), A.size(), delay);
   read(in.addr[8], Dq.data(), Dq.size(), delay);
   read(in.addr[9], db.data(), db.size(), delay);
+  std::vector<int8_t> dt, B, C, row;
+  std::vector<float> dtp, xf;
+  if (dtbc_f32) {
+    dtp.resize(LE);
+    xf.resize(static_cast<size_t>(L) * X);
+    read(in.addr[1], dtp.data(), LE * 4, delay);
+    read(in.addr[2], xf.data(), xf.size() * 4, delay);
+    for (int t = 0; t < L; ++t)
+      for (int e = 0; e < E; ++e) {
+        float& d = dtp[static_cast<size_t>(t) * E + e];
+        d = d + in.scale[7] * static_cast<float>(db[e]);  // fl32(dt + fl32(s_db·q_db))
+      }
+    if (!u_f32) {  // the f32-input kernel reads u as fl32(s_u·q)
+      uf.resize(LE);
+      for (size_t i = 0; i < LE; ++i) uf[i] = in.scale[0] * static_cast<float>(u[i]);
+    }
+  } else {
+    dt.resize(LE), B.resize(static_cast<size_t>(L) * N), C.resize(B.size()), row.resize(static_cast<size_t>(X));
+    read(in.addr[1], dt.data(), LE, delay);
+    for (int t = 0; t < L; ++t) {
+      read(in.addr[2] + static_cast<uint64_t>(t) * X, row.data(), row.size(), delay);
+      std::copy_n(row.data() + R, N, B.data() + static_cast<size_t>(t) * N);
+      std::copy_n(row.data() + R + N, N, C.data() + static_cast<size_t>(t) * N);
+    }
+  }
   const dp::ScanScales s{in.scale[0], in.scale[1], in.scale[2], in.scale[3], in.scale[4],
                          in.scale[5], in.scale[6], in.scale[7], in.scale[8]};
-  std::vector<uint16_t> y(static_cast<size_t>(L) * E);
-  std::vector<float> st(static_cast<size_t>(E) * N);
+  std::vector<uint16_t> y(LE);
+  std::vector<float> st(EN);
+  std::vector<int8_t> sq(EN);
   for (int e = 0; e < E; ++e) {
-    const float* ue = in.flag ? uf.data() + e : nullptr;
-    if (in.iv[0] == 1)  // the FP32 P-seq datapath (fp32_units.ssm_pseq)
-      dp::scan_channel_pseq(L, N, u.data() + e, ue, dt.data() + e, z.data() + e, E, B.data(), C.data(),
-                            A.data() + static_cast<size_t>(e) * N, Dq[e], db[e], s, y.data() + e,
-                            st.data() + static_cast<size_t>(e) * N, sq.data() + static_cast<size_t>(e) * N);
+    const size_t en = static_cast<size_t>(e) * N;
+    const int8_t* ue = u_f32 ? nullptr : u.data() + e;
+    const float* uef = uf.empty() ? nullptr : uf.data() + e;
+    if (dtbc_f32)  // golden kernel on f32 dt/B/C (fp32_units.linears)
+      dp::scan_channel_f32in(L, N, uef, dtp.data() + e, z.data() + e, E, xf.data() + R, xf.data() + R + N, X,
+                             A.data() + en, Dq[e], s, y.data() + e, st.data() + en, sq.data() + en);
+    else if (pseq)  // the FP32 P-seq datapath (fp32_units.ssm_pseq)
+      dp::scan_channel_pseq(L, N, ue, uef, dt.data() + e, z.data() + e, E, B.data(), C.data(), A.data() + en, Dq[e],
+                            db[e], s, y.data() + e, st.data() + en, sq.data() + en);
     else
-      dp::scan_channel(L, N, u.data() + e, dt.data() + e, z.data() + e, E, B.data(), C.data(),
-                       A.data() + static_cast<size_t>(e) * N, Dq[e], db[e], s, y.data() + e,
-                       st.data() + static_cast<size_t>(e) * N, sq.data() + static_cast<size_t>(e) * N, ue);
+      dp::scan_channel(L, N, ue, dt.data() + e, z.data() + e, E, B.data(), C.data(), A.data() + en, Dq[e], db[e], s,
+                       y.data() + e, st.data() + en, sq.data() + en, uef);
   }
   write(in.addr[5], y.data(), y.size() * 2, delay);
   write(in.addr[6], st.data(), st.size() * 4, delay);
@@ -501,9 +480,7 @@ void ScanUnit::execute(const Instr& in, sc_time& delay) {
   const double sfu_cycles = sfu / hw_.sfu_ops_per_cycle;
   delay += cycles(std::max(lane_cycles, sfu_cycles));
   ctr_.sfu_ops += sfu;
-  const double sfu_ns = sfu_cycles * hw_.cycle_ns();
-  ctr_.busy_ns[kUnitSfu] += sfu_ns;
-  if (in.layer >= 0 && static_cast<size_t>(in.layer) < ctr_.layer_ns.size()) ctr_.layer_ns[in.layer][kUnitSfu] += sfu_ns;
+  ctr_.charge(kUnitSfu, in.layer, sfu_cycles * hw_.cycle_ns());
 }
 
 // ------------------------------------------------------------------------------------------ VectorUnit

@@ -42,6 +42,12 @@ struct Counters {
   int64_t at_phases = 0, protocol_errors = 0;  // approximately-timed command phases seen / illegal ones
   std::vector<std::string> trace;  // unit activity log when tracing is on (and protocol errors)
   bool tracing = false;
+  /// Adds busy time of `unit` to its total and to its layer's row (layer -1: the model-level row).
+  void charge(int unit, int layer, double ns) {
+    busy_ns[unit] += ns;
+    const size_t row = layer >= 0 ? static_cast<size_t>(layer) : layer_ns.size() - 1;
+    if (row < layer_ns.size()) layer_ns[row][unit] += ns;
+  }
 };
 
 /// A memory behind the router: the DRAM (model image), the activation SRAM (served with DRAM

@@ -61,42 +61,40 @@ std::vector<uint8_t> build_dram_image(const QModel& m, std::vector<uint64_t>* of
   return img.bytes;
 }
 
-Program compile(const QModel& m, const config::HwConfig& hw, const num::NumericsProfile& profile,
+Program compile(const QModel& m, const num::NumericsProfile& profile,
                 const golden::ModeSpec& mode, int L, int P, const std::vector<uint64_t>& off,
                 const std::vector<float>& alpha1) {
   using MS = golden::ModeSpec;
-  (void)hw;  // tiling is the units' business; the program is the same for every array size
   const MambaConfig& c = m.cfg;
   const int D = c.d_model, E = c.d_inner(), N = c.d_state, R = c.dt_rank, X = c.xproj_rows(), V = c.vocab_size;
   if (off.size() != static_cast<size_t>(c.n_layer) * kLayerFields + 3) throw std::logic_error("sim: bad DRAM image");
   Program p;
   uint64_t top = kSramBase;
-  auto alloc = [&](const std::string& name, const char* dtype, std::vector<int64_t> shape, size_t elem) {
+  auto alloc = [&](std::vector<int64_t> shape, size_t elem) {  // 64-byte aligned SRAM buffer
     size_t n = 1;
     for (int64_t d : shape) n *= static_cast<size_t>(d);
     const uint64_t at = (top + 63) & ~uint64_t{63};
     top = at + n * elem;
-    (void)name;
-    (void)dtype;
     return at;
   };
-  p.tokens_addr = alloc("", "int32", {L}, 4);
-  const uint64_t pos = alloc("", "int32", {P}, 4);
-  const uint64_t h = alloc("", "float16", {L, D}, 2), res = alloc("", "float32", {L, D}, 4);
-  const uint64_t qn = alloc("", "int8", {L, D}, 1), xz = alloc("", "int8", {L, 2 * E}, 1);
-  const uint64_t xc = alloc("", "int8", {L, E}, 1), xdbl = alloc("", "int8", {L, X}, 1);
-  const uint64_t dt = alloc("", "int8", {L, E}, 1), y = alloc("", "float16", {L, E}, 2);
-  const uint64_t yq = alloc("", "int8", {L, E}, 1), st = alloc("", "float32", {E, N}, 4);
-  const uint64_t stq = alloc("", "int8", {E, N}, 1), yf = alloc("", "float16", {L, D}, 2);
+  p.tokens_addr = alloc({L}, 4);
+  p.positions_addr = alloc({P}, 4);
+  const uint64_t pos = p.positions_addr;
+  const uint64_t h = alloc({L, D}, 2), res = alloc({L, D}, 4);
+  const uint64_t qn = alloc({L, D}, 1), xz = alloc({L, 2 * E}, 1);
+  const uint64_t xc = alloc({L, E}, 1), xdbl = alloc({L, X}, 1);
+  const uint64_t dt = alloc({L, E}, 1), y = alloc({L, E}, 2);
+  const uint64_t yq = alloc({L, E}, 1), st = alloc({E, N}, 4);
+  const uint64_t stq = alloc({E, N}, 1), yf = alloc({L, D}, 2);
   // Buffers of the FP32 units (experiment modes).
   const bool need_v = mode.u_source == MS::USource::kV || mode.lin_input == MS::LinearInput::kRequantV;
-  const uint64_t vbuf = need_v ? alloc("", "float32", {L, E}, 4) : 0;
+  const uint64_t vbuf = need_v ? alloc({L, E}, 4) : 0;
   const bool u_moded = mode.u_source != MS::USource::kQ;
-  const uint64_t ubuf = u_moded ? alloc("", mode.u_int8 ? "int8" : "float32", {L, E}, mode.u_int8 ? 1 : 4) : 0;
-  const uint64_t xpbuf = alloc("", "int8", {L, E}, 1);
-  const uint64_t xdbl_f = mode.lin_f32 ? alloc("", "float32", {L, X}, 4) : 0;
-  const uint64_t dt_f = mode.lin_f32 ? alloc("", "float32", {L, E}, 4) : 0;
-  p.logits_addr = alloc("", "float32", {P, V}, 4);
+  const uint64_t ubuf = u_moded ? alloc({L, E}, mode.u_int8 ? 1 : 4) : 0;
+  const uint64_t xpbuf = alloc({L, E}, 1);
+  const uint64_t xdbl_f = mode.lin_f32 ? alloc({L, X}, 4) : 0;
+  const uint64_t dt_f = mode.lin_f32 ? alloc({L, E}, 4) : 0;
+  p.logits_addr = alloc({P, V}, 4);
   p.sram_bytes = top - kSramBase;
   const uint64_t emb = off[static_cast<size_t>(c.n_layer) * kLayerFields];
   const uint64_t head = off[static_cast<size_t>(c.n_layer) * kLayerFields + 1];
@@ -249,7 +247,6 @@ Program compile(const QModel& m, const config::HwConfig& hw, const num::Numerics
   lm.addr[0] = yf, lm.addr[1] = head, lm.addr[2] = p.logits_addr, lm.addr[3] = pos, lm.flag = profile.f16_logits;
   lm.outputs = {{"logits", "float32", p.logits_addr, {P, V}}};
   emit(lm);
-  p.tensors.push_back({"positions", "int32", pos, {P}});
   return p;
 }
 

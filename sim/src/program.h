@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "qmsim/config/hw.h"
 #include "qmsim/golden/mode.h"
 #include "qmsim/model/model.h"
 #include "qmsim/numerics.h"
@@ -71,8 +70,7 @@ struct Program {
   std::vector<Instr> instrs;
   std::vector<uint8_t> dram;     // model image (weights, embedding, lm_head, scales live in instrs)
   uint64_t sram_bytes = 0;       // activation footprint of this document
-  std::vector<Tensor> tensors;  // model-level tensors (positions)
-  uint64_t tokens_addr = 0, logits_addr = 0;
+  uint64_t tokens_addr = 0, positions_addr = 0, logits_addr = 0;
 };
 
 /// The DRAM image of a model (built once per model).
@@ -81,7 +79,8 @@ std::vector<uint8_t> build_dram_image(const QModel& m, std::vector<uint64_t>* la
 /// The program of one document of L tokens with logits at P positions.
 /// mode: the experiment mode (sites other than mode 0's become kUSite / kRequant instructions and
 /// flags on conv and scan; the runner has checked that the hardware declares those units).
-Program compile(const QModel& m, const config::HwConfig& hw, const num::NumericsProfile& profile,
+/// The program is the same for every hardware config: tiling is the units' business.
+Program compile(const QModel& m, const num::NumericsProfile& profile,
                 const golden::ModeSpec& mode, int L, int P, const std::vector<uint64_t>& layer_offsets,
                 const std::vector<float>& alpha1_u_scales = {});
 

@@ -125,11 +125,10 @@ std::vector<float> SimRunner::forward(const std::vector<int32_t>& tokens, const 
     if (t < 0 || t >= c.vocab_size) throw std::out_of_range("sim: token id " + std::to_string(t) + " outside the vocabulary");
   for (int p : positions)
     if (p < 0 || p >= L) throw std::out_of_range("sim: logit position " + std::to_string(p) + " outside the document");
-  const Program prog = compile(I.model, I.hw, I.profile, I.mode, L, P, I.layer_offsets, I.alpha1);
+  const Program prog = compile(I.model, I.profile, I.mode, L, P, I.layer_offsets, I.alpha1);
   I.sram->bytes.assign(prog.sram_bytes, 0);
   std::memcpy(I.sram->host_ptr(prog.tokens_addr, tokens.size() * 4), tokens.data(), tokens.size() * 4);
-  for (const Tensor& t : prog.tensors)
-    if (t.name == "positions") std::memcpy(I.sram->host_ptr(t.addr, positions.size() * 4), positions.data(), positions.size() * 4);
+  std::memcpy(I.sram->host_ptr(prog.positions_addr, positions.size() * 4), positions.data(), positions.size() * 4);
   // Counters of this document.
   I.ctr = Counters{};
   I.ctr.tracing = !I.stats.trace.empty() || I.ctr.tracing;
