@@ -125,13 +125,19 @@ std::vector<float> forward_w8a8(const QModel& model, const W8A8Plan& plan, const
   // does not change q).
   const bool need_v = m.u_source == ModeSpec::USource::kV || m.lin_input == ModeSpec::LinearInput::kRequantV ||
                       opt.capture != nullptr || opt.mode_stats != nullptr;
-  const bool u_moded = m.u_source != ModeSpec::USource::kQ;
+  const bool u_moded = m.u_source != ModeSpec::USource::kQ, u_f32 = u_moded && !m.u_int8;
+  // The golden kernel on f32 inputs runs for an f32 u or f32 dt/B/C (f32 linears not requantized).
+  const bool scan_f32in = m.ssm_arithmetic == ModeSpec::SsmArithmetic::kKernel &&
+                          (u_f32 || (m.lin_f32 && m.lin_output != ModeSpec::LinearOutput::kInt8Rne));
+  const bool requant_lin_in =
+      m.lin_input == ModeSpec::LinearInput::kRequantU || m.lin_input == ModeSpec::LinearInput::kRequantV;
   std::vector<float> v(need_v ? LE : 0), u_src(m.u_source == ModeSpec::USource::kGrid ? LE : 0);
-  std::vector<float> u_val(u_moded && !m.u_int8 ? LE : 0), u_deq(LE);
-  std::vector<int8_t> u_code(u_moded && m.u_int8 ? LE : 0), xp_q(LE), xq_dyn(m.conv_dynamic_input_scale ? LE : 0);
+  std::vector<float> u_val(u_f32 ? LE : 0), u_deq((m.lin_f32 || scan_f32in) && !u_f32 ? LE : 0);
+  std::vector<int8_t> u_code(u_moded && m.u_int8 ? LE : 0), xp_q(requant_lin_in ? LE : 0);
+  std::vector<int8_t> xq_dyn(m.conv_dynamic_input_scale ? LE : 0);
   const size_t LX = static_cast<size_t>(L) * X, LR = static_cast<size_t>(L) * R, LN = static_cast<size_t>(L) * N;
   std::vector<float> xdbl_f(m.lin_f32 ? LX : 0), dt_raw_f(m.lin_f32 ? LR : 0), dt_f(m.lin_f32 ? LE : 0);
-  std::vector<float> B_f(LN), C_f(LN), dt_pre_f(LE);
+  std::vector<float> B_f(m.lin_f32 || scan_f32in ? LN : 0), C_f(B_f.size()), dt_pre_f(scan_f32in ? LE : 0);
   for (int i = 0; i < c.n_layer; ++i) {
     const QLayer& l = model.layers[i];
     const W8A8Plan::Layer& pw = plan.layers[i];
