@@ -6,7 +6,6 @@
 
 #include "common.h"
 #include "qmsim/eval/lambada.h"
-#include "qmsim/tokenizer.h"
 
 namespace qmsim {
 namespace app {
@@ -65,18 +64,11 @@ void run_eval(const EvalArgs& a) {
   config["threads"] = threads;
 
   const std::string lambada = a.lambada.empty() ? repo_path("data/lambada_test.jsonl") : a.lambada;
-  const std::string tokfile = a.tokenizer.empty() ? repo_path("data/gpt-neox-20b-tokenizer.json") : a.tokenizer;
   config["lambada_file"] = lambada;
-  const Tokenizer tok = Tokenizer::from_file(tokfile);
-  std::vector<eval::LambadaDoc> docs = eval::load_lambada(lambada);
-  if (a.limit >= 0 && static_cast<size_t>(a.limit) < docs.size()) docs.resize(static_cast<size_t>(a.limit));
-  std::vector<eval::DocRequest> reqs;
-  reqs.reserve(docs.size());
-  for (const auto& d : docs) {
-    reqs.push_back(eval::make_request(tok, d, a.max_length));
-    for (int32_t id : reqs.back().input)
-      if (id >= vocab) throw std::runtime_error("document " + std::to_string(d.index) + ": token id " + std::to_string(id) + " >= model vocab " + std::to_string(vocab));
-  }
+  const std::vector<eval::DocRequest> reqs = lambada_requests(lambada, a.tokenizer, 0, a.limit, a.max_length);
+  for (const auto& r : reqs)
+    for (int32_t id : r.input)
+      if (id >= vocab) throw std::runtime_error("document " + std::to_string(r.index) + ": token id " + std::to_string(id) + " >= model vocab " + std::to_string(vocab));
 
   eval::EvalOptions eo;
   eo.threads = threads;

@@ -17,7 +17,6 @@
 #include "qmsim/golden/capture.h"
 #include "qmsim/golden/mode_ops.h"
 #include "qmsim/numerics.h"
-#include "qmsim/tokenizer.h"
 
 namespace qmsim {
 namespace app {
@@ -39,17 +38,6 @@ std::string fmt(const char* f, double v) {
 }
 
 std::string fmt_p(double p) { return p < 1e-4 ? "<1e-4" : fmt("%.4f", p); }
-
-std::vector<eval::DocRequest> lambada_requests(const std::string& lambada, const std::string& tokenizer, int limit,
-                                               int max_length) {
-  const Tokenizer tok =
-      Tokenizer::from_file(tokenizer.empty() ? repo_path("data/gpt-neox-20b-tokenizer.json") : tokenizer);
-  std::vector<eval::LambadaDoc> docs = eval::load_lambada(lambada.empty() ? repo_path("data/lambada_test.jsonl") : lambada);
-  if (limit >= 0 && static_cast<size_t>(limit) < docs.size()) docs.resize(static_cast<size_t>(limit));
-  std::vector<eval::DocRequest> reqs;
-  for (const auto& d : docs) reqs.push_back(eval::make_request(tok, d, max_length));
-  return reqs;
-}
 
 // ------------------------------------------------------------------------------------------ compare-modes
 
@@ -94,13 +82,12 @@ void run_compare(const CompareArgs& a) {
   std::vector<ModeRun> runs;
   for (const auto& n : names) {
     ModeRun r;
-    const bool is_file = n.size() > 5 && (n.find(".yaml") != std::string::npos || n.find(".yml") != std::string::npos);
-    r.mode = is_file ? mode_from_args("", n) : mode_from_args(n, "");
+    r.mode = mode_from_list_item(n);
     runs.push_back(r);
   }
   ModelSet models(model_dir, threads);
   if (!a.alpha1_model.empty()) models.set_alpha1_model(a.alpha1_model);
-  const std::vector<eval::DocRequest> reqs = lambada_requests(a.lambada, a.tokenizer, a.limit, a.max_length);
+  const std::vector<eval::DocRequest> reqs = lambada_requests(a.lambada, a.tokenizer, 0, a.limit, a.max_length);
   std::fprintf(stderr, "qmsim compare-modes: %zu modes x %zu documents, model %s, %d threads\n", runs.size(),
                reqs.size(), model_dir.c_str(), threads);
 
@@ -339,8 +326,7 @@ void run_diverge(const DivergeArgs& a) {
   if (names.size() != 2) throw std::runtime_error("--modes: give exactly two modes, e.g. --modes 0,2-1");
   std::vector<config::Mode> modes;
   for (const auto& n : names) {
-    const bool is_file = n.find(".yaml") != std::string::npos || n.find(".yml") != std::string::npos;
-    modes.push_back(is_file ? mode_from_args("", n) : mode_from_args(n, ""));
+    modes.push_back(mode_from_list_item(n));
     if (modes.back().fp32_reference)
       throw std::runtime_error("--modes " + a.modes + ": diverge compares two W8A8 modes (the FP32 reference has no int8 sites)");
   }
@@ -351,8 +337,7 @@ void run_diverge(const DivergeArgs& a) {
   if (!a.alpha1_model.empty()) models.set_alpha1_model(a.alpha1_model);
   const std::string profile_name = a.profile.empty() ? q.numerics_profile : a.profile;
   const num::NumericsProfile profile = profile_by_name(profile_name);
-  std::vector<eval::DocRequest> reqs = lambada_requests(a.lambada, a.tokenizer, a.first_doc + a.docs, 2048);
-  reqs.erase(reqs.begin(), reqs.begin() + std::min<size_t>(reqs.size(), static_cast<size_t>(a.first_doc)));
+  const std::vector<eval::DocRequest> reqs = lambada_requests(a.lambada, a.tokenizer, a.first_doc, a.docs);
   if (reqs.empty()) throw std::runtime_error("--first-doc/--docs select no documents");
 
   std::map<std::string, TensorDiff> diffs;

@@ -18,7 +18,6 @@
 #include "qmsim/golden/capture.h"
 #include "qmsim/golden/forward_w8a8.h"
 #include "qmsim/numerics.h"
-#include "qmsim/tokenizer.h"
 #if defined(QMSIM_HAVE_SIM)
 #include "qmsim/sim/sim.h"
 #endif
@@ -40,15 +39,6 @@ config::HwConfig load_hw(const std::string& file) {
   } catch (const config::ConfigError& e) {
     throw std::runtime_error(std::string("--hw: ") + e.what());
   }
-}
-
-std::vector<eval::DocRequest> first_docs(int first, int count) {
-  const Tokenizer tok = Tokenizer::from_file(repo_path("data/gpt-neox-20b-tokenizer.json"));
-  const auto docs = eval::load_lambada(repo_path("data/lambada_test.jsonl"));
-  std::vector<eval::DocRequest> out;
-  for (int i = first; i < first + count && i < static_cast<int>(docs.size()); ++i)
-    out.push_back(eval::make_request(tok, docs[static_cast<size_t>(i)]));
-  return out;
 }
 
 // Distance in units in the last place: int8 codes, or ordered f16 / f32 bit patterns.
@@ -107,7 +97,7 @@ int run_crosscheck(const CrossArgs& a) {
     other = [r](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) { return r->forward(t, p, c); };
   }
   const auto plan = golden::make_w8a8_plan(q, 1);
-  const std::vector<eval::DocRequest> reqs = first_docs(a.first_doc, a.limit);
+  const std::vector<eval::DocRequest> reqs = lambada_requests("", "", a.first_doc, a.limit);
   int64_t tensors = 0, elements = 0, mismatches = 0;
   int reported = 0;
   std::string first_bad;
@@ -171,7 +161,7 @@ void run_perf(const PerfArgs& a) {
   const num::NumericsProfile profile = profile_by_name(a.profile.empty() ? q.numerics_profile : a.profile);
   sim::SimRunner runner(q, hw, config::resolve_mode("0").spec, profile);
   runner.set_tracing(!a.trace.empty());
-  const std::vector<eval::DocRequest> reqs = first_docs(a.first_doc, a.docs);
+  const std::vector<eval::DocRequest> reqs = lambada_requests("", "", a.first_doc, a.docs);
   const auto t0 = std::chrono::steady_clock::now();
   for (const auto& r : reqs) runner.forward(r.input, r.logit_positions, nullptr);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -77,6 +77,12 @@ void add_tokenize_command(CLI::App& app);
 void add_capture_command(CLI::App& app);
 void add_compare_modes_command(CLI::App& app);
 void add_diverge_command(CLI::App& app);
+/// LAMBADA requests of documents [first, first + count) in file order (count < 0: to the end);
+/// empty file names take data/lambada_test.jsonl and data/gpt-neox-20b-tokenizer.json.
+std::vector<eval::DocRequest> lambada_requests(const std::string& lambada, const std::string& tokenizer, int first,
+                                               int count, int max_length = 2048);
+/// One entry of a --modes list: a mode name (resolve_mode) or a mode file (*.yaml, *.yml).
+config::Mode mode_from_list_item(const std::string& item);
 /// Element i of a captured tensor as a double (int8, float16, float32, int32).
 double captured_value(const golden::CapturedTensor& t, size_t i);
 /// Writes JSON to `path` (error naming `option` and the path when it cannot).

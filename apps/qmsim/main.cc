@@ -1,4 +1,5 @@
 // qmsim: bit-accurate simulator of a Quamba-style W8A8 Mamba-1 ASIC. One binary, subcommands.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -6,6 +7,7 @@
 #include <thread>
 
 #include "common.h"
+#include "qmsim/tokenizer.h"
 #include "qmsim/model/checkpoint.h"
 #include "qmsim/model/quant_format.h"
 
@@ -68,6 +70,25 @@ num::NumericsProfile profile_by_name(const std::string& name) {
   if (name == "golden") return num::profile_golden();
   if (name == "quamba-compat") return num::profile_quamba_compat();
   throw std::runtime_error("unknown numerics profile '" + name + "' (known: golden, quamba-compat)");
+}
+
+std::vector<eval::DocRequest> lambada_requests(const std::string& lambada, const std::string& tokenizer, int first,
+                                               int count, int max_length) {
+  const Tokenizer tok =
+      Tokenizer::from_file(tokenizer.empty() ? repo_path("data/gpt-neox-20b-tokenizer.json") : tokenizer);
+  const std::vector<eval::LambadaDoc> docs =
+      eval::load_lambada(lambada.empty() ? repo_path("data/lambada_test.jsonl") : lambada);
+  const size_t begin = std::min(docs.size(), static_cast<size_t>(std::max(0, first)));
+  const size_t end = count < 0 ? docs.size() : std::min(docs.size(), begin + static_cast<size_t>(count));
+  std::vector<eval::DocRequest> reqs;
+  reqs.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i) reqs.push_back(eval::make_request(tok, docs[i], max_length));
+  return reqs;
+}
+
+config::Mode mode_from_list_item(const std::string& item) {
+  const bool file = item.find(".yaml") != std::string::npos || item.find(".yml") != std::string::npos;
+  return file ? mode_from_args("", item) : mode_from_args(item, "");
 }
 
 double captured_value(const golden::CapturedTensor& t, size_t i) {
