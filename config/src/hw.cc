@@ -4,6 +4,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "yaml_checks.h"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -14,18 +16,8 @@ namespace qmsim {
 namespace config {
 namespace {
 
-[[noreturn]] void fail(const std::string& file, const std::string& key, const std::string& why) {
-  throw ConfigError(file + ": " + key + ": " + why);
-}
-
-void check_keys(const YAML::Node& n, const std::string& file, const std::string& where,
-                const std::set<std::string>& allowed) {
-  if (!n.IsMap()) fail(file, where.empty() ? "<top>" : where, "expected a mapping");
-  for (const auto& kv : n) {
-    const std::string k = kv.first.as<std::string>();
-    if (!allowed.count(k)) fail(file, where.empty() ? k : where + "." + k, "unknown key");
-  }
-}
+using detail::check_keys;
+using detail::fail;
 
 double number(const YAML::Node& n, const std::string& file, const std::string& key, double lo, double hi) {
   if (!n.IsScalar()) fail(file, key, "expected a number");

@@ -4,6 +4,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "yaml_checks.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -16,11 +18,10 @@ const std::vector<std::pair<std::string, std::string>>& embedded_mode_files();  
 
 namespace {
 
-using golden::ModeSpec;
+using detail::check_keys;
+using detail::fail;
 
-[[noreturn]] void fail(const std::string& file, const std::string& key, const std::string& why) {
-  throw ConfigError(file + ": " + (key.empty() ? "" : key + ": ") + why);
-}
+using golden::ModeSpec;
 
 std::string scalar(const YAML::Node& n, const std::string& file, const std::string& key) {
   if (!n.IsScalar()) fail(file, key, "expected a scalar value");
@@ -41,19 +42,6 @@ std::vector<std::string> string_list(const YAML::Node& n, const std::string& fil
   if (!n.IsSequence()) fail(file, key, "expected a list");
   for (size_t i = 0; i < n.size(); ++i) out.push_back(scalar(n[i], file, key + "[" + std::to_string(i) + "]"));
   return out;
-}
-
-void check_keys(const YAML::Node& map, const std::string& file, const std::string& where,
-                const std::set<std::string>& allowed) {
-  if (!map.IsMap()) fail(file, where, "expected a mapping");
-  for (const auto& kv : map) {
-    const std::string k = kv.first.as<std::string>();
-    if (!allowed.count(k)) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      fail(file, where.empty() ? k : where + "." + k, "unknown key (allowed: " + list + ")");
-    }
-  }
 }
 
 template <class E>
