@@ -28,6 +28,39 @@ void write_state(int N, size_t e, const float* h, float s_h, float* state, int8_
   }
 }
 
+// Channels [e0, e1) of the scan after its t-independent terms are hoisted; load_u(te) gives u's
+// f32 value, load_dt_pre(te, bias_dt) the softplus argument. Shared by the int8 and f32-input forms.
+template <class LoadU, class LoadDtPre>
+void scan_channels_scalar(int64_t e0, int64_t e1, int L, int E, int N, LoadU load_u, LoadDtPre load_dt_pre,
+                          const float* Bf, const float* Cf, const int8_t* z, const int8_t* A_log, const int8_t* D,
+                          const int8_t* dt_bias, const SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q) {
+  std::vector<float> h(static_cast<size_t>(N)), A(static_cast<size_t>(N));
+  for (int64_t ei = e0; ei < e1; ++ei) {
+    const size_t e = static_cast<size_t>(ei);
+    const float Dv = s.D * static_cast<float>(D[e]);
+    const float bias_dt = dt_bias != nullptr ? s.dt_bias * static_cast<float>(dt_bias[e]) : 0.0f;
+    for (int n = 0; n < N; ++n) {
+      A[n] = -num::exp_cr(s.A * static_cast<float>(A_log[e * N + n]));  // independent of t: hoisted
+      h[n] = 0.0f;
+    }
+    for (int t = 0; t < L; ++t) {
+      const size_t te = static_cast<size_t>(t) * E + e;
+      const float uf = load_u(te);
+      const float dtf = num::softplus_thr20_f32(load_dt_pre(te, bias_dt));
+      const float du = dtf * uf;
+      float yacc = Dv * uf;
+      const float* Bt = Bf + static_cast<size_t>(t) * N;
+      const float* Ct = Cf + static_cast<size_t>(t) * N;
+      for (int n = 0; n < N; ++n) {
+        h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bt[n] * du);
+        yacc = num::fma_f32(h[n], Ct[n], yacc);
+      }
+      y_f16[te] = gate_to_f16(yacc, s.z * static_cast<float>(z[te]));
+    }
+    write_state(N, e, h.data(), s.state, state, state_q);
+  }
+}
+
 }  // namespace
 
 #if defined(QMSIM_X86_DISPATCH)
@@ -84,31 +117,10 @@ void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, cons
     Cf[i] = s.C * static_cast<float>(C[i]);
   }
   auto scalar_channels = [&](int64_t e0, int64_t e1) {
-    std::vector<float> h(static_cast<size_t>(N)), A(static_cast<size_t>(N));
-    for (int64_t ei = e0; ei < e1; ++ei) {
-      const size_t e = static_cast<size_t>(ei);
-      const float Dv = s.D * static_cast<float>(D[e]);
-      const float bias_dt = s.dt_bias * static_cast<float>(dt_bias[e]);
-      for (int n = 0; n < N; ++n) {
-        A[n] = -num::exp_cr(s.A * static_cast<float>(A_log[e * N + n]));  // independent of t: hoisted
-        h[n] = 0.0f;
-      }
-      for (int t = 0; t < L; ++t) {
-        const size_t te = static_cast<size_t>(t) * E + e;
-        const float uf = s.u * static_cast<float>(u[te]);
-        const float dtf = num::softplus_thr20_f32(num::fma_f32(s.dt, static_cast<float>(dt[te]), bias_dt));
-        const float du = dtf * uf;
-        float yacc = Dv * uf;
-        const float* Bt = Bf.data() + static_cast<size_t>(t) * N;
-        const float* Ct = Cf.data() + static_cast<size_t>(t) * N;
-        for (int n = 0; n < N; ++n) {
-          h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bt[n] * du);
-          yacc = num::fma_f32(h[n], Ct[n], yacc);
-        }
-        y_f16[te] = gate_to_f16(yacc, s.z * static_cast<float>(z[te]));
-      }
-      write_state(N, e, h.data(), s.state, state, state_q);
-    }
+    scan_channels_scalar(
+        e0, e1, L, E, N, [&](size_t te) { return s.u * static_cast<float>(u[te]); },
+        [&](size_t te, float bias_dt) { return num::fma_f32(s.dt, static_cast<float>(dt[te]), bias_dt); }, Bf.data(),
+        Cf.data(), z, A_log, D, dt_bias, s, y_f16, state, state_q);
   };
 #if defined(QMSIM_X86_DISPATCH)
   if (avx512::usable() && E >= 16) {
@@ -129,30 +141,9 @@ void selective_scan_f32in(int L, int E, int N, const float* u, const float* dt_p
                           const int8_t* z, const int8_t* A_log, const int8_t* D, const SsmScales& s, uint16_t* y_f16,
                           float* state, int8_t* state_q, int threads) {
   auto scalar_channels = [&](int64_t e0, int64_t e1) {
-    std::vector<float> h(static_cast<size_t>(N)), A(static_cast<size_t>(N));
-    for (int64_t ei = e0; ei < e1; ++ei) {
-      const size_t e = static_cast<size_t>(ei);
-      const float Dv = s.D * static_cast<float>(D[e]);
-      for (int n = 0; n < N; ++n) {
-        A[n] = -num::exp_cr(s.A * static_cast<float>(A_log[e * N + n]));
-        h[n] = 0.0f;
-      }
-      for (int t = 0; t < L; ++t) {
-        const size_t te = static_cast<size_t>(t) * E + e;
-        const float uf = u[te];
-        const float dtf = num::softplus_thr20_f32(dt_pre[te]);
-        const float du = dtf * uf;
-        float yacc = Dv * uf;
-        const float* Bt = Bf + static_cast<size_t>(t) * N;
-        const float* Ct = Cf + static_cast<size_t>(t) * N;
-        for (int n = 0; n < N; ++n) {
-          h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bt[n] * du);
-          yacc = num::fma_f32(h[n], Ct[n], yacc);
-        }
-        y_f16[te] = gate_to_f16(yacc, s.z * static_cast<float>(z[te]));
-      }
-      write_state(N, e, h.data(), s.state, state, state_q);
-    }
+    scan_channels_scalar(
+        e0, e1, L, E, N, [&](size_t te) { return u[te]; }, [&](size_t te, float) { return dt_pre[te]; }, Bf, Cf, z,
+        A_log, D, nullptr, s, y_f16, state, state_q);
   };
 #if defined(QMSIM_X86_DISPATCH)
   if (avx512::usable() && E >= 16) {
