@@ -168,14 +168,6 @@ void final_norm_token(int D, const uint16_t* h, const float* res_in, const uint1
 }
 
 namespace {
-const int8_t kH12[12][12] = {
-    {1, -1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},       {-1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1},
-    {1, 1, 1, -1, 1, 1, -1, -1, -1, -1, 1, 1},   {1, -1, -1, -1, 1, -1, -1, 1, -1, 1, 1, -1},
-    {1, 1, 1, 1, 1, -1, 1, 1, -1, -1, -1, -1},   {1, -1, 1, -1, -1, -1, 1, -1, -1, 1, -1, 1},
-    {1, 1, -1, -1, 1, 1, 1, -1, 1, 1, -1, -1},   {1, -1, -1, 1, 1, -1, -1, -1, 1, -1, -1, 1},
-    {1, 1, -1, -1, -1, -1, 1, 1, 1, -1, 1, 1},   {1, -1, -1, 1, -1, 1, 1, -1, -1, -1, 1, -1},
-    {1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, -1},   {1, -1, 1, -1, -1, 1, -1, 1, 1, -1, -1, -1},
-};  // spec §5.8 H_12 (rows of the 12N kernel)
 bool pow2(int n) { return n > 0 && (n & (n - 1)) == 0; }
 }  // namespace
 
@@ -198,10 +190,10 @@ int hadamard_token(int n, const uint16_t* y, float s_y, bool wrap, int8_t* out) 
     const std::vector<float> in = v;
     for (int r = 0; r < 12; ++r)
       for (int p = 0; p < block; ++p) {
-        float acc = kH12[r][0] > 0 ? in[p] : -in[p];
+        float acc = num::kHadamard12[r][0] > 0 ? in[p] : -in[p];
         for (int c = 1; c < 12; ++c) {
           const float x = in[static_cast<size_t>(c) * block + p];
-          acc = kH12[r][c] > 0 ? acc + x : acc - x;
+          acc = num::kHadamard12[r][c] > 0 ? acc + x : acc - x;
         }
         v[static_cast<size_t>(r) * block + p] = acc;
       }

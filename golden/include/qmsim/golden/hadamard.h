@@ -4,11 +4,13 @@
 
 #include <cstdint>
 
+#include "qmsim/numerics.h"
+
 namespace qmsim {
 namespace golden {
 
 /// The ±1 matrix H_12 of spec §5.8 (row r, column c), as used by the 12N kernel.
-extern const int8_t kHadamard12[12][12];
+using num::kHadamard12;
 
 /// True for the sizes the transform supports: n = 2^m (m >= 0) or n = 12·2^m.
 bool hadamard_size_supported(int n);
