@@ -30,7 +30,6 @@ namespace app {
 
 std::string default_hw_file() { return repo_path("configs/hw/default.yaml"); }
 
-#if defined(QMSIM_HAVE_SIM)
 namespace {
 
 config::HwConfig load_hw(const std::string& file) {
@@ -67,14 +66,13 @@ int run_crosscheck(const CrossArgs& a) {
   if (!gpu_path && a.paths != "golden,sim" && a.paths != "sim,golden")
     throw std::runtime_error("--paths " + a.paths + ": known pairs are golden,sim and golden,gpu");
   const config::Mode mode = mode_from_args(a.mode, a.mode_file);
-  if (mode.fp32_reference) throw std::runtime_error("--mode fp32: the sim runs W8A8 modes");
+  if (mode.fp32_reference) throw std::runtime_error("--mode fp32: crosscheck compares W8A8 paths");
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   ModelSet models(model_dir, 1);
   const QModel& q = models.quant();
-  const config::HwConfig hw = load_hw(a.hw);
   const std::string profile_name = a.profile.empty() ? q.numerics_profile : a.profile;
   const num::NumericsProfile profile = profile_by_name(profile_name);
-  std::unique_ptr<sim::SimRunner> runner;
+  std::string hw_name = "-";
   std::function<std::vector<float>(const std::vector<int32_t>&, const std::vector<int>&, golden::Capture*)> other;
   if (gpu_path) {
 #if defined(QMSIM_HAVE_GPU)
@@ -88,13 +86,20 @@ int run_crosscheck(const CrossArgs& a) {
     throw std::runtime_error("--paths golden,gpu: this qmsim was built without CUDA");
 #endif
   } else {
-    runner = std::make_unique<sim::SimRunner>(q, hw, mode.spec, profile);
+#if defined(QMSIM_HAVE_SIM)
+    const config::HwConfig hw = load_hw(a.hw);
+    hw_name = hw.name;
+    auto runner = std::make_shared<sim::SimRunner>(q, hw, mode.spec, profile);
     if (!a.alpha1_model.empty()) {
       models.set_alpha1_model(a.alpha1_model);
       runner->set_alpha1_u_scales(models.alpha1_u_scales());
     }
-    sim::SimRunner* r = runner.get();
-    other = [r](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) { return r->forward(t, p, c); };
+    other = [runner](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
+      return runner->forward(t, p, c);
+    };
+#else
+    throw std::runtime_error("--paths golden,sim: this qmsim was built without SystemC (libsystemc-dev)");
+#endif
   }
   const auto plan = golden::make_w8a8_plan(q, 1);
   const std::vector<eval::DocRequest> reqs = lambada_requests("", "", a.first_doc, a.limit);
@@ -142,12 +147,13 @@ int run_crosscheck(const CrossArgs& a) {
     }
   }
   std::printf("crosscheck golden,%s mode %s profile %s hw %s: %zu documents, %lld tensors, %lld elements, %lld mismatches%s\n",
-              gpu_path ? "gpu" : "sim", mode.label().c_str(), profile_name.c_str(), gpu_path ? "-" : hw.name.c_str(), reqs.size(), static_cast<long long>(tensors),
+              gpu_path ? "gpu" : "sim", mode.label().c_str(), profile_name.c_str(), hw_name.c_str(), reqs.size(), static_cast<long long>(tensors),
               static_cast<long long>(elements), static_cast<long long>(mismatches),
               mismatches ? (" (first: " + first_bad + ")").c_str() : " - bit-exact");
   return mismatches == 0 ? 0 : 1;
 }
 
+#if defined(QMSIM_HAVE_SIM)
 struct PerfArgs {
   std::string model, hw, output, plot, trace, profile;
   int docs = 8, first_doc = 0;
@@ -283,8 +289,11 @@ void run_perf(const PerfArgs& a) {
   }
 }
 
+#endif  // QMSIM_HAVE_SIM
+
 }  // namespace
 
+#if defined(QMSIM_HAVE_SIM)
 eval::LogitsFn sim_logits_fn(const QModel& q, const std::string& hw_file, const golden::ModeSpec& mode,
                              const num::NumericsProfile& profile) {
   auto runner = std::make_shared<sim::SimRunner>(q, load_hw(hw_file), mode, profile);
@@ -327,7 +336,6 @@ eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec&
 }
 
 void add_sim_commands(CLI::App& app) {
-#if defined(QMSIM_HAVE_SIM)
   auto c = std::make_shared<CrossArgs>();
   CLI::App* x = app.add_subcommand(
       "crosscheck", "Run LAMBADA documents through two paths (golden,sim or golden,gpu) and compare every captured intermediate with ==; reports "
@@ -346,6 +354,7 @@ void add_sim_commands(CLI::App& app) {
     const int rc = run_crosscheck(*c);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
+#if defined(QMSIM_HAVE_SIM)
   auto p = std::make_shared<PerfArgs>();
   CLI::App* f = app.add_subcommand(
       "perf", "Timing of the SystemC ASIC model on LAMBADA documents: cycles per token per layer and unit, unit "
@@ -359,8 +368,6 @@ void add_sim_commands(CLI::App& app) {
   f->add_option("--trace", p->trace, "Write a log of every unit activity (simulated time, unit, op, tensor)");
   f->add_option("--profile", p->profile, "golden | quamba-compat (default: the model's)");
   f->callback([p] { run_perf(*p); });
-#else
-  (void)app;
 #endif
 }
 
