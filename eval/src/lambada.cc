@@ -198,7 +198,7 @@ namespace {
 // `process` returns for them. Per-document paths use chunk 1 and many threads; batched paths one
 // thread and chunk = batch.
 EvalRun run_impl(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& process, int chunk,
-                 int threads, const EvalOptions& opt) {
+                 int threads, int score_threads, const EvalOptions& opt) {
   const int total = static_cast<int>(requests.size());
   std::vector<DocResult> results(total);
   std::vector<char> done(total, 0);
@@ -291,11 +291,20 @@ EvalRun run_impl(const std::vector<DocRequest>& requests, int vocab, const Batch
         for (int k = k0; k < k1; ++k) batch.push_back(&requests[todo[k]]);
         const std::vector<std::vector<float>> logits = process(batch);
         if (logits.size() != batch.size()) throw std::runtime_error("eval: the path returned logits for another number of documents");
-        std::vector<DocResult> scored;
-        for (size_t b = 0; b < batch.size(); ++b) {
-          scored.push_back(score_document(*batch[b], logits[b], vocab, opt.f16_logprobs));
-          tokens_done += static_cast<int64_t>(batch[b]->input.size());
-        }
+        // Score the documents of the chunk on up to score_threads threads (each document's
+        // score is computed by one thread, so results do not depend on the count).
+        std::vector<DocResult> scored(batch.size());
+        std::atomic<size_t> next_doc{0};
+        auto score_some = [&] {
+          for (size_t b = next_doc++; b < batch.size(); b = next_doc++)
+            scored[b] = score_document(*batch[b], logits[b], vocab, opt.f16_logprobs);
+        };
+        const int st = std::max(1, std::min<int>(score_threads, static_cast<int>(batch.size())));
+        std::vector<std::thread> scorers;
+        for (int t = 1; t < st; ++t) scorers.emplace_back(score_some);
+        score_some();
+        for (auto& th : scorers) th.join();
+        for (size_t b = 0; b < batch.size(); ++b) tokens_done += static_cast<int64_t>(batch[b]->input.size());
         std::lock_guard<std::mutex> lk(mu);
         for (int k = k0; k < k1; ++k) {
           const int i = todo[k];
@@ -348,12 +357,12 @@ EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const Lo
     for (const DocRequest* d : docs) out.push_back(fn(d->input, d->logit_positions));
     return out;
   };
-  return run_impl(requests, vocab, one, 1, opt.threads, opt);
+  return run_impl(requests, vocab, one, 1, opt.threads, 1, opt);
 }
 
 EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
                             const EvalOptions& opt) {
-  return run_impl(requests, vocab, fn, std::max(1, opt.batch), 1, opt);
+  return run_impl(requests, vocab, fn, std::max(1, opt.batch), 1, opt.threads, opt);
 }
 
 nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt) {

@@ -79,8 +79,9 @@ struct EvalRun {
 EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const LogitsFn& fn, const EvalOptions& opt);
 
 /// run_lambada for a batched path: up to opt.batch documents per call, in file order, one call at a
-/// time (opt.threads is ignored). Scoring, journal, --resume and the result are those of
-/// run_lambada, so a batched path gives the same file as its per-document form.
+/// time; opt.threads host threads score (log-softmax) the documents of a call. Scoring, journal,
+/// --resume and the result are those of run_lambada, so a batched path gives the same file as its
+/// per-document form.
 EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
                             const EvalOptions& opt);
 
