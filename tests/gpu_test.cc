@@ -1,54 +1,264 @@
-// gpu_ref (issue 8): golden vs CUDA, every captured intermediate ==, on the default model (both
-// numerics profiles, a 1-token document for the GEMV alpha path) and a mamba-130m-shaped model.
-// CI has no GPU: the tests report SKIPPED with the reason; tools/device-test.sh runs the same
-// comparison on a GPU machine (it has no GoogleTest).
+// gpu_ref (issue 8), whole forwards: golden vs CUDA, every captured intermediate and the logits
+// compared with ==, on the default model (every built-in W8A8 mode and variant, both numerics
+// profiles, 1-token documents for the GEMV alpha path, lengths 1..600), the batched forward
+// against per-document runs (per-call mode quantities are per document), every GEMM kernel, and a
+// mamba-130m-shaped model (E = 1536 = 12·128: the H_12 Hadamard stage). Per-kernel tests on random
+// inputs are in gpu_ops_test.cc. CI has no GPU: the tests report SKIPPED with the reason;
+// tools/device-test.sh runs them on a GPU machine.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
+#include "qmsim/config/modes.h"
 #include "qmsim/eval/lambada.h"
+#include "qmsim/golden/calibrate.h"
 #include "qmsim/golden/forward_w8a8.h"
 #include "qmsim/gpu/gpu.h"
 #include "qmsim/model/quant_format.h"
+#include "qmsim/model/synth.h"
 #include "qmsim/tokenizer.h"
 
 namespace qmsim {
 namespace {
 
-void expect_bit_exact(const QModel& q, gpu::GpuModel& g, const std::vector<int32_t>& toks, const std::vector<int>& pos,
-                      const num::NumericsProfile& prof) {
+#define REQUIRE_GPU()                                                                                        \
+  do {                                                                                                       \
+    std::string why_;                                                                                        \
+    if (!gpu::device_available(&why_))                                                                      \
+      GTEST_SKIP() << "SKIPPED: no CUDA device (" << why_ << "); run tools/device-test.sh on a GPU machine"; \
+  } while (0)
+
+// Golden and gpu on one document: logits and every tensor the gpu captures must be identical.
+// Returns the number of elements compared.
+int64_t expect_bit_exact(const QModel& q, gpu::GpuModel& g, const std::vector<int32_t>& toks,
+                         const std::vector<int>& pos, const gpu::RunOptions& ro, const std::string& label) {
   golden::Capture cg, cs;
   golden::ForwardOptions o;
-  o.threads = 2;
-  o.profile = prof;
+  o.threads = 4;
+  o.profile = ro.profile;
+  o.mode = ro.mode;
+  o.alpha1_u_scales = ro.alpha1_u_scales;
   o.capture = &cg;
   const std::vector<float> lg = golden::forward_w8a8(q, toks, pos, o);
-  const std::vector<float> ls = g.forward(toks, pos, prof, &cs);
-  ASSERT_EQ(lg.size(), ls.size());
-  EXPECT_EQ(0, std::memcmp(lg.data(), ls.data(), lg.size() * 4)) << "logits";
+  const std::vector<float> ls = g.forward(toks, pos, ro, &cs);
+  EXPECT_EQ(lg.size(), ls.size()) << label;
+  if (lg.size() != ls.size()) return 0;
+  int64_t n = static_cast<int64_t>(lg.size());
+  EXPECT_EQ(0, std::memcmp(lg.data(), ls.data(), lg.size() * 4)) << label << ": logits";
+  EXPECT_GT(cs.order().size(), 10u) << label;
   for (const std::string& name : cs.order()) {
     const golden::CapturedTensor* a = cg.find(name);
-    ASSERT_NE(a, nullptr) << name;
-    EXPECT_TRUE(a->bytes == cs.tensors().at(name).bytes) << name;
+    if (a == nullptr) {
+      ADD_FAILURE() << label << ": golden has no tensor " << name;
+      continue;
+    }
+    const golden::CapturedTensor& b = cs.tensors().at(name);
+    EXPECT_EQ(a->dtype, b.dtype) << label << " " << name;
+    EXPECT_EQ(a->shape, b.shape) << label << " " << name;
+    if (a->bytes != b.bytes) {
+      size_t i = 0;
+      while (i < a->bytes.size() && i < b.bytes.size() && a->bytes[i] == b.bytes[i]) ++i;
+      ADD_FAILURE() << label << " " << name << " (" << b.dtype << "): first differing byte " << i;
+    }
+    n += static_cast<int64_t>(b.bytes.size());
+  }
+  return n;
+}
+
+std::vector<int32_t> random_doc(int n, int seed, int vocab) {
+  std::vector<int32_t> t;
+  uint64_t s = 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(seed + 1);
+  for (int i = 0; i < n; ++i) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    t.push_back(static_cast<int32_t>(s % static_cast<uint64_t>(vocab)));
+  }
+  return t;
+}
+
+struct DefaultModel {
+  QModel q;
+  std::vector<eval::DocRequest> reqs;
+  bool ok = false;
+};
+const DefaultModel& default_model() {
+  static DefaultModel m = [] {
+    DefaultModel d;
+    const std::string dir = std::string(QMSIM_SOURCE_DIR) + "/models/mamba-tiny/w8a8";
+    if (!std::ifstream(dir + "/config.json")) return d;
+    d.q = load_quant_model(dir);
+    const Tokenizer tok = Tokenizer::from_file(std::string(QMSIM_SOURCE_DIR) + "/data/gpt-neox-20b-tokenizer.json");
+    const auto docs = eval::load_lambada(std::string(QMSIM_SOURCE_DIR) + "/data/lambada_test.jsonl");
+    for (int i = 0; i < 3; ++i) d.reqs.push_back(eval::make_request(tok, docs[static_cast<size_t>(i)]));
+    d.ok = true;
+    return d;
+  }();
+  return m;
+}
+
+// Every built-in W8A8 mode with each of its variants.
+std::vector<config::Mode> all_w8a8_modes() {
+  std::vector<config::Mode> out;
+  for (const std::string& name : config::builtin_mode_names()) {
+    const config::Mode m = config::resolve_mode(name);
+    if (m.fp32_reference) continue;
+    if (m.variants.empty()) {
+      out.push_back(m);
+      continue;
+    }
+    for (const std::string& v : m.variants) out.push_back(config::resolve_mode(name + ":" + v));
+  }
+  return out;
+}
+
+TEST(Gpu, DefaultModelMode0BothProfilesAndOneTokenDocuments) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  gpu::GpuModel g(m.q);
+  for (const auto& r : m.reqs)
+    for (const auto& prof : {num::profile_golden(), num::profile_quamba_compat()}) {
+      gpu::RunOptions ro;
+      ro.profile = prof;
+      expect_bit_exact(m.q, g, r.input, r.logit_positions, ro, "doc " + std::to_string(r.index));
+    }
+  gpu::RunOptions compat;
+  compat.profile = num::profile_quamba_compat();
+  expect_bit_exact(m.q, g, {12092}, {0}, compat, "1-token document (GEMV alpha path)");
+}
+
+TEST(Gpu, DefaultModelEveryModeAndVariant) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  gpu::GpuModel g(m.q);
+  const std::vector<config::Mode> modes = all_w8a8_modes();
+  ASSERT_GE(modes.size(), 23u);
+  for (const config::Mode& mode : modes) {
+    for (const auto& prof : {num::profile_golden(), num::profile_quamba_compat()}) {
+      gpu::RunOptions ro;
+      ro.profile = prof;
+      ro.mode = mode.spec;
+      const eval::DocRequest& r = m.reqs[0];
+      expect_bit_exact(m.q, g, r.input, r.logit_positions, ro, "mode " + mode.label());
+      expect_bit_exact(m.q, g, {12092}, {0}, ro, "mode " + mode.label() + " 1-token");
+    }
   }
 }
 
-TEST(Gpu, DefaultModelBitExactBothProfiles) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
-  const std::string dir = std::string(QMSIM_SOURCE_DIR) + "/models/mamba-tiny/w8a8";
-  if (!std::ifstream(dir + "/config.json")) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
-  const QModel q = load_quant_model(dir);
-  gpu::GpuModel g(q);
-  const Tokenizer tok = Tokenizer::from_file(std::string(QMSIM_SOURCE_DIR) + "/data/gpt-neox-20b-tokenizer.json");
-  const auto docs = eval::load_lambada(std::string(QMSIM_SOURCE_DIR) + "/data/lambada_test.jsonl");
-  for (int i = 0; i < 3; ++i) {
-    const eval::DocRequest r = eval::make_request(tok, docs[static_cast<size_t>(i)]);
-    expect_bit_exact(q, g, r.input, r.logit_positions, num::profile_golden());
-    expect_bit_exact(q, g, r.input, r.logit_positions, num::profile_quamba_compat());
+TEST(Gpu, Mode64WithAnAlpha1Scale) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  gpu::GpuModel g(m.q);
+  gpu::RunOptions ro;
+  ro.mode = config::resolve_mode("6-4").spec;
+  for (const QLayer& l : m.q.layers) ro.alpha1_u_scales.push_back(3.0f * l.u_scale);  // a wider outlier grid
+  const eval::DocRequest& r = m.reqs[1];
+  expect_bit_exact(m.q, g, r.input, r.logit_positions, ro, "6-4 with alpha1 scales");
+}
+
+TEST(Gpu, DefaultModelLengthsOneTo600) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  gpu::GpuModel g(m.q);
+  for (const int L : {1, 2, 17, 90, 211, 600}) {
+    std::vector<int> pos = {L - 1};
+    if (L > 3) pos = {0, L / 2, L - 1};
+    for (const auto& prof : {num::profile_golden(), num::profile_quamba_compat()}) {
+      gpu::RunOptions ro;
+      ro.profile = prof;
+      expect_bit_exact(m.q, g, random_doc(L, L, m.q.cfg.vocab_size), pos, ro, "L=" + std::to_string(L));
+    }
   }
-  expect_bit_exact(q, g, {12092}, {0}, num::profile_quamba_compat());  // M = 1: GEMV alpha path
+}
+
+// Batched (ragged, 1-token documents included) == per document == golden, in modes with per-call
+// quantities (3: dynamic conv input scale; 5-3: outlier scale) and with every GEMM kernel.
+TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  const QModel& q = m.q;
+  std::vector<std::vector<int32_t>> batch;
+  std::vector<std::vector<int>> pos;
+  for (int d = 0; d < 40; ++d) {
+    const int L = d % 7 == 0 ? 1 : 5 + (d * 37) % 150;
+    batch.push_back(random_doc(L, 500 + d, q.cfg.vocab_size));
+    pos.push_back({L - 1});
+  }
+  for (const char* kernel : {"mma", "dp4a", "naive"}) {
+    setenv("QMSIM_GPU_GEMM", kernel, 1);
+    gpu::GpuModel g(q);
+    unsetenv("QMSIM_GPU_GEMM");
+    for (const char* mode_name : {"0", "3", "5-3", "6-1"})
+      for (const auto& prof : {num::profile_golden(), num::profile_quamba_compat()}) {
+        gpu::RunOptions ro;
+        ro.profile = prof;
+        ro.mode = config::resolve_mode(mode_name).spec;
+        const auto out = g.forward_batch(batch, pos, ro);
+        ASSERT_EQ(out.size(), batch.size());
+        for (size_t d = 0; d < batch.size(); ++d) {
+          golden::ForwardOptions o;
+          o.threads = 4;
+          o.profile = prof;
+          o.mode = ro.mode;
+          const std::vector<float> gold = golden::forward_w8a8(q, batch[d], pos[d], o);
+          ASSERT_EQ(gold.size(), out[d].size());
+          EXPECT_EQ(0, std::memcmp(out[d].data(), gold.data(), gold.size() * 4))
+              << "gemm " << kernel << " mode " << mode_name << " document " << d << " (L " << batch[d].size() << ")";
+        }
+      }
+  }
+}
+
+TEST(Gpu, Mamba130mShape) {
+  REQUIRE_GPU();
+  const FpModel fp = synth_model(shape_preset("mamba-130m"), 3);
+  std::vector<std::vector<int32_t>> cal = {random_doc(24, 1, fp.cfg.vocab_size), random_doc(24, 2, fp.cfg.vocab_size)};
+  golden::CalibrationOptions co;
+  co.threads = 8;
+  const QModel big = golden::calibrate(fp, cal, co);
+  gpu::GpuModel g(big);
+  for (const char* mode_name : {"0", "2-1", "3", "5-3", "5-7", "6-0", "6-4"})
+    for (const int L : {1, 33, 120}) {
+      gpu::RunOptions ro;
+      ro.mode = config::resolve_mode(mode_name).spec;
+      expect_bit_exact(big, g, random_doc(L, 100 + L, big.cfg.vocab_size), {L - 1}, ro,
+                       std::string("130m mode ") + mode_name + " L=" + std::to_string(L));
+    }
+}
+
+TEST(Gpu, KernelReportNamesTheKernels) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  gpu::GpuModel g(m.q);
+  g.set_profiling(true);
+  g.forward(m.reqs[0].input, m.reqs[0].logit_positions, num::profile_golden());
+  const std::vector<gpu::KernelStat> st = g.kernel_stats();
+  bool gemm = false, scan = false;
+  for (const auto& s : st) {
+    gemm |= s.name == "gemm in_proj" && s.launches == m.q.cfg.n_layer && s.ops > 0 && s.ms > 0;
+    scan |= s.name == "scan" && s.launches == m.q.cfg.n_layer;
+  }
+  EXPECT_TRUE(gemm && scan) << g.kernel_report();
+}
+
+TEST(Gpu, ModeValidationAndBadInputs) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  gpu::GpuModel g(m.q);
+  gpu::RunOptions ro;
+  ro.mode.u_source = golden::ModeSpec::USource::kQ;
+  ro.mode.u_quantizer = golden::UQuantizer::kGrid;  // invalid: q is already int8
+  EXPECT_THROW(g.forward({1, 2, 3}, {2}, ro), std::invalid_argument);
+  EXPECT_THROW(g.forward({1, 2, 3}, {3}, gpu::RunOptions{}), std::out_of_range);
+  EXPECT_THROW(g.forward({1, m.q.cfg.vocab_size}, {1}, gpu::RunOptions{}), std::out_of_range);
+  EXPECT_THROW(g.forward({}, {}, gpu::RunOptions{}), std::invalid_argument);
 }
 
 TEST(Gpu, WithoutADeviceTheErrorSaysWhy) {

@@ -1,5 +1,7 @@
 // qmsim eval: LAMBADA (lambada_openai) through a path and a mode.
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -37,8 +39,9 @@ void run_eval(const EvalArgs& a) {
   if (a.path == "gpu" && mode.fp32_reference) throw std::runtime_error("--path gpu: runs W8A8 modes, not fp32");
   eval::LogitsFn fn;
   eval::BatchLogitsFn batch_fn;
+  std::function<std::string()> kernel_report;
   if (a.path == "gpu")
-    batch_fn = gpu_batch_logits_fn(models.quant(), mode.spec, profile);
+    batch_fn = gpu_batch_logits_fn(models.quant(), mode.spec, profile, models.alpha1_u_scales(), &kernel_report);
   else
     fn = a.path == "sim" ? sim_logits_fn(models.quant(), a.hw, mode.spec, profile) : models.logits_fn(mode, profile);
   const int vocab = models.vocab_size(mode);
@@ -86,6 +89,8 @@ void run_eval(const EvalArgs& a) {
   std::cout << eval::result_table(run, eo);
   std::printf("%lld tokens in %.1f s (%.0f tokens/s)%s\n", static_cast<long long>(run.tokens), run.seconds,
               run.seconds > 0 ? run.tokens / run.seconds : 0.0, a.output.empty() ? "" : (", results: " + a.output).c_str());
+  const char* prof = std::getenv("QMSIM_GPU_PROFILE");
+  if (kernel_report && prof != nullptr && prof[0] == '1') std::printf("gpu kernel times (QMSIM_GPU_PROFILE=1):\n%s", kernel_report().c_str());
 }
 
 }  // namespace
@@ -94,9 +99,9 @@ void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
   c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
-  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, mode 0, batched)")->capture_default_str();
+  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, every W8A8 mode, batched; QMSIM_GPU_PROFILE=1 prints per-kernel times, QMSIM_GPU_GEMM=mma|dp4a|naive picks the GEMM)")->capture_default_str();
   c->add_option("--hw", a->hw, "--path sim: hardware config (default configs/hw/default.yaml)");
-  c->add_option("--batch", a->batch, "--path gpu: documents per batched forward")->capture_default_str();
+  c->add_option("--batch", a->batch, "--path gpu: documents per batched forward (log-softmax scoring runs on --threads host threads)")->capture_default_str();
   c->add_option("--mode", a->mode, mode_option_help())->capture_default_str();
   c->add_option("--mode-file", a->mode_file, "A mode written as YAML (schema: configs/modes/README.md); FILE:VARIANT picks a variant");
   c->add_option("--alpha1-model", a->alpha1_model, "Mode 6-4: a model calibrated with --alpha 1.0 whose conv output scales requantize the outliers");

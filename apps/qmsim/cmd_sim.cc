@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "common.h"
 #include "png_chart.h"
@@ -58,98 +59,172 @@ int64_t lsb_distance(const golden::CapturedTensor& t, size_t i, const golden::Ca
 
 struct CrossArgs {
   std::string paths = "golden,sim", mode = "0", mode_file, model, hw, profile, alpha1_model;
-  int limit = 3, first_doc = 0, max_report = 10;
+  int limit = 3, first_doc = 0, max_report = 10, threads = 0;
 };
+
+using OtherPath =
+    std::function<std::vector<float>(const std::vector<int32_t>&, const std::vector<int>&, golden::Capture*)>;
+
+// The second path of a crosscheck in one mode.
+OtherPath make_other_path(bool gpu_path, const QModel& q, const config::Mode& mode, const num::NumericsProfile& profile,
+                          const ModelSet& models, const CrossArgs& a, std::string* hw_name) {
+  if (gpu_path) {
+#if defined(QMSIM_HAVE_GPU)
+    static std::shared_ptr<gpu::GpuModel> g;  // one upload of the model for every mode of the run
+    if (!g) g = std::make_shared<gpu::GpuModel>(q);
+    gpu::RunOptions ro;
+    ro.profile = profile;
+    ro.mode = mode.spec;
+    ro.alpha1_u_scales = models.alpha1_u_scales();
+    return [ro](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
+      return g->forward(t, p, ro, c);
+    };
+#else
+    (void)q, (void)mode, (void)profile, (void)models, (void)a, (void)hw_name;
+    throw std::runtime_error("--paths golden,gpu: this qmsim was built without CUDA");
+#endif
+  }
+#if defined(QMSIM_HAVE_SIM)
+  const config::HwConfig hw = load_hw(a.hw);
+  *hw_name = hw.name;
+  auto runner = std::make_shared<sim::SimRunner>(q, hw, mode.spec, profile);
+  runner->set_alpha1_u_scales(models.alpha1_u_scales());
+  return [runner](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
+    return runner->forward(t, p, c);
+  };
+#else
+  (void)q, (void)mode, (void)profile, (void)models, (void)a, (void)hw_name;
+  throw std::runtime_error("--paths golden,sim: this qmsim was built without SystemC (libsystemc-dev)");
+#endif
+}
+
+// One mode: golden (documents in parallel on `threads` threads) against the other path (one
+// document at a time), every tensor the other path captures compared with ==. Returns mismatches.
+int64_t crosscheck_mode(const CrossArgs& a, bool gpu_path, ModelSet& models, const config::Mode& mode,
+                        const std::string& profile_name, const std::vector<eval::DocRequest>& reqs,
+                        const golden::W8A8Plan& plan, int threads) {
+  const QModel& q = models.quant();
+  const num::NumericsProfile profile = profile_by_name(profile_name);
+  std::string hw_name = "-";
+  const OtherPath other = make_other_path(gpu_path, q, mode, profile, models, a, &hw_name);
+  int64_t tensors = 0, elements = 0, mismatches = 0;
+  int reported = 0;
+  std::string first_bad;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t c0 = 0; c0 < reqs.size(); c0 += static_cast<size_t>(threads)) {
+    const size_t c1 = std::min(reqs.size(), c0 + static_cast<size_t>(threads));
+    std::vector<golden::Capture> cgs(c1 - c0);
+    std::vector<std::thread> pool;
+    std::exception_ptr err;
+    std::mutex mu;
+    for (size_t k = c0; k < c1; ++k)
+      pool.emplace_back([&, k] {
+        try {
+          const eval::DocRequest& r = reqs[k];
+          golden::Capture& cg = cgs[k - c0];
+          golden::ForwardOptions o;
+          o.threads = 1;
+          o.profile = profile;
+          o.mode = mode.spec;
+          o.alpha1_u_scales = models.alpha1_u_scales();
+          o.capture = &cg;
+          const std::vector<float> lg = golden::forward_w8a8(q, plan, r.input, r.logit_positions, o);
+          cg.put("logits", "float32", {static_cast<int64_t>(r.logit_positions.size()), q.cfg.vocab_size}, lg.data(),
+                 lg.size());
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(mu);
+          if (!err) err = std::current_exception();
+        }
+      });
+    for (auto& t : pool) t.join();
+    if (err) std::rethrow_exception(err);
+    for (size_t k = c0; k < c1; ++k) {
+      const eval::DocRequest& r = reqs[k];
+      const golden::Capture& cg = cgs[k - c0];
+      golden::Capture cs;
+      const std::vector<float> ls = other(r.input, r.logit_positions, &cs);
+      cs.put("logits", "float32", {static_cast<int64_t>(r.logit_positions.size()), q.cfg.vocab_size}, ls.data(), ls.size());
+      for (const std::string& name : cs.order()) {
+        const golden::CapturedTensor* g = cg.find(name);
+        const golden::CapturedTensor& s = cs.tensors().at(name);
+        if (g == nullptr) {
+          ++mismatches;
+          std::printf("MISMATCH doc %d %s: golden has no such tensor\n", r.index, name.c_str());
+          continue;
+        }
+        ++tensors;
+        if (g->dtype != s.dtype || g->shape != s.shape) {
+          ++mismatches;
+          std::printf("MISMATCH doc %d %s: dtype/shape differ\n", r.index, name.c_str());
+          continue;
+        }
+        const size_t n = g->bytes.size() / (g->dtype == "int8" ? 1 : g->dtype == "float16" ? 2 : 4);
+        const size_t esz = g->bytes.size() / std::max<size_t>(1, n);
+        const int64_t cols = g->shape.size() == 2 ? g->shape[1] : 1;
+        elements += static_cast<int64_t>(n);
+        if (g->bytes == s.bytes) continue;  // the common case: one memcmp for the whole tensor
+        for (size_t i = 0; i < n; ++i) {
+          if (std::memcmp(g->bytes.data() + i * esz, s.bytes.data() + i * esz, esz) == 0) continue;
+          ++mismatches;
+          if (first_bad.empty()) first_bad = "doc " + std::to_string(r.index) + " " + name;
+          if (reported++ < a.max_report) {
+            const size_t dot = name.find('.', 7);
+            const std::string layer = name.rfind("layers.", 0) == 0 ? name.substr(7, dot - 7) : "-";
+            const std::string op = name.rfind("layers.", 0) == 0 ? name.substr(dot + 1) : name;
+            std::printf("MISMATCH mode %s doc %d layer %s op %s token %lld channel %lld: golden %.9g %s %.9g (%lld LSB)\n",
+                        mode.label().c_str(), r.index, layer.c_str(), op.c_str(), static_cast<long long>(i / cols),
+                        static_cast<long long>(i % cols), captured_value(*g, i), gpu_path ? "gpu" : "sim",
+                        captured_value(s, i), static_cast<long long>(lsb_distance(*g, i, s)));
+          }
+        }
+      }
+    }
+  }
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("crosscheck golden,%s mode %s profile %s hw %s: %zu documents, %lld tensors, %lld elements, %lld mismatches%s (%.1f s)\n",
+              gpu_path ? "gpu" : "sim", mode.label().c_str(), profile_name.c_str(), hw_name.c_str(), reqs.size(),
+              static_cast<long long>(tensors), static_cast<long long>(elements), static_cast<long long>(mismatches),
+              mismatches ? (" (first: " + first_bad + ")").c_str() : " - bit-exact", sec);
+  std::fflush(stdout);
+  return mismatches;
+}
 
 int run_crosscheck(const CrossArgs& a) {
   const bool gpu_path = a.paths == "golden,gpu" || a.paths == "gpu,golden";
   if (!gpu_path && a.paths != "golden,sim" && a.paths != "sim,golden")
     throw std::runtime_error("--paths " + a.paths + ": known pairs are golden,sim and golden,gpu");
-  const config::Mode mode = mode_from_args(a.mode, a.mode_file);
-  if (mode.fp32_reference) throw std::runtime_error("--mode fp32: crosscheck compares W8A8 paths");
+  // --mode all: every built-in W8A8 mode with each of its variants.
+  std::vector<config::Mode> modes;
+  if (a.mode == "all" && a.mode_file.empty()) {
+    for (const std::string& name : config::builtin_mode_names()) {
+      const config::Mode m = config::resolve_mode(name);
+      if (m.fp32_reference) continue;
+      if (m.variants.empty()) modes.push_back(m);
+      for (const std::string& v : m.variants) modes.push_back(config::resolve_mode(name + ":" + v));
+    }
+  } else {
+    modes.push_back(mode_from_args(a.mode, a.mode_file));
+    if (modes[0].fp32_reference) throw std::runtime_error("--mode fp32: crosscheck compares W8A8 paths");
+  }
   const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
   ModelSet models(model_dir, 1);
+  if (!a.alpha1_model.empty()) models.set_alpha1_model(a.alpha1_model);
   const QModel& q = models.quant();
   const std::string profile_name = a.profile.empty() ? q.numerics_profile : a.profile;
-  const num::NumericsProfile profile = profile_by_name(profile_name);
-  std::string hw_name = "-";
-  std::function<std::vector<float>(const std::vector<int32_t>&, const std::vector<int>&, golden::Capture*)> other;
-  if (gpu_path) {
-#if defined(QMSIM_HAVE_GPU)
-    if (!mode.spec.is_mode0_computation())
-      throw std::runtime_error("--paths golden,gpu: gpu_ref runs mode 0 so far (the other modes are not ported yet)");
-    auto g = std::make_shared<gpu::GpuModel>(q);
-    other = [g, profile](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
-      return g->forward(t, p, profile, c);
-    };
-#else
-    throw std::runtime_error("--paths golden,gpu: this qmsim was built without CUDA");
-#endif
-  } else {
-#if defined(QMSIM_HAVE_SIM)
-    const config::HwConfig hw = load_hw(a.hw);
-    hw_name = hw.name;
-    auto runner = std::make_shared<sim::SimRunner>(q, hw, mode.spec, profile);
-    if (!a.alpha1_model.empty()) {
-      models.set_alpha1_model(a.alpha1_model);
-      runner->set_alpha1_u_scales(models.alpha1_u_scales());
-    }
-    other = [runner](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
-      return runner->forward(t, p, c);
-    };
-#else
-    throw std::runtime_error("--paths golden,sim: this qmsim was built without SystemC (libsystemc-dev)");
-#endif
-  }
-  const auto plan = golden::make_w8a8_plan(q, 1);
+  profile_by_name(profile_name);
+  const int threads = a.threads > 0 ? a.threads : hardware_threads();
+  const auto plan = golden::make_w8a8_plan(q, threads);
   const std::vector<eval::DocRequest> reqs = lambada_requests("", "", a.first_doc, a.limit);
-  int64_t tensors = 0, elements = 0, mismatches = 0;
-  int reported = 0;
-  std::string first_bad;
-  for (const auto& r : reqs) {
-    golden::Capture cg, cs;
-    golden::ForwardOptions o;
-    o.threads = 1;
-    o.profile = profile;
-    o.mode = mode.spec;
-    o.alpha1_u_scales = models.alpha1_u_scales();
-    o.capture = &cg;
-    const std::vector<float> lg = golden::forward_w8a8(q, *plan, r.input, r.logit_positions, o);
-    const std::vector<float> ls = other(r.input, r.logit_positions, &cs);
-    cg.put("logits", "float32", {static_cast<int64_t>(r.logit_positions.size()), q.cfg.vocab_size}, lg.data(), lg.size());
-    for (const std::string& name : cs.order()) {
-      const golden::CapturedTensor* g = cg.find(name);
-      const golden::CapturedTensor& s = cs.tensors().at(name);
-      if (g == nullptr) continue;  // golden captures more (e.g. conv1d.v); the sim's are all compared
-      ++tensors;
-      if (g->dtype != s.dtype || g->shape != s.shape) {
-        ++mismatches;
-        std::printf("MISMATCH doc %d %s: dtype/shape differ\n", r.index, name.c_str());
-        continue;
-      }
-      const size_t n = g->bytes.size() / (g->dtype == "int8" ? 1 : g->dtype == "float16" ? 2 : 4);
-      const size_t esz = g->bytes.size() / std::max<size_t>(1, n);
-      const int64_t cols = g->shape.size() == 2 ? g->shape[1] : 1;
-      elements += static_cast<int64_t>(n);
-      for (size_t i = 0; i < n; ++i) {
-        if (std::memcmp(g->bytes.data() + i * esz, s.bytes.data() + i * esz, esz) == 0) continue;
-        ++mismatches;
-        if (first_bad.empty()) first_bad = "doc " + std::to_string(r.index) + " " + name;
-        if (reported++ < a.max_report) {
-          const size_t dot = name.find('.', 7);
-          const std::string layer = name.rfind("layers.", 0) == 0 ? name.substr(7, dot - 7) : "-";
-          const std::string op = name.rfind("layers.", 0) == 0 ? name.substr(dot + 1) : name;
-          std::printf("MISMATCH doc %d layer %s op %s token %lld channel %lld: golden %.9g sim %.9g (%lld LSB)\n", r.index,
-                      layer.c_str(), op.c_str(), static_cast<long long>(i / cols), static_cast<long long>(i % cols),
-                      captured_value(*g, i), captured_value(s, i), static_cast<long long>(lsb_distance(*g, i, s)));
-        }
-      }
-    }
+  int64_t mismatches = 0;
+  int bad_modes = 0;
+  for (const config::Mode& mode : modes) {
+    const int64_t m = crosscheck_mode(a, gpu_path, models, mode, profile_name, reqs, *plan, threads);
+    mismatches += m;
+    bad_modes += m ? 1 : 0;
   }
-  std::printf("crosscheck golden,%s mode %s profile %s hw %s: %zu documents, %lld tensors, %lld elements, %lld mismatches%s\n",
-              gpu_path ? "gpu" : "sim", mode.label().c_str(), profile_name.c_str(), hw_name.c_str(), reqs.size(), static_cast<long long>(tensors),
-              static_cast<long long>(elements), static_cast<long long>(mismatches),
-              mismatches ? (" (first: " + first_bad + ")").c_str() : " - bit-exact");
+  if (modes.size() > 1)
+    std::printf("crosscheck golden,%s: %zu modes, %d with mismatches%s\n", gpu_path ? "gpu" : "sim", modes.size(),
+                bad_modes, bad_modes ? "" : " - every mode bit-exact");
   return mismatches == 0 ? 0 : 1;
 }
 
@@ -306,12 +381,16 @@ eval::LogitsFn sim_logits_fn(const QModel&, const std::string&, const golden::Mo
 #endif
 
 eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec& mode,
-                                        const num::NumericsProfile& profile) {
+                                        const num::NumericsProfile& profile, const std::vector<float>& alpha1_u_scales,
+                                        std::function<std::string()>* kernel_report) {
 #if defined(QMSIM_HAVE_GPU)
-  if (!mode.is_mode0_computation())
-    throw std::runtime_error("--path gpu: gpu_ref runs mode 0 so far (the other modes are not ported yet)");
   auto g = std::make_shared<gpu::GpuModel>(q);
-  return [g, profile](const std::vector<const eval::DocRequest*>& docs) {
+  gpu::RunOptions ro;
+  ro.profile = profile;
+  ro.mode = mode;
+  ro.alpha1_u_scales = alpha1_u_scales;
+  if (kernel_report != nullptr) *kernel_report = [g] { return g->kernel_report(); };
+  return [g, ro](const std::vector<const eval::DocRequest*>& docs) {
     // Sub-batches of at most 60,000 tokens (the batched forward's limit is 65,535).
     std::vector<std::vector<float>> out;
     size_t i = 0;
@@ -325,12 +404,12 @@ eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec&
         tokens += docs[i]->input.size();
         ++i;
       }
-      for (auto& l : g->forward_batch(toks, pos, profile)) out.push_back(std::move(l));
+      for (auto& l : g->forward_batch(toks, pos, ro)) out.push_back(std::move(l));
     }
     return out;
   };
 #else
-  (void)q, (void)mode, (void)profile;
+  (void)q, (void)mode, (void)profile, (void)alpha1_u_scales, (void)kernel_report;
   throw std::runtime_error("--path gpu: this qmsim was built without CUDA (nvcc)");
 #endif
 }
@@ -341,8 +420,9 @@ void add_sim_commands(CLI::App& app) {
       "crosscheck", "Run LAMBADA documents through two paths (golden,sim or golden,gpu) and compare every captured intermediate with ==; reports "
                     "mismatches by layer/op/token/channel with both values and the LSB distance; exit 1 on any mismatch");
   x->add_option("--paths", c->paths, "Paths to compare")->capture_default_str();
-  x->add_option("--mode", c->mode, mode_option_help())->capture_default_str();
+  x->add_option("--mode", c->mode, mode_option_help() + "; all = every W8A8 mode and variant, one after the other")->capture_default_str();
   x->add_option("--mode-file", c->mode_file, "A mode written as YAML");
+  x->add_option("--threads", c->threads, "Golden forwards in parallel (documents); default: all cores");
   x->add_option("--model", c->model, "Model folder (default: the embedded model)");
   x->add_option("--hw", c->hw, "Hardware config (default configs/hw/default.yaml)");
   x->add_option("--limit", c->limit, "Number of documents")->capture_default_str();

@@ -1,23 +1,29 @@
-// CUDA kernels of the W8A8 datapath (mode 0) and the per-document forward. Each kernel computes
-// the golden definition of its op (spec §2, §5.8) with the shared numerics header: correctly
-// rounded exp/log1p (num::exp_cr, num::log1p_cr), IEEE division and sqrt, FMAs only where the
-// definition has one (num::fma_f32), every reduction in its fixed order. Built with -fmad=false
-// and without fast math so nvcc contracts nothing. Parallelism is over independent outputs
-// (tokens, channels, output columns); the order of operations inside each output is golden's.
+// gpu_ref host side: the model on the GPU, the batched forward of every W8A8 mode (the dataflow of
+// golden::forward_w8a8, one kernel per op of kernels.cuh), kernel timing, and the per-kernel entry
+// points of ops.h for the tests.
 #include "qmsim/gpu/gpu.h"
+#include "qmsim/gpu/ops.h"
 
 #include <cuda_runtime.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+
+#include "kernels.cuh"
 
 namespace qmsim {
 namespace gpu {
 namespace {
+
+using namespace kern;
+using golden::ModeSpec;
 
 void ck(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string("gpu: ") + what + ": " + cudaGetErrorString(e));
@@ -27,275 +33,80 @@ template <class T>
 struct DevBuf {
   T* p = nullptr;
   size_t n = 0;
+  DevBuf() = default;
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  DevBuf(DevBuf&& o) noexcept : p(o.p), n(o.n) { o.p = nullptr, o.n = 0; }
   void resize(size_t count) {
-    if (count <= n) return;
+    if (count <= n && p) return;
     if (p) cudaFree(p);
-    ck(cudaMalloc(&p, count * sizeof(T) + 16), "cudaMalloc");
+    p = nullptr;
+    ck(cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T) + 16), "cudaMalloc");
     n = count;
   }
-  void upload(const std::vector<T>& v) {
-    resize(v.size());
-    if (!v.empty()) ck(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  void upload(const T* v, size_t count) {
+    resize(count);
+    if (count) ck(cudaMemcpy(p, v, count * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  }
+  void upload(const std::vector<T>& v) { upload(v.data(), v.size()); }
+  void download(T* out, size_t count) const {
+    if (count) ck(cudaMemcpy(out, p, count * sizeof(T), cudaMemcpyDeviceToHost), "download");
   }
   ~DevBuf() {
     if (p) cudaFree(p);
   }
 };
 
-// ------------------------------------------------------------------ kernels
+unsigned blocks_for(size_t n, unsigned tb) { return static_cast<unsigned>((n + tb - 1) / tb); }
 
-__global__ void k_embed(int L, int D, const uint16_t* table, const int32_t* tok, uint16_t* out) {
-  const int t = blockIdx.x, j = threadIdx.x + blockIdx.y * blockDim.x;
-  if (t < L && j < D) out[static_cast<size_t>(t) * D + j] = table[static_cast<size_t>(tok[t]) * D + j];
-}
-
-// r = 1 / sqrt((Σ_j fl32(x_j·x_j) ascending j) / D + eps): one thread per token (sequential sum).
-__device__ float rms_reciprocal(const float* x, int D, float eps) {
-  float ss = 0.0f;
-  for (int j = 0; j < D; ++j) ss = ss + x[j] * x[j];
-  return 1.0f / num::sqrt_f32(ss / static_cast<float>(D) + eps);
-}
-
-// QRMSNorm (spec §2.3, §5.8): x = f32(h) (+ res); q = sat8(RNE(fl32(x·r) / s_in)). One thread per token.
-__global__ void k_rmsnorm_quant(int L, int D, const uint16_t* h, float* res, bool add_res, float eps, float s_in,
-                                int8_t* q) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= L) return;
-  float* x = res + static_cast<size_t>(t) * D;  // residual in/out (in place)
-  const uint16_t* ht = h + static_cast<size_t>(t) * D;
-  for (int j = 0; j < D; ++j) x[j] = add_res ? num::f16_to_f32(ht[j]) + x[j] : num::f16_to_f32(ht[j]);
-  const float r = rms_reciprocal(x, D, eps);
-  for (int j = 0; j < D; ++j) q[static_cast<size_t>(t) * D + j] = num::quant_rne_sat8((x[j] * r) / s_in);
-}
-
-// Final norm (spec §2.11, §5.8; f16_residual = the SE-fe5 variant). One thread per token.
-__global__ void k_final_norm(int L, int D, const uint16_t* h, const float* res, const uint16_t* w, float eps,
-                             bool f16_residual, float* scratch, uint16_t* out) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= L) return;
-  float* x = scratch + static_cast<size_t>(t) * D;
-  for (int j = 0; j < D; ++j) {
-    const float hf = num::f16_to_f32(h[static_cast<size_t>(t) * D + j]);
-    const float rf = res ? res[static_cast<size_t>(t) * D + j] : 0.0f;
-    if (!res)
-      x[j] = hf;
-    else if (f16_residual)
-      x[j] = num::round_to_f16(hf + num::round_to_f16(rf));
-    else
-      x[j] = hf + rf;
-  }
-  const float r = rms_reciprocal(x, D, eps);
-  for (int j = 0; j < D; ++j) {
-    const float wf = w ? num::f16_to_f32(w[j]) : 1.0f;
-    const float y = f16_residual ? num::round_to_f16(x[j] * r) : x[j] * r;
-    out[static_cast<size_t>(t) * D + j] = num::f32_to_f16_rne(y * wf);
-  }
-}
-
-// INT8 GEMM + epilogue (spec §2.4, §2.8): acc = Σ_k x[m,k]·W[n,k] exact in int32 (any order), then
-// int8 sat8(RNE(fl32(outer·fl32(inner·acc)))) / alpha, or f16 out. One thread per output, __dp4a.
-// row_alpha (nullable): rows of 1-token documents take the GEMV alpha epilogue (quamba-compat).
-__global__ void k_gemm(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer,
-                       float alpha, const uint8_t* row_alpha, bool out_f16, void* y, int ldy) {
-  const int n = blockIdx.x * blockDim.x + threadIdx.x, m = blockIdx.y;
-  if (n >= N || m >= M) return;
-  const int8_t* xr = x + static_cast<size_t>(m) * ldx;
-  const int8_t* wr = W + static_cast<size_t>(n) * K;
-  int32_t acc = 0;
-  int k = 0;
-  for (; k + 4 <= K; k += 4) {
-    int a, b;
-    memcpy(&a, xr + k, 4);
-    memcpy(&b, wr + k, 4);
-    acc = __dp4a(a, b, acc);
-  }
-  for (; k < K; ++k) acc += static_cast<int32_t>(xr[k]) * static_cast<int32_t>(wr[k]);
-  const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
-  const float v = use_alpha ? alpha * num::i32_to_f32_rne(acc) : outer * (inner * num::i32_to_f32_rne(acc));
-  const size_t o = static_cast<size_t>(m) * ldy + n;
-  if (out_f16)
-    static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
-  else
-    static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
-}
-
-// The same GEMM tiled for the memory system: a block computes 64 x 64 outputs (256 threads, 4 x 4
-// each), x and W tiles of 32 bytes of K staged in shared memory as packed int32 words (bytes past
-// K are zero, adding nothing to the exact int32 sums), __dp4a on the words. Same epilogue.
-constexpr int kTM = 64, kTN = 64, kTK = 32;
-__global__ void k_gemm_tiled(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer,
-                             float alpha, const uint8_t* row_alpha, bool out_f16, void* y, int ldy) {
-  __shared__ int32_t xs[kTM][kTK / 4 + 1];
-  __shared__ int32_t ws[kTN][kTK / 4 + 1];
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  const int m0 = blockIdx.y * kTM, n0 = blockIdx.x * kTN;
-  int32_t acc[4][4] = {{0}};
-  for (int k0 = 0; k0 < K; k0 += kTK) {
-    for (int i = threadIdx.x; i < kTM * (kTK / 4); i += blockDim.x) {
-      const int r = i / (kTK / 4), w = i % (kTK / 4);
-      const int m = m0 + r, n = n0 + r, k = k0 + 4 * w;
-      uint32_t vx = 0, vw = 0;
-      for (int b = 0; b < 4; ++b) {
-        const int kk = k + b;
-        if (kk < K) {
-          if (m < M) vx |= static_cast<uint32_t>(static_cast<uint8_t>(x[static_cast<size_t>(m) * ldx + kk])) << (8 * b);
-          if (n < N) vw |= static_cast<uint32_t>(static_cast<uint8_t>(W[static_cast<size_t>(n) * K + kk])) << (8 * b);
-        }
-      }
-      xs[r][w] = static_cast<int32_t>(vx);
-      ws[r][w] = static_cast<int32_t>(vw);
-    }
-    __syncthreads();
-    for (int w = 0; w < kTK / 4; ++w) {
-      int32_t a[4], b[4];
-      for (int i = 0; i < 4; ++i) a[i] = xs[ty * 4 + i][w], b[i] = ws[tx * 4 + i][w];
-      for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) acc[i][j] = __dp4a(a[i], b[j], acc[i][j]);
-    }
-    __syncthreads();
-  }
-  for (int i = 0; i < 4; ++i) {
-    const int m = m0 + ty * 4 + i;
-    if (m >= M) continue;
-    const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
-    for (int j = 0; j < 4; ++j) {
-      const int n = n0 + tx * 4 + j;
-      if (n >= N) continue;
-      const float v = use_alpha ? alpha * num::i32_to_f32_rne(acc[i][j]) : outer * (inner * num::i32_to_f32_rne(acc[i][j]));
-      const size_t o = static_cast<size_t>(m) * ldy + n;
-      if (out_f16)
-        static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
-      else
-        static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
-    }
-  }
-}
-
-// Causal conv1d + SiLU + RNA quantizer (spec §2.5, §5.8). One thread per (t, e).
-// start[t]: index of the first token of t's document (the causal window never crosses documents).
-__global__ void k_conv(int L, int E, int K, const int8_t* xz, const int8_t* w, const int8_t* b, float w_c, float b_c,
-                       float s_xz, float s_u, const int32_t* start, int8_t* out) {
-  const int e = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
-  if (e >= E || t >= L) return;
-  int32_t acc = 0;
-  for (int k = 0; k < K; ++k) {
-    const int ti = t - (K - 1) + k;
-    if (ti >= start[t]) acc += static_cast<int32_t>(w[static_cast<size_t>(e) * K + k]) * static_cast<int32_t>(xz[static_cast<size_t>(ti) * 2 * E + e]);
-  }
-  const float scale = w_c * s_xz, bias = b ? static_cast<float>(b[e]) * b_c : 0.0f * b_c;
-  const float v = num::silu_f32(num::fma_f32(scale, num::i32_to_f32_rne(acc), bias));
-  out[static_cast<size_t>(t) * E + e] = num::quant_rna_sat8(v / s_u);
-}
-
-struct ScanScales {
-  float u, dt, B, C, z, A, D, dt_bias, state;
-};
-
-// Selective scan (spec §2.6 with §5.8): one thread per (document, channel e), sequential in t over
-// the document's tokens [off[d], off[d+1]), n ascending; state [B, E, N].
-__global__ void k_scan(int B, const int32_t* off, int E, int N, int R, int X, const int8_t* u, const int8_t* dt,
-                       const int8_t* xdbl, const int8_t* xz, const int8_t* A_log, const int8_t* Dq, const int8_t* dbq,
-                       ScanScales s, uint16_t* y, float* state, int8_t* state_q) {
-  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-  if (idx >= B * E) return;
-  const int d = idx / E, e = idx % E;
-  float h[64], A[64];  // N <= 64
-  for (int n = 0; n < N; ++n) {
-    A[n] = -num::exp_cr(s.A * static_cast<float>(A_log[static_cast<size_t>(e) * N + n]));
-    h[n] = 0.0f;
-  }
-  const float Dv = s.D * static_cast<float>(Dq[e]);
-  const float bias_dt = s.dt_bias * static_cast<float>(dbq[e]);
-  for (int t = off[d]; t < off[d + 1]; ++t) {
-    const size_t te = static_cast<size_t>(t) * E + e;
-    const float uf = s.u * static_cast<float>(u[te]);
-    const float dtf = num::softplus_thr20_f32(num::fma_f32(s.dt, static_cast<float>(dt[te]), bias_dt));
-    const float du = dtf * uf;
-    float yacc = Dv * uf;
-    const int8_t* row = xdbl + static_cast<size_t>(t) * X;
-    for (int n = 0; n < N; ++n) {
-      const float b = (s.B * static_cast<float>(row[R + n])) * du;
-      h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], b);
-      yacc = num::fma_f32(h[n], s.C * static_cast<float>(row[R + N + n]), yacc);
-    }
-    const float zf = s.z * static_cast<float>(xz[static_cast<size_t>(t) * 2 * E + E + e]);
-    y[te] = num::f32_to_f16_rne((yacc * zf) / (1.0f + num::exp_cr(-zf)));
-  }
-  for (int n = 0; n < N; ++n) {
-    state[(static_cast<size_t>(d) * E + e) * N + n] = h[n];
-    state_q[(static_cast<size_t>(d) * E + e) * N + n] = num::quant_rna_sat8(h[n] / s.state);
-  }
-}
-
-__constant__ int8_t c_h12[12][12] = {
-    {1, -1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},     {-1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1},
-    {1, 1, 1, -1, 1, 1, -1, -1, -1, -1, 1, 1}, {1, -1, -1, -1, 1, -1, -1, 1, -1, 1, 1, -1},
-    {1, 1, 1, 1, 1, -1, 1, 1, -1, -1, -1, -1}, {1, -1, 1, -1, -1, -1, 1, -1, -1, 1, -1, 1},
-    {1, 1, -1, -1, 1, 1, 1, -1, 1, 1, -1, -1}, {1, -1, -1, 1, 1, -1, -1, -1, 1, -1, -1, 1},
-    {1, 1, -1, -1, -1, -1, 1, 1, 1, -1, 1, 1}, {1, -1, -1, 1, -1, 1, 1, -1, -1, -1, 1, -1},
-    {1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, -1}, {1, -1, 1, -1, -1, 1, -1, 1, 1, -1, -1, -1},
-};  // spec §5.8 H_12
-
-// Hadamard transform (spec §2.7 order: butterflies on bit b ascending, then the H_12 stage with
-// left-to-right sums) + RNA quantizer (sat8, or wrap8 under quamba-compat). One block per token,
-// the butterflies of a stage in parallel (each element still sees exactly golden's adds).
-__global__ void k_hadamard(int L, int n, int block, int blocks, const uint16_t* y, float scale, bool wrap, int8_t* out,
-                           unsigned long long* outside) {
-  extern __shared__ float v[];  // 2n floats: v and a copy for the H_12 stage
-  const int t = blockIdx.x;
-  if (t >= L) return;
-  for (int j = threadIdx.x; j < n; j += blockDim.x) v[j] = num::f16_to_f32(y[static_cast<size_t>(t) * n + j]);
-  __syncthreads();
-  for (int half = 1; half < block; half <<= 1) {
-    for (int i = threadIdx.x; i < n / 2; i += blockDim.x) {
-      const int c = i / (block / 2), r = i % (block / 2);
-      const int p = (r / half) * 2 * half + (r % half);  // p with bit `half` clear
-      float* lo = v + c * block + p;
-      float* hi = lo + half;
-      const float a = *lo, b = *hi;
-      *lo = a + b;
-      *hi = a - b;
-    }
-    __syncthreads();
-  }
-  if (blocks == 12) {
-    float* in = v + n;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) in[j] = v[j];
-    __syncthreads();
-    for (int j = threadIdx.x; j < n; j += blockDim.x) {
-      const int r = j / block, p = j % block;
-      float acc = c_h12[r][0] > 0 ? in[p] : -in[p];
-      for (int c = 1; c < 12; ++c) acc = c_h12[r][c] > 0 ? acc + in[c * block + p] : acc - in[c * block + p];
-      v[j] = acc;
-    }
-    __syncthreads();
-  }
-  for (int j = threadIdx.x; j < n; j += blockDim.x) {
-    const int32_t k = num::f32_to_i32_sat(num::round_rna(v[j] * scale));
-    if (k < -128 || k > 127) atomicAdd(outside, 1ull);
-    out[static_cast<size_t>(t) * n + j] = wrap ? num::wrap8(k) : num::sat8(k);
-  }
-}
-
-// lm_head (spec §5.8): logits[p, v] = Σ_k fl32(y·w) ascending k from 0; one thread per (p, v).
-__global__ void k_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t* pos, const uint16_t* W, bool f16,
-                          float* logits) {
-  const int v = blockIdx.x * blockDim.x + threadIdx.x, p = blockIdx.y;
-  if (v >= V || p >= P) return;
-  const uint16_t* y = yf + static_cast<size_t>(pos[p]) * D;
-  const uint16_t* w = W + static_cast<size_t>(v) * D;
-  float acc = 0.0f;
-  for (int k = 0; k < D; ++k) acc = acc + num::f16_to_f32(y[k]) * num::f16_to_f32(w[k]);
-  logits[static_cast<size_t>(p) * V + v] = f16 ? num::round_to_f16(acc) : acc;
+void load_h12() {
+  static bool done = false;
+  if (done) return;
+  ck(cudaMemcpyToSymbol(c_h12, num::kHadamard12, sizeof(num::kHadamard12)), "H_12 table");
+  done = true;
 }
 
 }  // namespace
 
-// QMSIM_GPU_NAIVE_GEMM=1 selects the one-thread-per-output GEMM (the baseline of the tiled one).
-const bool g_naive_gemm = [] {
-  const char* e = std::getenv("QMSIM_GPU_NAIVE_GEMM");
-  return e != nullptr && e[0] == '1';
-}();
+// ------------------------------------------------------------------ GEMM selection
+
+const char* gemm_kernel_name(GemmKernel k) {
+  switch (k) {
+    case GemmKernel::kNaive: return "naive";
+    case GemmKernel::kDp4a: return "dp4a";
+    case GemmKernel::kMma: return "mma";
+  }
+  return "?";
+}
+
+GemmKernel gemm_kernel_from_env() {
+  const char* e = std::getenv("QMSIM_GPU_GEMM");
+  if (e == nullptr || *e == 0 || std::strcmp(e, "mma") == 0) return GemmKernel::kMma;
+  if (std::strcmp(e, "dp4a") == 0) return GemmKernel::kDp4a;
+  if (std::strcmp(e, "naive") == 0) return GemmKernel::kNaive;
+  throw std::invalid_argument(std::string("QMSIM_GPU_GEMM=") + e + ": unknown (known: mma, dp4a, naive)");
+}
+
+namespace {
+void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
+                 cudaStream_t st = 0) {
+  if (M == 0 || N == 0) return;
+  switch (k) {
+    case GemmKernel::kNaive:
+      k_gemm_naive<<<dim3(blocks_for(N, 128), M), 128, 0, st>>>(M, N, K, x, ldx, W, ep);
+      break;
+    case GemmKernel::kDp4a:
+      k_gemm_dp4a<<<dim3(blocks_for(N, kTN), blocks_for(M, kTM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep);
+      break;
+    case GemmKernel::kMma: {
+      const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(W) % 16 == 0;
+      k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);
+      break;
+    }
+  }
+}
+}  // namespace
 
 bool device_available(std::string* why) {
   int n = 0;
@@ -307,22 +118,42 @@ bool device_available(std::string* why) {
   return true;
 }
 
+// ------------------------------------------------------------------ the model
+
 struct LayerDev {
   DevBuf<int8_t> in_proj, conv_w, conv_b, x_proj, dt_proj, A_log, D, dt_bias, out_proj;
 };
 
 struct GpuModel::Impl {
   const QModel& m;
+  GemmKernel gemm_kernel = GemmKernel::kMma;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
-  // Activations of one document (grown on demand).
-  DevBuf<int32_t> tok, pos, off, start;
+  // Activations of one batch (grown on demand).
+  DevBuf<int32_t> tok, pos, off, start, doc;
   DevBuf<uint8_t> row_alpha;
   DevBuf<uint16_t> h, y, yf;
   DevBuf<float> res, scratch, st, logits;
   DevBuf<int8_t> qn, xz, xc, xdbl, dt, yq, stq;
   DevBuf<unsigned long long> outside;
+  // Mode sites.
+  DevBuf<float> v, u_val, u_deq, xdbl_f, dt_f, dt_pre, doc_scale;
+  DevBuf<int8_t> u_code, xp_q, xq_dyn;
+  // Profiling: (name, ops, bytes, start, stop) per launch until collected.
+  bool profiling = false;
+  struct Pending {
+    std::string name;
+    double ops, bytes;
+    cudaEvent_t a, b;
+  };
+  std::vector<Pending> pending;
+  std::map<std::string, KernelStat> stats;
+
   explicit Impl(const QModel& model) : m(model) {
+    gemm_kernel = gemm_kernel_from_env();
+    const char* p = std::getenv("QMSIM_GPU_PROFILE");
+    profiling = p != nullptr && p[0] == '1';
+    load_h12();
     layers.resize(m.layers.size());
     for (size_t i = 0; i < m.layers.size(); ++i) {
       const QLayer& l = m.layers[i];
@@ -335,6 +166,39 @@ struct GpuModel::Impl {
     head.upload(m.lm_head_f16.empty() ? m.embedding_f16 : m.lm_head_f16);
     norm_f.upload(m.norm_f_f16);
   }
+  ~Impl() {
+    for (auto& p : pending) cudaEventDestroy(p.a), cudaEventDestroy(p.b);
+  }
+
+  // Runs `launch` (one kernel launch) and, when profiling, times it with two events.
+  template <class F>
+  void run(const char* name, double ops, double bytes, F launch) {
+    if (!profiling) {
+      launch();
+      return;
+    }
+    Pending p{name, ops, bytes, nullptr, nullptr};
+    ck(cudaEventCreate(&p.a), "event"), ck(cudaEventCreate(&p.b), "event");
+    ck(cudaEventRecord(p.a), "event");
+    launch();
+    ck(cudaEventRecord(p.b), "event");
+    pending.push_back(p);
+  }
+  void collect() {
+    for (auto& p : pending) {
+      ck(cudaEventSynchronize(p.b), "event");
+      float ms = 0;
+      ck(cudaEventElapsedTime(&ms, p.a, p.b), "event");
+      KernelStat& s = stats[p.name];
+      s.name = p.name;
+      s.launches += 1;
+      s.ms += ms;
+      s.ops += p.ops;
+      s.bytes += p.bytes;
+      cudaEventDestroy(p.a), cudaEventDestroy(p.b);
+    }
+    pending.clear();
+  }
 };
 
 GpuModel::GpuModel(const QModel& model) {
@@ -345,6 +209,36 @@ GpuModel::GpuModel(const QModel& model) {
 }
 
 GpuModel::~GpuModel() = default;
+
+void GpuModel::set_profiling(bool on) { impl_->profiling = on; }
+
+std::vector<KernelStat> GpuModel::kernel_stats() const {
+  impl_->collect();
+  std::vector<KernelStat> out;
+  for (const auto& kv : impl_->stats) out.push_back(kv.second);
+  std::sort(out.begin(), out.end(), [](const KernelStat& a, const KernelStat& b) { return a.ms > b.ms; });
+  return out;
+}
+
+std::string GpuModel::kernel_report() const {
+  const std::vector<KernelStat> st = kernel_stats();
+  double total = 0;
+  for (const auto& s : st) total += s.ms;
+  std::ostringstream o;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-22s %9s %10s %7s %10s %10s\n", "kernel", "launches", "ms", "share", "TOPS", "GB/s");
+  o << line;
+  for (const auto& s : st) {
+    const double sec = s.ms / 1e3;
+    std::snprintf(line, sizeof line, "%-22s %9lld %10.2f %6.1f%% %10.2f %10.1f\n", s.name.c_str(),
+                  static_cast<long long>(s.launches), s.ms, total > 0 ? 100.0 * s.ms / total : 0.0,
+                  s.ops > 0 && sec > 0 ? s.ops / sec / 1e12 : 0.0, sec > 0 ? s.bytes / sec / 1e9 : 0.0);
+    o << line;
+  }
+  std::snprintf(line, sizeof line, "%-22s %9s %10.2f\n", "total kernel time", "", total);
+  o << line;
+  return o.str();
+}
 
 namespace {
 template <class T>
@@ -359,20 +253,38 @@ void put(golden::Capture* cap, const std::string& name, const char* dtype, std::
 
 std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const std::vector<int>& positions,
                                      const num::NumericsProfile& profile, golden::Capture* cap) {
-  return forward_batch({tokens}, {positions}, profile, cap).front();
+  RunOptions o;
+  o.profile = profile;
+  return forward(tokens, positions, o, cap);
 }
 
 std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::vector<int32_t>>& docs,
                                                         const std::vector<std::vector<int>>& positions,
                                                         const num::NumericsProfile& profile, golden::Capture* cap) {
+  RunOptions o;
+  o.profile = profile;
+  return forward_batch(docs, positions, o, cap);
+}
+
+std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const std::vector<int>& positions,
+                                     const RunOptions& opt, golden::Capture* cap) {
+  return forward_batch({tokens}, {positions}, opt, cap).front();
+}
+
+std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::vector<int32_t>>& docs,
+                                                        const std::vector<std::vector<int>>& positions,
+                                                        const RunOptions& opt, golden::Capture* cap) {
   Impl& I = *impl_;
   const MambaConfig& c = I.m.cfg;
+  const ModeSpec& mode = opt.mode;
+  const num::NumericsProfile& profile = opt.profile;
+  mode.validate();
   const int B = static_cast<int>(docs.size());
   if (B == 0 || positions.size() != docs.size()) throw std::invalid_argument("gpu: documents and positions differ in number");
   if (cap && B != 1) throw std::invalid_argument("gpu: captures are for one document at a time");
   const int D = c.d_model, E = c.d_inner(), N = c.d_state, R = c.dt_rank, X = c.xproj_rows(), V = c.vocab_size;
-  // Documents back to back: T tokens, offsets, each token's document start, global logit rows.
-  std::vector<int32_t> tok, off = {0}, start, pos;
+  // Documents back to back: tokens, offsets, each token's document and its start, logit rows.
+  std::vector<int32_t> tok, off = {0}, start, docid, pos;
   std::vector<uint8_t> row_alpha;
   for (int d = 0; d < B; ++d) {
     const int L = static_cast<int>(docs[d].size());
@@ -385,73 +297,237 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
     }
     tok.insert(tok.end(), docs[d].begin(), docs[d].end());
     start.insert(start.end(), L, off.back());
+    docid.insert(docid.end(), L, d);
     row_alpha.insert(row_alpha.end(), L, profile.gemv_alpha_m1 && L == 1 ? 1 : 0);  // spec §2.4: GEMV when L == 1
     off.push_back(off.back() + L);
   }
   const int L = off.back(), P = static_cast<int>(pos.size());
   if (L > 65535) throw std::invalid_argument("gpu: at most 65535 tokens per batch");
-  const size_t LD = static_cast<size_t>(L) * D, LE = static_cast<size_t>(L) * E;
-  I.tok.upload(tok), I.pos.upload(pos), I.off.upload(off), I.start.upload(start), I.row_alpha.upload(row_alpha);
+  const size_t LD = static_cast<size_t>(L) * D, LE = static_cast<size_t>(L) * E, LX = static_cast<size_t>(L) * X;
+  I.tok.upload(tok), I.pos.upload(pos), I.off.upload(off), I.start.upload(start), I.doc.upload(docid);
+  I.row_alpha.upload(row_alpha);
   I.h.resize(LD), I.res.resize(LD), I.scratch.resize(LD), I.qn.resize(LD), I.xz.resize(2 * LE), I.xc.resize(LE);
-  I.xdbl.resize(static_cast<size_t>(L) * X), I.dt.resize(LE), I.y.resize(LE), I.yq.resize(LE), I.yf.resize(LD);
+  I.xdbl.resize(LX), I.dt.resize(LE), I.y.resize(LE), I.yq.resize(LE), I.yf.resize(LD);
   I.st.resize(static_cast<size_t>(B) * E * N), I.stq.resize(static_cast<size_t>(B) * E * N);
   I.logits.resize(static_cast<size_t>(P) * V);
   I.outside.resize(1);
+
+  // Which mode sites run (as golden::forward_w8a8 decides them).
+  using US = ModeSpec::USource;
+  using LI = ModeSpec::LinearInput;
+  using LO = ModeSpec::LinearOutput;
+  const bool need_v = mode.u_source == US::kV || mode.lin_input == LI::kRequantV || cap != nullptr;
+  const bool u_moded = mode.u_source != US::kQ, u_f32 = u_moded && !mode.u_int8;
+  const bool f32_dtbc = mode.lin_f32 && mode.lin_output != LO::kInt8Rne;  // the scan reads f32 dt, B, C
+  const bool pseq = mode.ssm_arithmetic == ModeSpec::SsmArithmetic::kPseq;
+  if (need_v) I.v.resize(LE);
+  if (u_f32) I.u_val.resize(LE);
+  if (u_moded && mode.u_int8) I.u_code.resize(LE);
+  if (mode.lin_f32 && !u_f32) I.u_deq.resize(LE);
+  if (mode.lin_input == LI::kRequantU || mode.lin_input == LI::kRequantV) I.xp_q.resize(LE);
+  if (mode.conv_dynamic_input_scale) I.xq_dyn.resize(LE), I.doc_scale.resize(B);
+  if (mode.u_quantizer == num::UQuantizer::kGridRequantOutliers) I.doc_scale.resize(B);
+  if (mode.lin_f32) I.xdbl_f.resize(LX), I.dt_f.resize(LE);
+  if (f32_dtbc) I.dt_pre.resize(LE);
+
   const bool any_alpha = profile.gemv_alpha_m1 && std::find(row_alpha.begin(), row_alpha.end(), 1) != row_alpha.end();
   const uint8_t* alpha_rows = any_alpha ? I.row_alpha.p : nullptr;
-  const int TB = 128;
+  const unsigned TB = 256;
   auto lname = [](int i, const char* op) { return "layers." + std::to_string(i) + "." + op; };
-  k_embed<<<dim3(L, (D + TB - 1) / TB), TB>>>(L, D, I.embedding.p, I.tok.p, I.h.p);
-  put(cap, "embedding.out", "float16", {L, D}, I.h.p, LD);
-  auto gemm = [&](int Nn, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer, float alpha,
-                  const uint8_t* rows_alpha, bool f16, void* out, int ldy) {
-    if (g_naive_gemm)
-      k_gemm<<<dim3((Nn + TB - 1) / TB, L), TB>>>(L, Nn, K, x, ldx, W, inner, outer, alpha, rows_alpha, f16, out, ldy);
-    else
-      k_gemm_tiled<<<dim3((Nn + kTN - 1) / kTN, (L + kTM - 1) / kTM), 256>>>(L, Nn, K, x, ldx, W, inner, outer, alpha,
-                                                                               rows_alpha, f16, out, ldy);
+  auto gemm = [&](const char* name, int Nn, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer,
+                  float alpha, const uint8_t* rows_alpha, bool f16, void* out, int ldy) {
+    const GemmEpilogue ep{inner, outer, alpha, rows_alpha, f16, out, ldy};
+    const double ops = 2.0 * L * Nn * K, bytes = static_cast<double>(L) * K + static_cast<double>(Nn) * K +
+                                                 static_cast<double>(L) * Nn * (f16 ? 2 : 1);
+    I.run(name, ops, bytes, [&] { launch_gemm(I.gemm_kernel, L, Nn, K, x, ldx, W, ep); });
   };
+  auto elementwise = [&](const char* name, size_t n, double bytes_per, auto launch) {
+    I.run(name, 0, bytes_per * static_cast<double>(n), [&] { launch(blocks_for(n, TB)); });
+  };
+
+  I.run("embedding", 0, LD * 4.0, [&] { k_embed<<<dim3(L, blocks_for(D, 128)), 128>>>(L, D, I.embedding.p, I.tok.p, I.h.p); });
+  put(cap, "embedding.out", "float16", {L, D}, I.h.p, LD);
   for (int i = 0; i < c.n_layer; ++i) {
     const QLayer& l = I.m.layers[static_cast<size_t>(i)];
     const LayerDev& d = I.layers[static_cast<size_t>(i)];
-    k_rmsnorm_quant<<<(L + 63) / 64, 64>>>(L, D, I.h.p, I.res.p, i > 0, c.norm_eps, l.norm_output_scale, I.qn.p);
+    // spec §2.3: residual add + RMSNorm + quantize (layer 0: residual = embedding).
+    I.run("rmsnorm_quant", 0, LD * 11.0, [&] {
+      k_rmsnorm_quant<<<blocks_for(L, 64), 64>>>(L, D, I.h.p, i > 0 ? I.res.p : nullptr, I.res.p, c.norm_eps,
+                                                 l.norm_output_scale, I.qn.p);
+    });
     put(cap, lname(i, "norm.res"), "float32", {L, D}, I.res.p, LD);
     put(cap, lname(i, "norm.out"), "int8", {L, D}, I.qn.p, LD);
-    gemm(2 * E, D, I.qn.p, D, d.in_proj.p, l.in_proj_a, l.in_proj_b, l.in_proj_alpha, nullptr, false, I.xz.p, 2 * E);
+    // spec §2.4: in_proj (x = cols 0..E-1, z = cols E..2E-1).
+    gemm("gemm in_proj", 2 * E, D, I.qn.p, D, d.in_proj.p, l.in_proj_a, l.in_proj_b, l.in_proj_alpha, nullptr, false,
+         I.xz.p, 2 * E);
     put(cap, lname(i, "in_proj.out"), "int8", {L, 2 * E}, I.xz.p, 2 * LE);
-    k_conv<<<dim3((E + TB - 1) / TB, L), TB>>>(L, E, c.d_conv, I.xz.p, d.conv_w.p, l.conv_b.empty() ? nullptr : d.conv_b.p,
-                                              l.conv_weight_scale, l.conv_bias_scale, l.conv_input_scale,
-                                              l.conv_output_scale, I.start.p, I.xc.p);
+    // spec §2.5 conv1d (+ doc mode 3's per-call input scale, §4.3).
+    const int8_t* conv_in = I.xz.p;
+    int conv_ld = 2 * E;
+    const float* s_in_doc = nullptr;
+    if (mode.conv_dynamic_input_scale) {
+      I.run("mode dyn_scale", 0, LE, [&] { k_dyn_scale<<<B, 256>>>(I.off.p, E, I.xz.p, 2 * E, l.conv_input_scale, I.doc_scale.p); });
+      elementwise("mode requant", LE, 2, [&](unsigned nb) {
+        k_dyn_requant<<<nb, TB>>>(L, E, I.xz.p, 2 * E, l.conv_input_scale, I.doc_scale.p, I.doc.p, I.xq_dyn.p);
+      });
+      conv_in = I.xq_dyn.p, conv_ld = E, s_in_doc = I.doc_scale.p;
+      put(cap, lname(i, "conv1d.in_dynamic"), "int8", {L, E}, I.xq_dyn.p, LE);
+    }
+    I.run("conv1d", 0, LE * (need_v ? 6.0 : 2.0), [&] {
+      k_conv<<<dim3(blocks_for(E, 128), L), 128>>>(L, E, c.d_conv, conv_in, conv_ld, d.conv_w.p,
+                                                 l.conv_b.empty() ? nullptr : d.conv_b.p, l.conv_weight_scale,
+                                                 l.conv_bias_scale, l.conv_input_scale, s_in_doc, I.doc.p,
+                                                 l.conv_output_scale, I.start.p, I.xc.p, need_v ? I.v.p : nullptr);
+    });
     put(cap, lname(i, "conv1d.out"), "int8", {L, E}, I.xc.p, LE);
-    gemm(X, E, I.xc.p, E, d.x_proj.p, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, alpha_rows, false, I.xdbl.p, X);
-    put(cap, lname(i, "x_proj.out"), "int8", {L, X}, I.xdbl.p, static_cast<size_t>(L) * X);
-    gemm(E, R, I.xdbl.p, X, d.dt_proj.p, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, nullptr, false, I.dt.p, E);
-    put(cap, lname(i, "dt_proj.out"), "int8", {L, E}, I.dt.p, LE);
+    if (need_v) put(cap, lname(i, "conv1d.v"), "float32", {L, E}, I.v.p, LE);
+    // Mode site u (spec §4.2, §5.8).
+    const int8_t* u_q = I.xc.p;
+    const float* u_f = nullptr;
+    if (u_moded) {
+      num::UQuantParams p;
+      p.kind = mode.u_quantizer;
+      p.rounding = mode.u_rounding;
+      p.s = l.u_scale;
+      p.fine_threshold = mode.u_fine_threshold;
+      p.fine_divisor = mode.u_fine_divisor;
+      const float* src_v = mode.u_source == US::kV ? I.v.p : nullptr;
+      const float* s_o_doc = nullptr;
+      if (mode.u_quantizer == num::UQuantizer::kGridRequantOutliers) {
+        if (mode.u_outlier_scale == golden::OutlierScale::kPerCallMax) {
+          I.run("mode outlier_scale", 0, LE * 4.0, [&] { k_outlier_scale<<<B, 256>>>(I.off.p, E, src_v, I.xc.p, p, I.doc_scale.p); });
+          s_o_doc = I.doc_scale.p;
+        } else {
+          const float s_a1 = i < static_cast<int>(opt.alpha1_u_scales.size()) ? opt.alpha1_u_scales[i] : 0.0f;
+          p.s_o = s_a1 > 0.0f ? s_a1 : l.u_scale;
+        }
+      }
+      float* value = mode.u_int8 ? nullptr : I.u_val.p;
+      int8_t* code = mode.u_int8 ? I.u_code.p : nullptr;
+      elementwise("mode u_site", LE, 8, [&](unsigned nb) {
+        k_u_site<<<nb, TB>>>(L, E, src_v, I.xc.p, p, s_o_doc, I.doc.p, value, code);
+      });
+      if (mode.u_int8) {
+        u_q = I.u_code.p;
+        put(cap, lname(i, "ssm.u"), "int8", {L, E}, I.u_code.p, LE);
+      } else {
+        u_q = nullptr, u_f = I.u_val.p;
+        put(cap, lname(i, "ssm.u"), "float32", {L, E}, I.u_val.p, LE);
+      }
+    }
+    // Mode site linears, input (spec §4.6).
+    const int8_t* xp_in = I.xc.p;
+    if (mode.lin_input == LI::kRequantU) {
+      if (u_q != nullptr) {
+        xp_in = u_q;  // an int8 u is on the s_u grid: requantizing it is the identity
+      } else {
+        elementwise("mode requant", LE, 5, [&](unsigned nb) {
+          k_requant<<<nb, TB>>>(LE, mode.lin_input_rounding, u_f, l.u_scale, I.xp_q.p);
+        });
+        xp_in = I.xp_q.p;
+      }
+    } else if (mode.lin_input == LI::kRequantV) {
+      elementwise("mode requant", LE, 5, [&](unsigned nb) {
+        k_requant<<<nb, TB>>>(LE, mode.lin_input_rounding, I.v.p, l.u_scale, I.xp_q.p);
+      });
+      xp_in = I.xp_q.p;
+    } else if (mode.lin_input == LI::kU) {
+      xp_in = nullptr;
+    }
+    if (xp_in != nullptr && xp_in != I.xc.p) put(cap, lname(i, "x_proj.in"), "int8", {L, E}, xp_in, LE);
+    ScanIn in{};
+    in.u_q = u_q, in.u_f = u_f;
+    in.z = I.xz.p + E, in.ld_z = 2 * E;
+    in.A_log = d.A_log.p, in.D = d.D.p, in.dt_bias = d.dt_bias.p;
+    in.ld_bc = X, in.b_off = R, in.c_off = R + N;
+    if (!mode.lin_f32) {
+      // spec §2.4: x_proj (GEMV alpha when L == 1 under the profile), dt_proj on its int8 dt_raw.
+      gemm("gemm x_proj", X, E, xp_in, E, d.x_proj.p, l.x_proj_b, l.x_proj_a, l.x_proj_alpha, alpha_rows, false, I.xdbl.p, X);
+      put(cap, lname(i, "x_proj.out"), "int8", {L, X}, I.xdbl.p, LX);
+      gemm("gemm dt_proj", E, R, I.xdbl.p, X, d.dt_proj.p, l.dt_proj_a, l.dt_proj_b, l.dt_proj_alpha, nullptr, false,
+           I.dt.p, E);
+      put(cap, lname(i, "dt_proj.out"), "int8", {L, E}, I.dt.p, LE);
+      in.dt_q = I.dt.p, in.bc_q = I.xdbl.p;
+    } else {
+      // Mode site linears, f32 (6-x): F.linear with dequantized weights on f32 u.
+      const float* uin = u_f;
+      if (uin == nullptr) {
+        elementwise("mode dequant", LE, 5, [&](unsigned nb) { k_dequant<<<nb, TB>>>(LE, u_q, l.u_scale, I.u_deq.p); });
+        uin = I.u_deq.p;
+      }
+      I.run("linear_f32 x_proj", 2.0 * L * X * E, LE * 4.0 + LX * 4.0, [&] {
+        k_linear_f32<<<dim3(blocks_for(X, 128), L), 128, E * sizeof(float)>>>(L, E, X, uin, E, d.x_proj.p, l.x_proj_b,
+                                                                               I.xdbl_f.p, X);
+      });
+      if (mode.lin_output == LO::kGridRne)
+        elementwise("mode regrid", LX, 8, [&](unsigned nb) { k_regrid<<<nb, TB>>>(LX, I.xdbl_f.p, l.B_scale); });
+      put(cap, lname(i, "x_proj.out_f32"), "float32", {L, X}, I.xdbl_f.p, LX);
+      I.run("linear_f32 dt_proj", 2.0 * L * E * R, LX * 4.0 + LE * 4.0, [&] {
+        k_linear_f32<<<dim3(blocks_for(E, 128), L), 128, R * sizeof(float)>>>(L, R, E, I.xdbl_f.p, X, d.dt_proj.p,
+                                                                               l.dt_proj_b, I.dt_f.p, E);
+      });
+      if (mode.lin_output == LO::kGridRne)
+        elementwise("mode regrid", LE, 8, [&](unsigned nb) { k_regrid<<<nb, TB>>>(LE, I.dt_f.p, l.dt_scale); });
+      put(cap, lname(i, "dt_proj.out_f32"), "float32", {L, E}, I.dt_f.p, LE);
+      if (mode.lin_output == LO::kInt8Rne) {
+        // 6-4: dt, B, C re-quantized to int8 with RNE for the int8-input scan.
+        elementwise("mode requant", LE, 5, [&](unsigned nb) {
+          k_requant<<<nb, TB>>>(LE, num::Rounding::kRne, I.dt_f.p, l.dt_scale, I.dt.p);
+        });
+        elementwise("mode requant", static_cast<size_t>(L) * 2 * N, 5, [&](unsigned nb) {
+          k_requant_bc<<<nb, TB>>>(L, X, R, N, I.xdbl_f.p, l.B_scale, l.C_scale, I.xdbl.p);
+        });
+        put(cap, lname(i, "dt_proj.out"), "int8", {L, E}, I.dt.p, LE);
+        in.dt_q = I.dt.p, in.bc_q = I.xdbl.p;
+      } else {
+        elementwise("mode dt_pre", LE, 8, [&](unsigned nb) {
+          k_dt_pre<<<nb, TB>>>(L, E, I.dt_f.p, d.dt_bias.p, l.dt_bias_scale, I.dt_pre.p);
+        });
+        in.dt_pre = I.dt_pre.p, in.bc_f = I.xdbl_f.p;
+      }
+    }
+    (void)f32_dtbc;
+    // Mode site ssm: the golden kernel arithmetic or P-seq, per (document, channel).
     const ScanScales s{l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
                        l.ssm_state_scale};
-    k_scan<<<(B * E + 63) / 64, 64>>>(B, I.off.p, E, N, R, X, I.xc.p, I.dt.p, I.xdbl.p, I.xz.p, d.A_log.p, d.D.p,
-                                      d.dt_bias.p, s, I.y.p, I.st.p, I.stq.p);
+    const double scan_bytes = LE * 5.0 + static_cast<double>(L) * 2 * N;
+    I.run(pseq ? "scan pseq" : "scan", 0, scan_bytes, [&] {
+      if (pseq)
+        k_scan<true><<<blocks_for(static_cast<size_t>(B) * E, 64), 64>>>(B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
+      else
+        k_scan<false><<<blocks_for(static_cast<size_t>(B) * E, 64), 64>>>(B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
+    });
     put(cap, lname(i, "ssm.out"), "float16", {L, E}, I.y.p, LE);
     put(cap, lname(i, "ssm.state"), "float32", {E, N}, I.st.p, static_cast<size_t>(E) * N);
     put(cap, lname(i, "ssm.state_q"), "int8", {E, N}, I.stq.p, static_cast<size_t>(E) * N);
+    // spec §2.7: Hadamard + RNA quantizer.
     const bool pow2 = (E & (E - 1)) == 0;
     const int blocks = pow2 ? 1 : 12, block = E / blocks;
     const float scale_h =
         static_cast<float>((1.0 / std::sqrt(static_cast<double>(E))) / static_cast<double>(l.had_output_scale));
-    k_hadamard<<<L, 256, 2 * E * sizeof(float)>>>(L, E, block, blocks, I.y.p, scale_h, profile.hadamard_wrap, I.yq.p,
-                                                  I.outside.p);
+    I.run("hadamard", 0, LE * 3.0, [&] {
+      k_hadamard<<<L, 256, 2 * E * sizeof(float)>>>(L, E, block, blocks, I.y.p, scale_h, profile.hadamard_wrap, I.yq.p,
+                                                    I.outside.p);
+    });
     put(cap, lname(i, "hadamard.out"), "int8", {L, E}, I.yq.p, LE);
-    gemm(D, E, I.yq.p, E, d.out_proj.p, l.out_proj_b, l.out_proj_a, l.out_proj_alpha, alpha_rows, true, I.h.p, D);
+    // spec §2.8: out_proj to f16 (alpha when M == 1 under the profile).
+    gemm("gemm out_proj", D, E, I.yq.p, E, d.out_proj.p, l.out_proj_b, l.out_proj_a, l.out_proj_alpha, alpha_rows, true,
+         I.h.p, D);
     put(cap, lname(i, "out_proj.out"), "float16", {L, D}, I.h.p, LD);
   }
-  k_final_norm<<<(L + 63) / 64, 64>>>(L, D, I.h.p, c.n_layer > 0 ? I.res.p : nullptr,
-                                      I.m.norm_f_f16.empty() ? nullptr : I.norm_f.p, c.norm_eps,
-                                      profile.f16_residual_final_norm, I.scratch.p, I.yf.p);
+  I.run("final_norm", 0, LD * 8.0, [&] {
+    k_final_norm<<<blocks_for(L, 64), 64>>>(L, D, I.h.p, c.n_layer > 0 ? I.res.p : nullptr,
+                                            I.m.norm_f_f16.empty() ? nullptr : I.norm_f.p, c.norm_eps,
+                                            profile.f16_residual_final_norm, I.scratch.p, I.yf.p);
+  });
   put(cap, "norm_f.out", "float16", {L, D}, I.yf.p, LD);
-  k_lm_head<<<dim3((V + TB - 1) / TB, P), TB>>>(P, V, D, I.yf.p, I.pos.p, I.head.p, profile.f16_logits, I.logits.p);
+  I.run("lm_head", 2.0 * P * V * D, static_cast<double>(V) * D * 2 + static_cast<double>(P) * V * 4, [&] {
+    k_lm_head<<<dim3(blocks_for(V, 128), P), 128>>>(P, V, D, I.yf.p, I.pos.p, I.head.p, profile.f16_logits, I.logits.p);
+  });
   ck(cudaGetLastError(), "kernel launch");
   std::vector<float> all(static_cast<size_t>(P) * V);
   ck(cudaMemcpy(all.data(), I.logits.p, all.size() * 4, cudaMemcpyDeviceToHost), "logits");
+  if (I.profiling) I.collect();
   std::vector<std::vector<float>> out(static_cast<size_t>(B));
   size_t row = 0;
   for (int d = 0; d < B; ++d) {
@@ -462,5 +538,316 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
   return out;
 }
 
+// ------------------------------------------------------------------ per-kernel entry points (ops.h)
+
+namespace ops {
+namespace {
+void sync(const char* what) {
+  ck(cudaGetLastError(), what);
+  ck(cudaDeviceSynchronize(), what);
+}
+template <class T>
+void dev_in(DevBuf<T>& b, const T* host, size_t n) {
+  if (host) b.upload(host, n);
+}
+// One document of L tokens: off = {0, L}, start = 0, doc = 0.
+struct OneDoc {
+  DevBuf<int32_t> off, start, doc;
+  explicit OneDoc(int L) {
+    const std::vector<int32_t> o = {0, L}, z(static_cast<size_t>(L), 0);
+    off.upload(o), start.upload(z), doc.upload(z);
+  }
+};
+}  // namespace
+
+void gemm_s8(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer,
+             float alpha, const uint8_t* row_alpha, bool out_f16, void* y) {
+  DevBuf<int8_t> dx, dw, dy8;
+  DevBuf<uint16_t> dy16;
+  DevBuf<uint8_t> dra;
+  dx.upload(x, static_cast<size_t>(M - 1) * ldx + K);
+  dw.upload(W, static_cast<size_t>(N) * K);
+  if (row_alpha) dra.upload(row_alpha, M);
+  const size_t n = static_cast<size_t>(M) * N;
+  if (out_f16) dy16.resize(n); else dy8.resize(n);
+  void* dy = out_f16 ? static_cast<void*>(dy16.p) : static_cast<void*>(dy8.p);
+  launch_gemm(k, M, N, K, dx.p, ldx, dw.p, GemmEpilogue{inner, outer, alpha, row_alpha ? dra.p : nullptr, out_f16, dy, N});
+  sync("gemm");
+  if (out_f16) dy16.download(static_cast<uint16_t*>(y), n); else dy8.download(static_cast<int8_t*>(y), n);
+}
+
+void rmsnorm_quant(int L, int D, const uint16_t* h_f16, const float* residual_in, float eps, float s_in,
+                   float* residual_out, int8_t* q_out) {
+  const size_t n = static_cast<size_t>(L) * D;
+  DevBuf<uint16_t> h;
+  DevBuf<float> rin, rout;
+  DevBuf<int8_t> q;
+  h.upload(h_f16, n), dev_in(rin, residual_in, n), rout.resize(n), q.resize(n);
+  k_rmsnorm_quant<<<blocks_for(L, 64), 64>>>(L, D, h.p, residual_in ? rin.p : nullptr, rout.p, eps, s_in, q.p);
+  sync("rmsnorm_quant");
+  rout.download(residual_out, n), q.download(q_out, n);
+}
+
+void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residual_in, const uint16_t* weight_f16,
+                       float eps, bool f16_residual, uint16_t* out_f16) {
+  const size_t n = static_cast<size_t>(L) * D;
+  DevBuf<uint16_t> h, w, out;
+  DevBuf<float> rin, scratch;
+  h.upload(h_f16, n), dev_in(rin, residual_in, n), dev_in(w, weight_f16, D), scratch.resize(n), out.resize(n);
+  k_final_norm<<<blocks_for(L, 64), 64>>>(L, D, h.p, residual_in ? rin.p : nullptr, weight_f16 ? w.p : nullptr, eps,
+                                          f16_residual, scratch.p, out.p);
+  sync("final_norm");
+  out.download(out_f16, n);
+}
+
+void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
+                       const golden::Conv1dScales& s, int8_t* out, float* v_out) {
+  const size_t n = static_cast<size_t>(L) * E;
+  OneDoc od(L);
+  DevBuf<int8_t> dx, dw, db, dout;
+  DevBuf<float> dv;
+  dx.upload(x, n), dw.upload(w, static_cast<size_t>(E) * K), dev_in(db, bias, E), dout.resize(n);
+  if (v_out) dv.resize(n);
+  k_conv<<<dim3(blocks_for(E, 128), L), 128>>>(L, E, K, dx.p, E, dw.p, bias ? db.p : nullptr, s.weight_scale,
+                                              s.bias_scale, s.input_scale, nullptr, od.doc.p, s.output_scale,
+                                              od.start.p, dout.p, v_out ? dv.p : nullptr);
+  sync("conv1d");
+  dout.download(out, n);
+  if (v_out) dv.download(v_out, n);
+}
+
+namespace {
+// Runs k_scan on one document. bc: [L, 2N] rows (B then C) in int8 or f32.
+void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_f, const int8_t* dt_q,
+              const float* dt_pre, const int8_t* Bq, const int8_t* Cq, const float* Bf, const float* Cf,
+              const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias, const golden::SsmScales& s,
+              uint16_t* y_f16, float* state, int8_t* state_q) {
+  const size_t n = static_cast<size_t>(L) * E, ln = static_cast<size_t>(L) * N;
+  OneDoc od(L);
+  DevBuf<int8_t> du, ddt, dbc, dz, dA, dD, ddb, dstq;
+  DevBuf<float> duf, ddtp, dbcf, dst;
+  DevBuf<uint16_t> dy;
+  dev_in(du, u_q, n), dev_in(duf, u_f, n), dev_in(ddt, dt_q, n), dev_in(ddtp, dt_pre, n);
+  if (Bq) {
+    std::vector<int8_t> bc(2 * ln);
+    for (int t = 0; t < L; ++t)
+      for (int k = 0; k < N; ++k) bc[2 * t * N + k] = Bq[t * N + k], bc[2 * t * N + N + k] = Cq[t * N + k];
+    dbc.upload(bc);
+  } else {
+    std::vector<float> bc(2 * ln);
+    for (int t = 0; t < L; ++t)
+      for (int k = 0; k < N; ++k) bc[2 * t * N + k] = Bf[t * N + k], bc[2 * t * N + N + k] = Cf[t * N + k];
+    dbcf.upload(bc);
+  }
+  std::vector<int8_t> zero_bias(static_cast<size_t>(E), 0);
+  dz.upload(z, n), dA.upload(A_log, static_cast<size_t>(E) * N), dD.upload(D, E);
+  ddb.upload(dt_bias ? dt_bias : zero_bias.data(), E);
+  dy.resize(n), dst.resize(static_cast<size_t>(E) * N), dstq.resize(static_cast<size_t>(E) * N);
+  ScanIn in{};
+  in.u_q = u_q ? du.p : nullptr, in.u_f = u_f ? duf.p : nullptr;
+  in.dt_q = dt_q ? ddt.p : nullptr, in.dt_pre = dt_pre ? ddtp.p : nullptr;
+  in.bc_q = Bq ? dbc.p : nullptr, in.bc_f = Bq ? nullptr : dbcf.p;
+  in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
+  in.z = dz.p, in.ld_z = E;
+  in.A_log = dA.p, in.D = dD.p, in.dt_bias = ddb.p;
+  const ScanScales sc{s.u, s.dt, s.B, s.C, s.z, s.A, s.D, s.dt_bias, s.state};
+  if (pseq)
+    k_scan<true><<<blocks_for(E, 64), 64>>>(1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
+  else
+    k_scan<false><<<blocks_for(E, 64), 64>>>(1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
+  sync("scan");
+  dy.download(y_f16, n);
+  if (state) dst.download(state, static_cast<size_t>(E) * N);
+  if (state_q) dstq.download(state_q, static_cast<size_t>(E) * N);
+}
+}  // namespace
+
+void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, const int8_t* B, const int8_t* C,
+                    const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
+                    const golden::SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q) {
+  scan_one(false, L, E, N, u, nullptr, dt, nullptr, B, C, nullptr, nullptr, z, A_log, D, dt_bias, s, y_f16, state,
+           state_q);
+}
+
+void selective_scan_f32in(int L, int E, int N, const float* u, const float* dt_pre, const float* Bf, const float* Cf,
+                          const int8_t* z, const int8_t* A_log, const int8_t* D, const golden::SsmScales& s,
+                          uint16_t* y_f16, float* state, int8_t* state_q) {
+  scan_one(false, L, E, N, nullptr, u, nullptr, dt_pre, nullptr, nullptr, Bf, Cf, z, A_log, D, nullptr, s, y_f16,
+           state, state_q);
+}
+
+void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_f32, const int8_t* dt,
+                         const int8_t* B, const int8_t* C, const int8_t* z, const int8_t* A_log, const int8_t* D,
+                         const int8_t* dt_bias, const golden::SsmScales& s, uint16_t* y_f16, float* state) {
+  scan_one(true, L, E, N, u_q, u_q ? nullptr : u_f32, dt, nullptr, B, C, nullptr, nullptr, z, A_log, D, dt_bias, s,
+           y_f16, state, nullptr);
+}
+
+void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range) {
+  const bool pow2 = (n & (n - 1)) == 0;
+  if (!pow2 && (n % 12 != 0 || ((n / 12) & (n / 12 - 1)) != 0))
+    throw std::invalid_argument("gpu hadamard: size must be 2^m or 12*2^m");
+  load_h12();
+  const int blocks = pow2 ? 1 : 12, block = n / blocks;
+  const float scale = static_cast<float>((1.0 / std::sqrt(static_cast<double>(n))) / static_cast<double>(s_y));
+  const size_t len = static_cast<size_t>(L) * n;
+  DevBuf<uint16_t> dy;
+  DevBuf<int8_t> dout;
+  DevBuf<unsigned long long> cnt;
+  dy.upload(y_f16, len), dout.resize(len), cnt.resize(1);
+  ck(cudaMemset(cnt.p, 0, sizeof(unsigned long long)), "memset");
+  k_hadamard<<<L, 256, 2 * n * sizeof(float)>>>(L, n, block, blocks, dy.p, scale, wrap, dout.p, cnt.p);
+  sync("hadamard");
+  dout.download(out, len);
+  unsigned long long c = 0;
+  cnt.download(&c, 1);
+  if (out_of_range) *out_of_range = static_cast<int64_t>(c);
+}
+
+void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits) {
+  DevBuf<uint16_t> dy, dw;
+  DevBuf<float> dl;
+  dy.upload(y_f16, static_cast<size_t>(P) * D), dw.upload(W_f16, static_cast<size_t>(V) * D);
+  dl.resize(static_cast<size_t>(P) * V);
+  k_lm_head<<<dim3(blocks_for(V, 128), P), 128>>>(P, V, D, dy.p, nullptr, dw.p, f16_logits, dl.p);
+  sync("lm_head");
+  dl.download(logits, static_cast<size_t>(P) * V);
+}
+
+float quantize_u(const golden::ModeSpec& m, float s_u, float s_alpha1, int n, const float* x, float* value,
+                 int8_t* code) {
+  // One "document" of n tokens x 1 channel.
+  OneDoc od(n);
+  DevBuf<float> dx, dv, so;
+  DevBuf<int8_t> dc;
+  dx.upload(x, n);
+  if (value) dv.resize(n);
+  if (code) dc.resize(n);
+  num::UQuantParams p;
+  p.kind = m.u_quantizer;
+  p.rounding = m.u_rounding;
+  p.s = s_u;
+  p.fine_threshold = m.u_fine_threshold;
+  p.fine_divisor = m.u_fine_divisor;
+  const float* s_o_doc = nullptr;
+  float s_o = 0.0f;
+  if (m.u_quantizer == num::UQuantizer::kGridRequantOutliers) {
+    if (m.u_outlier_scale == golden::OutlierScale::kPerCallMax) {
+      so.resize(1);
+      k_outlier_scale<<<1, 256>>>(od.off.p, 1, dx.p, nullptr, p, so.p);
+      sync("outlier scale");
+      so.download(&s_o, 1);
+      s_o_doc = so.p;
+    } else {
+      p.s_o = s_o = s_alpha1 > 0.0f ? s_alpha1 : s_u;
+    }
+  }
+  k_u_site<<<blocks_for(n, 256), 256>>>(n, 1, dx.p, nullptr, p, s_o_doc, od.doc.p, value ? dv.p : nullptr,
+                                        code ? dc.p : nullptr);
+  sync("u site");
+  if (value) dv.download(value, n);
+  if (code) dc.download(code, n);
+  return s_o;
+}
+
+void requant_s8(num::Rounding r, int n, const float* x, float s, int8_t* out) {
+  DevBuf<float> dx;
+  DevBuf<int8_t> dout;
+  dx.upload(x, n), dout.resize(n);
+  k_requant<<<blocks_for(n, 256), 256>>>(n, r, dx.p, s, dout.p);
+  sync("requant");
+  dout.download(out, n);
+}
+
+void regrid_rne(int n, float* x, float s) {
+  DevBuf<float> dx;
+  dx.upload(x, n);
+  k_regrid<<<blocks_for(n, 256), 256>>>(n, dx.p, s);
+  sync("regrid");
+  dx.download(x, n);
+}
+
+float dynamic_input_requant(int n, const int8_t* q, float s_xz, int8_t* out) {
+  OneDoc od(n);
+  DevBuf<int8_t> dq, dout;
+  DevBuf<float> sd;
+  dq.upload(q, n), dout.resize(n), sd.resize(1);
+  k_dyn_scale<<<1, 256>>>(od.off.p, 1, dq.p, 1, s_xz, sd.p);
+  k_dyn_requant<<<blocks_for(n, 256), 256>>>(n, 1, dq.p, 1, s_xz, sd.p, od.doc.p, dout.p);
+  sync("dynamic input requant");
+  dout.download(out, n);
+  float s = 0;
+  sd.download(&s, 1);
+  return s;
+}
+
+void linear_f32_deq(int M, int K, int Nout, const float* x, const int8_t* W, float w_scale, float* y) {
+  DevBuf<float> dx, dy;
+  DevBuf<int8_t> dw;
+  dx.upload(x, static_cast<size_t>(M) * K), dw.upload(W, static_cast<size_t>(Nout) * K);
+  dy.resize(static_cast<size_t>(M) * Nout);
+  k_linear_f32<<<dim3(blocks_for(Nout, 128), M), 128, K * sizeof(float)>>>(M, K, Nout, dx.p, K, dw.p, w_scale, dy.p,
+                                                                          Nout);
+  sync("linear_f32");
+  dy.download(y, static_cast<size_t>(M) * Nout);
+}
+
+namespace {
+std::vector<int8_t> random_s8(size_t n, uint32_t seed) {
+  std::vector<int8_t> v(n);
+  uint32_t x = seed * 2654435761u + 1;
+  for (auto& b : v) x ^= x << 13, x ^= x >> 17, x ^= x << 5, b = static_cast<int8_t>(x >> 24);
+  return v;
+}
+template <class F>
+double time_ms(int reps, F launch) {
+  launch();
+  cudaEvent_t a, b;
+  ck(cudaEventCreate(&a), "event"), ck(cudaEventCreate(&b), "event");
+  ck(cudaEventRecord(a), "event");
+  for (int r = 0; r < reps; ++r) launch();
+  ck(cudaEventRecord(b), "event");
+  ck(cudaEventSynchronize(b), "event");
+  sync("benchmark");
+  float ms = 0;
+  ck(cudaEventElapsedTime(&ms, a, b), "event");
+  cudaEventDestroy(a), cudaEventDestroy(b);
+  return ms / reps;
+}
+}  // namespace
+
+double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps) {
+  DevBuf<int8_t> x, w, y;
+  x.upload(random_s8(static_cast<size_t>(M) * K, 1)), w.upload(random_s8(static_cast<size_t>(N) * K, 2));
+  y.resize(static_cast<size_t>(M) * N * 2);
+  const GemmEpilogue ep{0.001f, 0.5f, 0.0005f, nullptr, out_f16, y.p, N};
+  return time_ms(reps, [&] { launch_gemm(k, M, N, K, x.p, K, w.p, ep); });
+}
+
+double time_scan_ms(int docs, int L, int E, int N, int reps) {
+  const size_t T = static_cast<size_t>(docs) * L, TE = T * E;
+  std::vector<int32_t> off;
+  for (int d = 0; d <= docs; ++d) off.push_back(d * L);
+  DevBuf<int32_t> doff;
+  DevBuf<int8_t> u, dt, bc, z, A, D, db;
+  DevBuf<uint16_t> y;
+  DevBuf<float> st;
+  DevBuf<int8_t> stq;
+  doff.upload(off), u.upload(random_s8(TE, 3)), dt.upload(random_s8(TE, 4)), bc.upload(random_s8(T * 2 * N, 5));
+  z.upload(random_s8(TE, 6));
+  std::vector<int8_t> a(static_cast<size_t>(E) * N);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<int8_t>(i % 100);
+  A.upload(a), D.upload(random_s8(E, 7)), db.upload(random_s8(E, 8));
+  y.resize(TE), st.resize(static_cast<size_t>(docs) * E * N), stq.resize(static_cast<size_t>(docs) * E * N);
+  ScanIn in{};
+  in.u_q = u.p, in.dt_q = dt.p, in.bc_q = bc.p, in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
+  in.z = z.p, in.ld_z = E, in.A_log = A.p, in.D = D.p, in.dt_bias = db.p;
+  const ScanScales s{0.02f, 0.05f, 0.03f, 0.03f, 0.05f, 0.03f, 0.01f, 0.02f, 0.05f};
+  return time_ms(reps, [&] {
+    k_scan<false><<<blocks_for(static_cast<size_t>(docs) * E, 64), 64>>>(docs, doff.p, E, N, in, s, y.p, st.p, stq.p);
+  });
+}
+
+}  // namespace ops
 }  // namespace gpu
 }  // namespace qmsim

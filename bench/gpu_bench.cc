@@ -1,0 +1,78 @@
+// gpu_ref kernels on the GPU (issue 8): the INT8 GEMM in its three forms (naive one thread per
+// output, __dp4a tiles on CUDA cores, mma.sync tensor cores) at the GEMM shapes of a mamba-130m
+// W8A8 forward over a batch of 32,768 tokens, and the selective scan. Times are GPU time from CUDA
+// events (manual time); counters: TOPS = 2·M·N·K / time, and for the scan tokens/s. Run on the
+// device by tools/device-test.sh; without a GPU every benchmark reports an error and is skipped.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "qmsim/gpu/gpu.h"
+#include "qmsim/gpu/ops.h"
+
+namespace {
+
+using qmsim::gpu::GemmKernel;
+
+void BM_Gemm(benchmark::State& state, GemmKernel k, int M, int N, int K, bool f16) {
+  std::string why;
+  if (!qmsim::gpu::device_available(&why)) {
+    state.SkipWithError(("SKIPPED: no CUDA device: " + why).c_str());
+    return;
+  }
+  double ms = 0;
+  for (auto _ : state) {
+    ms = qmsim::gpu::ops::time_gemm_ms(k, M, N, K, f16, k == GemmKernel::kNaive ? 2 : 20);
+    state.SetIterationTime(ms / 1e3);
+  }
+  state.counters["TOPS"] = 2.0 * M * N * K / (ms / 1e3) / 1e12;
+  state.counters["tokens/s"] = M / (ms / 1e3);
+}
+
+void BM_Scan(benchmark::State& state, int docs, int L, int E, int N) {
+  std::string why;
+  if (!qmsim::gpu::device_available(&why)) {
+    state.SkipWithError(("SKIPPED: no CUDA device: " + why).c_str());
+    return;
+  }
+  double ms = 0;
+  for (auto _ : state) {
+    ms = qmsim::gpu::ops::time_scan_ms(docs, L, E, N, 5);
+    state.SetIterationTime(ms / 1e3);
+  }
+  state.counters["tokens/s"] = static_cast<double>(docs) * L / (ms / 1e3);
+  // Minimum DRAM traffic: u, dt, z int8 in, y f16 out (5 bytes per (t, e)) + B, C rows.
+  state.counters["GB/s"] = (static_cast<double>(docs) * L * (5.0 * E + 2 * N)) / (ms / 1e3) / 1e9;
+}
+
+constexpr int kM = 32768;  // tokens per batch
+void register_all() {
+  struct Shape {
+    const char* name;
+    int N, K;
+    bool f16;
+  };
+  const Shape shapes[] = {{"in_proj", 3072, 768, false}, {"x_proj", 80, 1536, false},
+                          {"dt_proj", 1536, 48, false},   {"out_proj", 768, 1536, true}};
+  for (const GemmKernel k : {GemmKernel::kMma, GemmKernel::kDp4a, GemmKernel::kNaive})
+    for (const Shape& s : shapes)
+      benchmark::RegisterBenchmark((std::string("Gemm130m/") + qmsim::gpu::gemm_kernel_name(k) + "/" + s.name).c_str(),
+                                   BM_Gemm, k, kM, s.N, s.K, s.f16)
+          ->UseManualTime()
+          ->Iterations(1)
+          ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("Scan130m/docs256_L128", BM_Scan, 256, 128, 1536, 16)
+      ->UseManualTime()
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

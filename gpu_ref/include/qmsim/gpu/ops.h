@@ -1,0 +1,82 @@
+// gpu_ref/ per-kernel entry points for tests: each function copies its host inputs to the GPU,
+// runs ONE kernel of the forward (the same __global__ function GpuModel launches) and copies the
+// result back. Signatures mirror the golden op they must equal bit for bit, so a test calls both
+// on the same random inputs and compares with ==. Host API only (no CUDA headers).
+#pragma once
+
+#include <cstdint>
+
+#include "qmsim/golden/conv1d.h"
+#include "qmsim/golden/mode.h"
+#include "qmsim/golden/selective_scan.h"
+
+namespace qmsim {
+namespace gpu {
+
+/// The INT8 GEMM kernels (exact int32 sums; the epilogue is the same code in all three):
+///   kNaive  one thread per output (the baseline of the benchmarks)
+///   kDp4a   64x64 tiles in shared memory, __dp4a on CUDA cores
+///   kMma    tensor cores: mma.sync m16n8k32 s8.s8.s32, 128x128 block tiles
+/// GpuModel uses kMma unless QMSIM_GPU_GEMM=naive|dp4a|mma says otherwise.
+enum class GemmKernel { kNaive, kDp4a, kMma };
+const char* gemm_kernel_name(GemmKernel k);
+/// Parses naive | dp4a | mma; throws std::invalid_argument naming the variable otherwise.
+GemmKernel gemm_kernel_from_env();
+
+namespace ops {
+
+/// y[m, n] for x [M, K] (row stride ldx) and W [N, K]: int8 out = sat8(RNE(fl32(outer·fl32(inner·acc))))
+/// or f16 out = f16_RNE(same product); rows with row_alpha[m] != 0 (nullable) use fl32(alpha·acc)
+/// instead (the GEMV path). Equals golden linear_int8_s8 / _f16 / _alpha row by row.
+void gemm_s8(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, float inner, float outer,
+             float alpha, const uint8_t* row_alpha, bool out_f16, void* y);
+
+/// golden::rmsnorm_quant with weight == nullptr (folded into in_proj, spec §2.3): residual_out =
+/// f32(h) (+ residual_in when non-null); q = sat8(RNE(fl32(x·r) / s_in)).
+void rmsnorm_quant(int L, int D, const uint16_t* h_f16, const float* residual_in, float eps, float s_in,
+                   float* residual_out, int8_t* q_out);
+/// golden::rmsnorm_final_f16.
+void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residual_in, const uint16_t* weight_f16,
+                       float eps, bool f16_residual, uint16_t* out_f16);
+/// golden::conv1d_silu_quant on one document (x [L, E] contiguous; v_out nullable).
+void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
+                       const golden::Conv1dScales& s, int8_t* out, float* v_out);
+/// golden::selective_scan (int8 inputs; B, C [L, N]; state, state_q nullable).
+void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, const int8_t* B, const int8_t* C,
+                    const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
+                    const golden::SsmScales& s, uint16_t* y_f16, float* state, int8_t* state_q);
+/// golden::selective_scan_f32in.
+void selective_scan_f32in(int L, int E, int N, const float* u, const float* dt_pre, const float* Bf, const float* Cf,
+                          const int8_t* z, const int8_t* A_log, const int8_t* D, const golden::SsmScales& s,
+                          uint16_t* y_f16, float* state, int8_t* state_q);
+/// golden::selective_scan_pseq (u from u_q, or u_f32 when u_q is null).
+void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_f32, const int8_t* dt,
+                         const int8_t* B, const int8_t* C, const int8_t* z, const int8_t* A_log, const int8_t* D,
+                         const int8_t* dt_bias, const golden::SsmScales& s, uint16_t* y_f16, float* state);
+/// golden::hadamard_quant (out_of_range nullable).
+void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range);
+/// golden::lm_head_f16.
+void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits);
+
+/// golden::quantize_u over one call tensor x [n] (value / code nullable); returns s_o as the
+/// golden op's UQuantStats::s_o (0 unless grid_requant_outliers).
+float quantize_u(const golden::ModeSpec& m, float s_u, float s_alpha1, int n, const float* x, float* value,
+                 int8_t* code);
+/// golden::requant_s8.
+void requant_s8(num::Rounding r, int n, const float* x, float s, int8_t* out);
+/// golden::regrid_rne (in place).
+void regrid_rne(int n, float* x, float s);
+/// golden::dynamic_input_requant over one call tensor; returns s_dyn.
+float dynamic_input_requant(int n, const int8_t* q, float s_xz, int8_t* out);
+/// golden::linear_f32_deq.
+void linear_f32_deq(int M, int K, int Nout, const float* x, const int8_t* W, float w_scale, float* y);
+
+/// Benchmarks (bench/gpu_bench.cc): GPU milliseconds per launch of one kernel on device-resident
+/// random operands (CUDA events around `reps` launches after one warm-up).
+double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps);
+/// The int8 scan over `docs` documents of L tokens each (E channels, N states).
+double time_scan_ms(int docs, int L, int E, int N, int reps);
+
+}  // namespace ops
+}  // namespace gpu
+}  // namespace qmsim

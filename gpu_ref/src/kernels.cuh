@@ -1,0 +1,494 @@
+// The CUDA kernels of gpu_ref (spec §2, §4, §5.8). Each kernel computes the golden definition of
+// its op with the shared numerics header: correctly rounded exp/log1p (num::exp_cr, num::log1p_cr),
+// IEEE division and sqrt, FMAs only where the definition has one (num::fma_f32), every float
+// reduction in its fixed order. Built with -fmad=false and without fast math, so nvcc contracts
+// nothing. Parallelism is over independent outputs (tokens, channels, output columns, documents);
+// the order of operations inside each output is golden's. Integer sums (GEMM, conv) are exact in
+// int32, so their order is free (tensor cores included).
+//
+// Batched layout: documents back to back, T tokens in all; off[d] .. off[d+1] are document d's
+// tokens, doc[t] the document of token t, start[t] = off[doc[t]]. Everything per "call" in golden
+// (a per-call max, the conv window, the scan) is per document here.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "qmsim/golden/mode.h"
+#include "qmsim/numerics.h"
+
+namespace qmsim {
+namespace gpu {
+namespace kern {
+
+// ------------------------------------------------------------------ embedding, norms
+
+__global__ void k_embed(int L, int D, const uint16_t* table, const int32_t* tok, uint16_t* out) {
+  const int t = blockIdx.x, j = threadIdx.x + blockIdx.y * blockDim.x;
+  if (t < L && j < D) out[static_cast<size_t>(t) * D + j] = table[static_cast<size_t>(tok[t]) * D + j];
+}
+
+// r = 1 / sqrt((Σ_j fl32(x_j·x_j) ascending j) / D + eps) (spec §5.8: sequential, no FMA).
+__device__ float rms_reciprocal(const float* x, int D, float eps) {
+  float ss = 0.0f;
+  for (int j = 0; j < D; ++j) ss = ss + x[j] * x[j];
+  return 1.0f / num::sqrt_f32(ss / static_cast<float>(D) + eps);
+}
+
+// QRMSNorm (spec §2.3, §5.8): x = f32(h) (+ res_in); res_out = x; q = sat8(RNE(fl32(x·r) / s_in)).
+// One thread per token. res_in may equal res_out (in place).
+__global__ void k_rmsnorm_quant(int L, int D, const uint16_t* h, const float* res_in, float* res_out, float eps,
+                                float s_in, int8_t* q) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= L) return;
+  const size_t row = static_cast<size_t>(t) * D;
+  float* x = res_out + row;
+  for (int j = 0; j < D; ++j) x[j] = res_in ? num::f16_to_f32(h[row + j]) + res_in[row + j] : num::f16_to_f32(h[row + j]);
+  const float r = rms_reciprocal(x, D, eps);
+  for (int j = 0; j < D; ++j) q[row + j] = num::quant_rne_sat8((x[j] * r) / s_in);
+}
+
+// Final norm (spec §2.11, §5.8; f16_residual = the SE-fe5 variant). One thread per token.
+__global__ void k_final_norm(int L, int D, const uint16_t* h, const float* res, const uint16_t* w, float eps,
+                             bool f16_residual, float* scratch, uint16_t* out) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= L) return;
+  float* x = scratch + static_cast<size_t>(t) * D;
+  for (int j = 0; j < D; ++j) {
+    const float hf = num::f16_to_f32(h[static_cast<size_t>(t) * D + j]);
+    const float rf = res ? res[static_cast<size_t>(t) * D + j] : 0.0f;
+    if (!res)
+      x[j] = hf;
+    else if (f16_residual)
+      x[j] = num::round_to_f16(hf + num::round_to_f16(rf));
+    else
+      x[j] = hf + rf;
+  }
+  const float r = rms_reciprocal(x, D, eps);
+  for (int j = 0; j < D; ++j) {
+    const float wf = w ? num::f16_to_f32(w[j]) : 1.0f;
+    const float y = f16_residual ? num::round_to_f16(x[j] * r) : x[j] * r;
+    out[static_cast<size_t>(t) * D + j] = num::f32_to_f16_rne(y * wf);
+  }
+}
+
+// ------------------------------------------------------------------ INT8 GEMM (spec §2.4, §2.8)
+
+struct GemmEpilogue {
+  float inner, outer, alpha;
+  const uint8_t* row_alpha;  // nullable: rows with 1 take the GEMV alpha epilogue (quamba-compat)
+  bool out_f16;
+  void* y;
+  int ldy;
+  // int8 sat8(RNE(fl32(outer·fl32(inner·acc)))), or f16; alpha rows: fl32(alpha·acc).
+  __device__ void store(int m, int n, int32_t acc) const {
+    const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
+    const float v = use_alpha ? alpha * num::i32_to_f32_rne(acc) : outer * (inner * num::i32_to_f32_rne(acc));
+    const size_t o = static_cast<size_t>(m) * ldy + n;
+    if (out_f16)
+      static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
+    else
+      static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
+  }
+};
+
+// Baseline: one thread per output, __dp4a over K.
+__global__ void k_gemm_naive(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, GemmEpilogue ep) {
+  const int n = blockIdx.x * blockDim.x + threadIdx.x, m = blockIdx.y;
+  if (n >= N || m >= M) return;
+  const int8_t* xr = x + static_cast<size_t>(m) * ldx;
+  const int8_t* wr = W + static_cast<size_t>(n) * K;
+  int32_t acc = 0;
+  int k = 0;
+  for (; k + 4 <= K; k += 4) {
+    int a, b;
+    memcpy(&a, xr + k, 4);
+    memcpy(&b, wr + k, 4);
+    acc = __dp4a(a, b, acc);
+  }
+  for (; k < K; ++k) acc += static_cast<int32_t>(xr[k]) * static_cast<int32_t>(wr[k]);
+  ep.store(m, n, acc);
+}
+
+// CUDA cores: a block computes 64 x 64 outputs (256 threads, 4 x 4 each), K in tiles of 32 bytes
+// staged in shared memory as packed int32 words (bytes past K are zero), __dp4a on the words.
+constexpr int kTM = 64, kTN = 64, kTK = 32;
+__global__ void k_gemm_dp4a(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, GemmEpilogue ep) {
+  __shared__ int32_t xs[kTM][kTK / 4 + 1];
+  __shared__ int32_t ws[kTN][kTK / 4 + 1];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int m0 = blockIdx.y * kTM, n0 = blockIdx.x * kTN;
+  int32_t acc[4][4] = {{0}};
+  for (int k0 = 0; k0 < K; k0 += kTK) {
+    for (int i = threadIdx.x; i < kTM * (kTK / 4); i += blockDim.x) {
+      const int r = i / (kTK / 4), w = i % (kTK / 4);
+      const int m = m0 + r, n = n0 + r, k = k0 + 4 * w;
+      uint32_t vx = 0, vw = 0;
+      for (int b = 0; b < 4; ++b) {
+        const int kk = k + b;
+        if (kk < K) {
+          if (m < M) vx |= static_cast<uint32_t>(static_cast<uint8_t>(x[static_cast<size_t>(m) * ldx + kk])) << (8 * b);
+          if (n < N) vw |= static_cast<uint32_t>(static_cast<uint8_t>(W[static_cast<size_t>(n) * K + kk])) << (8 * b);
+        }
+      }
+      xs[r][w] = static_cast<int32_t>(vx);
+      ws[r][w] = static_cast<int32_t>(vw);
+    }
+    __syncthreads();
+    for (int w = 0; w < kTK / 4; ++w) {
+      int32_t a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = xs[ty * 4 + i][w], b[i] = ws[tx * 4 + i][w];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = __dp4a(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + ty * 4 + i;
+    if (m >= M) continue;
+    for (int j = 0; j < 4; ++j) {
+      const int n = n0 + tx * 4 + j;
+      if (n < N) ep.store(m, n, acc[i][j]);
+    }
+  }
+}
+
+// Tensor cores: mma.sync.m16n8k32 s8 x s8 -> s32 (exact). A block computes 128 x 128 outputs with
+// 8 warps (2 x 4, each 64 x 32 = 4 x 4 mma tiles); K advances 64 bytes per shared-memory stage.
+// x rows and W rows are both K-contiguous, which is exactly the row.col operand layout: each
+// fragment register is one 4-byte word of a shared-memory row. Rows are padded to 20 words so the
+// fragment loads of a warp hit 32 different banks.
+constexpr int kMM = 128, kMN = 128, kMK = 64, kMW = kMK / 4 + 4;
+__device__ __forceinline__ void mma_s8(int32_t (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+// 16 bytes of row `row` (of `rows`, stride ld) from column k: zero past the matrix.
+__device__ __forceinline__ uint4 load16(const int8_t* p, int row, int rows, int ld, int k, int K, bool vec) {
+  uint4 v = make_uint4(0, 0, 0, 0);
+  if (row >= rows || k >= K) return v;
+  const int8_t* src = p + static_cast<size_t>(row) * ld + k;
+  if (vec) return *reinterpret_cast<const uint4*>(src);  // K % 16 == 0 and 16-byte aligned rows
+  uint32_t w[4] = {0, 0, 0, 0};
+  for (int b = 0; b < 16 && k + b < K; ++b) w[b / 4] |= static_cast<uint32_t>(static_cast<uint8_t>(src[b])) << (8 * (b % 4));
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+__global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W,
+                                                  GemmEpilogue ep, bool vec) {
+  __shared__ __align__(16) uint32_t xs[kMM][kMW];
+  __shared__ __align__(16) uint32_t ws[kMN][kMW];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
+  const int wm = warp / 4, wn = warp % 4;
+  const int m0 = blockIdx.y * kMM, n0 = blockIdx.x * kMN;
+  int32_t acc[4][4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j)
+      for (int c = 0; c < 4; ++c) acc[i][j][c] = 0;
+  for (int k0 = 0; k0 < K; k0 += kMK) {
+    for (int i = threadIdx.x; i < kMM * (kMK / 16); i += blockDim.x) {
+      const int r = i / (kMK / 16), c = i % (kMK / 16);
+      *reinterpret_cast<uint4*>(&xs[r][c * 4]) = load16(x, m0 + r, M, ldx, k0 + c * 16, K, vec);
+      *reinterpret_cast<uint4*>(&ws[r][c * 4]) = load16(W, n0 + r, N, K, k0 + c * 16, K, vec);
+    }
+    __syncthreads();
+    for (int kw = 0; kw < kMK / 4; kw += 8) {  // one k32 step = 8 words
+      uint32_t a[4][4], b[4][2];
+      for (int mi = 0; mi < 4; ++mi) {
+        const int r = wm * 64 + mi * 16 + g;
+        a[mi][0] = xs[r][kw + tg];
+        a[mi][1] = xs[r + 8][kw + tg];
+        a[mi][2] = xs[r][kw + 4 + tg];
+        a[mi][3] = xs[r + 8][kw + 4 + tg];
+      }
+      for (int ni = 0; ni < 4; ++ni) {
+        const int c = wn * 32 + ni * 8 + g;
+        b[ni][0] = ws[c][kw + tg];
+        b[ni][1] = ws[c][kw + 4 + tg];
+      }
+      for (int mi = 0; mi < 4; ++mi)
+        for (int ni = 0; ni < 4; ++ni) mma_s8(acc[mi][ni], a[mi], b[ni]);
+    }
+    __syncthreads();
+  }
+  for (int mi = 0; mi < 4; ++mi)
+    for (int ni = 0; ni < 4; ++ni)
+      for (int c = 0; c < 4; ++c) {
+        const int m = m0 + wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0);
+        const int n = n0 + wn * 32 + ni * 8 + tg * 2 + (c & 1);
+        if (m < M && n < N) ep.store(m, n, acc[mi][ni][c]);
+      }
+}
+
+// ------------------------------------------------------------------ conv1d (spec §2.5)
+
+// Causal conv1d + SiLU + RNA quantizer, one thread per (t, e); x [T, E] with row stride ldx. The
+// window never crosses a document start. s_in_doc (nullable): per-document input scale (doc mode
+// 3), else s_x. v (nullable): the TRUE FP32 pre-quantizer value (spec §4.2).
+__global__ void k_conv(int L, int E, int K, const int8_t* x, int ldx, const int8_t* w, const int8_t* b, float w_c,
+                       float b_c, float s_x, const float* s_in_doc, const int32_t* doc, float s_u,
+                       const int32_t* start, int8_t* out, float* v_out) {
+  const int e = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+  if (e >= E || t >= L) return;
+  int32_t acc = 0;
+  for (int k = 0; k < K; ++k) {
+    const int ti = t - (K - 1) + k;
+    if (ti >= start[t])
+      acc += static_cast<int32_t>(w[static_cast<size_t>(e) * K + k]) * static_cast<int32_t>(x[static_cast<size_t>(ti) * ldx + e]);
+  }
+  const float scale = w_c * (s_in_doc ? s_in_doc[doc[t]] : s_x);  // fl32(w_c·s_xz)
+  const float bias = static_cast<float>(b ? b[e] : 0) * b_c;
+  const float v = num::silu_f32(num::fma_f32(scale, num::i32_to_f32_rne(acc), bias));
+  const size_t i = static_cast<size_t>(t) * E + e;
+  if (v_out) v_out[i] = v;
+  out[i] = num::quant_rna_sat8(v / s_u);
+}
+
+// ------------------------------------------------------------------ mode sites (spec §4, §5.8)
+
+// Per-document max over the document's [L_d, E] elements of f(t, e) >= 0 (max is exact in any
+// order). One block per document.
+template <class F>
+__device__ float doc_max(int d, const int32_t* off, int E, F f) {
+  __shared__ float part[32];
+  float mx = 0.0f;
+  const size_t n0 = static_cast<size_t>(off[d]) * E, n1 = static_cast<size_t>(off[d + 1]) * E;
+  for (size_t i = n0 + threadIdx.x; i < n1; i += blockDim.x) mx = fmaxf(mx, f(i));
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = mx;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int i = 1; i < static_cast<int>(blockDim.x / 32); ++i) mx = fmaxf(mx, part[i]);
+    part[0] = mx;
+  }
+  __syncthreads();
+  return part[0];
+}
+
+// Doc mode 3 (spec §4.3): s_dyn[d] = fl32(max|fl32(q·s_xz)| / 127) over the document (s_xz if 0).
+__global__ void k_dyn_scale(const int32_t* off, int E, const int8_t* q, int ldq, float s_xz, float* s_dyn) {
+  const int d = blockIdx.x;
+  const float mx = doc_max(d, off, E, [&](size_t i) {
+    return fabsf(static_cast<float>(q[(i / E) * ldq + i % E]) * s_xz);
+  });
+  if (threadIdx.x == 0) s_dyn[d] = mx > 0.0f ? mx / 127.0f : s_xz;
+}
+// out = sat8(RNE(fl32(q·s_xz) / s_dyn[doc])) into [T, E].
+__global__ void k_dyn_requant(int L, int E, const int8_t* q, int ldq, float s_xz, const float* s_dyn,
+                              const int32_t* doc, int8_t* out) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<size_t>(L) * E) return;
+  const size_t t = i / E, e = i % E;
+  out[i] = num::requant_sat8(num::Rounding::kRne, static_cast<float>(q[t * ldq + e]) * s_xz, s_dyn[doc[t]]);
+}
+
+// The u site's source x: v (TRUE FP32) or the grid value fl32(s_u·q).
+__device__ __forceinline__ float u_source(const float* v, const int8_t* q, float s_u, size_t i) {
+  return v ? v[i] : s_u * static_cast<float>(q[i]);
+}
+// grid_requant_outliers, per_call_max (5-3): s_o[d] = max(fl32(max|x| over outliers / 127), s_u).
+__global__ void k_outlier_scale(const int32_t* off, int E, const float* v, const int8_t* q, num::UQuantParams p,
+                                float* s_o) {
+  const int d = blockIdx.x;
+  const float mx = doc_max(d, off, E, [&](size_t i) {
+    const float x = u_source(v, q, p.s, i);
+    return num::u_is_outlier(p, x) ? fabsf(x) : 0.0f;
+  });
+  if (threadIdx.x == 0) s_o[d] = fmaxf(mx / 127.0f, p.s);
+}
+// The u quantizer (numerics.h u_quantize; code = sat8(R(x/s_u))). s_o_doc (nullable): per-document
+// outlier scale. value / code nullable.
+__global__ void k_u_site(int L, int E, const float* v, const int8_t* q, num::UQuantParams p, const float* s_o_doc,
+                         const int32_t* doc, float* value, int8_t* code) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<size_t>(L) * E) return;
+  const float x = u_source(v, q, p.s, i);
+  if (s_o_doc) p.s_o = s_o_doc[doc[i / E]];
+  if (value) value[i] = num::u_quantize(p, x);
+  if (code) code[i] = num::requant_sat8(p.rounding, x, p.s);
+}
+
+// out[i] = sat8(R(x[i] / s)) (spec §4.2 PyTorch-style requantization).
+__global__ void k_requant(size_t n, num::Rounding r, const float* x, float s, int8_t* out) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = num::requant_sat8(r, x[i], s);
+}
+// x[i] = fl32(sat8(RNE(x[i] / s))·s) (6-0 re-gridding).
+__global__ void k_regrid(size_t n, float* x, float s) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) x[i] = static_cast<float>(num::requant_sat8(num::Rounding::kRne, x[i], s)) * s;
+}
+// u as f32: fl32(s_u·q) (the int8 u dequantized for f32 consumers).
+__global__ void k_dequant(size_t n, const int8_t* q, float s, float* out) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = s * static_cast<float>(q[i]);
+}
+
+// f32 linear with dequantized weights (6-x): y[m, o] = Σ_k fl32(x[m,k]·fl32(f32(W[o,k])·w_scale)),
+// ascending k from 0.0f. One thread per output; x rows (stride ldx) staged in shared memory.
+__global__ void k_linear_f32(int M, int K, int Nout, const float* x, int ldx, const int8_t* W, float w_scale,
+                             float* y, int ldy) {
+  extern __shared__ float xrow[];  // K floats
+  const int m = blockIdx.y;
+  for (int k = threadIdx.x; k < K; k += blockDim.x) xrow[k] = x[static_cast<size_t>(m) * ldx + k];
+  __syncthreads();
+  const int o = blockIdx.x * blockDim.x + threadIdx.x;
+  if (o >= Nout) return;
+  const int8_t* w = W + static_cast<size_t>(o) * K;
+  float acc = 0.0f;
+  for (int k = 0; k < K; ++k) acc = acc + xrow[k] * (static_cast<float>(w[k]) * w_scale);
+  y[static_cast<size_t>(m) * ldy + o] = acc;
+}
+
+// 6-4 (int8_rne): the f32 x_proj output's B and C columns re-quantized into the int8 xdbl rows.
+__global__ void k_requant_bc(int L, int X, int R, int N, const float* xf, float sB, float sC, int8_t* xq) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<size_t>(L) * 2 * N) return;
+  const size_t t = i / (2 * N);
+  const int c = R + static_cast<int>(i % (2 * N));
+  xq[t * X + c] = num::requant_sat8(num::Rounding::kRne, xf[t * X + c], c < R + N ? sB : sC);
+}
+// f32 dt into the scan: fl32(dt + fl32(s_db·q_db)).
+__global__ void k_dt_pre(int L, int E, const float* dt, const int8_t* dbq, float s_db, float* out) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<size_t>(L) * E) return;
+  out[i] = dt[i] + s_db * static_cast<float>(dbq[i % E]);
+}
+
+// ------------------------------------------------------------------ selective scan (spec §2.6, §4.5)
+
+struct ScanScales {
+  float u, dt, B, C, z, A, D, dt_bias, state;
+};
+// The scan's operands, int8 or f32 per input (exactly one of each pair is non-null).
+struct ScanIn {
+  const int8_t* u_q;  const float* u_f;    // [T, E]
+  const int8_t* dt_q; const float* dt_pre; // [T, E]; dt_pre already holds the bias
+  const int8_t* bc_q; const float* bc_f;   // rows of stride ld_bc: B at col b_off, C at col c_off
+  int ld_bc, b_off, c_off;
+  const int8_t* z; int ld_z;               // z [T, E] with row stride ld_z
+  const int8_t *A_log, *D, *dt_bias;
+};
+
+// One thread per (document, channel e), sequential in t over the document's tokens and in n.
+// kernel arithmetic (spec §2.6 with §5.8) or P-seq (spec §4.5: every op rounded, no FMA).
+template <bool kPseq>
+__global__ void k_scan(int B, const int32_t* off, int E, int N, ScanIn in, ScanScales s, uint16_t* y, float* state,
+                       int8_t* state_q) {
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= B * E) return;
+  const int d = idx / E, e = idx % E;
+  float h[64], A[64];  // N <= 64
+  for (int n = 0; n < N; ++n) {
+    A[n] = -num::exp_cr(s.A * static_cast<float>(in.A_log[static_cast<size_t>(e) * N + n]));
+    h[n] = 0.0f;
+  }
+  const float Dv = s.D * static_cast<float>(in.D[e]);
+  const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
+  for (int t = off[d]; t < off[d + 1]; ++t) {
+    const size_t te = static_cast<size_t>(t) * E + e;
+    const float uf = in.u_q ? s.u * static_cast<float>(in.u_q[te]) : in.u_f[te];
+    const size_t row = static_cast<size_t>(t) * in.ld_bc;
+    const float zf = s.z * static_cast<float>(in.z[static_cast<size_t>(t) * in.ld_z + e]);
+    auto Bv = [&](int n) { return in.bc_q ? s.B * static_cast<float>(in.bc_q[row + in.b_off + n]) : in.bc_f[row + in.b_off + n]; };
+    auto Cv = [&](int n) { return in.bc_q ? s.C * static_cast<float>(in.bc_q[row + in.c_off + n]) : in.bc_f[row + in.c_off + n]; };
+    float yv;
+    if (!kPseq) {
+      const float dt_pre = in.dt_q ? num::fma_f32(s.dt, static_cast<float>(in.dt_q[te]), bias_dt) : in.dt_pre[te];
+      const float dtf = num::softplus_thr20_f32(dt_pre);
+      const float du = dtf * uf;
+      float yacc = Dv * uf;
+      for (int n = 0; n < N; ++n) {
+        h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bv(n) * du);
+        yacc = num::fma_f32(h[n], Cv(n), yacc);
+      }
+      yv = (yacc * zf) / (1.0f + num::exp_cr(-zf));
+    } else {
+      const float dtr = s.dt * static_cast<float>(in.dt_q[te]);
+      const float dtf = num::softplus_thr20_f32(dtr + bias_dt);
+      float acc = 0.0f;
+      for (int n = 0; n < N; ++n) {
+        const float dA = num::exp_cr(dtf * A[n]);
+        const float dBu = (dtf * Bv(n)) * uf;
+        const float dAh = dA * h[n];
+        h[n] = dAh + dBu;
+        const float term = h[n] * Cv(n);
+        acc = n == 0 ? term : acc + term;
+      }
+      acc = acc + uf * Dv;
+      const float silu = zf / (1.0f + num::exp_cr(-zf));
+      yv = acc * silu;
+    }
+    y[te] = num::f32_to_f16_rne(yv);
+  }
+  for (int n = 0; n < N; ++n) {
+    const size_t i = (static_cast<size_t>(d) * E + e) * N + n;
+    if (state) state[i] = h[n];
+    if (state_q) state_q[i] = num::quant_rna_sat8(h[n] / s.state);
+  }
+}
+
+// ------------------------------------------------------------------ Hadamard (spec §2.7)
+
+__constant__ int8_t c_h12[12][12];  // num::kHadamard12, copied in at model load
+
+// Butterflies on bit b ascending, then the H_12 stage with left-to-right sums; RNA quantizer with
+// sat8 (or wrap8 under quamba-compat). One block per token; the butterflies of a stage in parallel
+// (each element still sees exactly golden's adds).
+__global__ void k_hadamard(int L, int n, int block, int blocks, const uint16_t* y, float scale, bool wrap, int8_t* out,
+                           unsigned long long* outside) {
+  extern __shared__ float v[];  // 2n floats: v and a copy for the H_12 stage
+  const int t = blockIdx.x;
+  if (t >= L) return;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) v[j] = num::f16_to_f32(y[static_cast<size_t>(t) * n + j]);
+  __syncthreads();
+  for (int half = 1; half < block; half <<= 1) {
+    for (int i = threadIdx.x; i < n / 2; i += blockDim.x) {
+      const int c = i / (block / 2), r = i % (block / 2);
+      const int p = (r / half) * 2 * half + (r % half);  // p with bit `half` clear
+      float* lo = v + c * block + p;
+      float* hi = lo + half;
+      const float a = *lo, b = *hi;
+      *lo = a + b;
+      *hi = a - b;
+    }
+    __syncthreads();
+  }
+  if (blocks == 12) {
+    float* in = v + n;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) in[j] = v[j];
+    __syncthreads();
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+      const int r = j / block, p = j % block;
+      float acc = c_h12[r][0] > 0 ? in[p] : -in[p];
+      for (int c = 1; c < 12; ++c) acc = c_h12[r][c] > 0 ? acc + in[c * block + p] : acc - in[c * block + p];
+      v[j] = acc;
+    }
+    __syncthreads();
+  }
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+    const int32_t k = num::f32_to_i32_sat(num::round_rna(v[j] * scale));
+    if (k < -128 || k > 127) atomicAdd(outside, 1ull);
+    out[static_cast<size_t>(t) * n + j] = wrap ? num::wrap8(k) : num::sat8(k);
+  }
+}
+
+// ------------------------------------------------------------------ lm_head (spec §5.8)
+
+// logits[p, v] = Σ_k fl32(y·w) ascending k from 0; one thread per (p, v); y rows at pos[p].
+__global__ void k_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t* pos, const uint16_t* W, bool f16,
+                          float* logits) {
+  const int v = blockIdx.x * blockDim.x + threadIdx.x, p = blockIdx.y;
+  if (v >= V || p >= P) return;
+  const uint16_t* y = yf + static_cast<size_t>(pos ? pos[p] : p) * D;
+  const uint16_t* w = W + static_cast<size_t>(v) * D;
+  float acc = 0.0f;
+  for (int k = 0; k < D; ++k) acc = acc + num::f16_to_f32(y[k]) * num::f16_to_f32(w[k]);
+  logits[static_cast<size_t>(p) * V + v] = f16 ? num::round_to_f16(acc) : acc;
+}
+
+}  // namespace kern
+}  // namespace gpu
+}  // namespace qmsim

@@ -1,0 +1,893 @@
+// gpu_ref per-kernel tests (qmsim/gpu/ops.h): every ops:: function runs ONE CUDA kernel on random
+// host inputs (fixed seeds) and must equal its golden op bit for bit (floats compared as bit
+// patterns). Shapes include odd ones (M = 1, K not a multiple of 4 or 16, partial tiles, L = 1),
+// saturating scales and exact rounding ties; each tie / saturation case also checks that the test
+// really produced ties or clipped outputs. CI has no GPU: the tests report SKIPPED with the
+// reason; tools/device-test.sh runs them on a GPU machine.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <iomanip>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "qmsim/golden/conv1d.h"
+#include "qmsim/golden/hadamard.h"
+#include "qmsim/golden/linear_int8.h"
+#include "qmsim/golden/lm_head.h"
+#include "qmsim/golden/mode.h"
+#include "qmsim/golden/mode_ops.h"
+#include "qmsim/golden/rmsnorm_quant.h"
+#include "qmsim/golden/selective_scan.h"
+#include "qmsim/golden/selective_scan_pseq.h"
+#include "qmsim/gpu/gpu.h"
+#include "qmsim/gpu/ops.h"
+#include "qmsim/numerics.h"
+
+namespace qmsim {
+namespace {
+
+using gpu::GemmKernel;
+using num::Rounding;
+
+constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
+const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma};
+
+// ---------------------------------------------------------------- random inputs
+std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<int8_t> v(n);
+  for (int8_t& x : v) x = static_cast<int8_t>(d(g));
+  return v;
+}
+std::vector<float> rand_f32(std::mt19937& g, size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+/// f16 bits of uniform values in [lo, hi] (RNE-rounded), a few exact zeros and f16 subnormals mixed in.
+std::vector<uint16_t> rand_f16(std::mt19937& g, size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<uint16_t> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t pick = g() % 64;
+    if (pick == 0) v[i] = 0;
+    else if (pick == 1) v[i] = static_cast<uint16_t>((1 + g() % 0x3FF) | (g() & 1 ? 0x8000 : 0));  // subnormal
+    else v[i] = num::f32_to_f16_rne(d(g));
+  }
+  return v;
+}
+size_t sz(int a, int b) { return static_cast<size_t>(a) * static_cast<size_t>(b); }
+
+// ---------------------------------------------------------------- comparison
+std::string show(int8_t v) { return std::to_string(static_cast<int>(v)); }
+std::string show(uint16_t h) {  // always f16 bits in this API
+  std::ostringstream os;
+  os << std::setprecision(9) << num::f16_to_f32(h) << " (f16 0x" << std::hex << std::setw(4) << std::setfill('0') << h
+     << ")";
+  return os.str();
+}
+std::string show(float f) {
+  std::ostringstream os;
+  os << std::setprecision(9) << f << " (0x" << std::hex << std::setw(8) << std::setfill('0') << num::f32_bits(f)
+     << ")";
+  return os.str();
+}
+
+/// Element-wise bit comparison; on a mismatch reports the count and the first few [index] (or
+/// [row, col] when cols > 0) with both values. Returns true when equal.
+template <typename T>
+bool expect_same_bits(const std::vector<T>& golden, const std::vector<T>& gpu, const std::string& what, int cols = 0) {
+  if (golden.size() != gpu.size()) {
+    ADD_FAILURE() << what << ": size golden " << golden.size() << " gpu " << gpu.size();
+    return false;
+  }
+  if (golden.empty() || std::memcmp(golden.data(), gpu.data(), golden.size() * sizeof(T)) == 0) return true;
+  size_t bad = 0;
+  std::ostringstream os;
+  for (size_t i = 0; i < golden.size(); ++i) {
+    if (std::memcmp(&golden[i], &gpu[i], sizeof(T)) == 0) continue;
+    if (bad < 10) {
+      os << "\n  [" << i;
+      if (cols > 0) os << " = " << i / static_cast<size_t>(cols) << "," << i % static_cast<size_t>(cols);
+      os << "] golden " << show(golden[i]) << "  gpu " << show(gpu[i]);
+    }
+    ++bad;
+  }
+  ADD_FAILURE() << what << ": " << bad << " of " << golden.size() << " elements differ" << os.str();
+  return false;
+}
+bool expect_same_bits(float golden, float gpu, const std::string& what) {
+  return expect_same_bits(std::vector<float>{golden}, std::vector<float>{gpu}, what);
+}
+
+/// |x| has fractional part exactly 1/2 (an exact rounding tie of an integer rounding).
+bool is_half(float x) {
+  const float a = std::fabs(x);
+  return std::isfinite(a) && a - std::floor(a) == 0.5f;
+}
+/// x lies exactly halfway between two adjacent f16 values (an f16 RNE tie).
+bool is_f16_tie(float x) {
+  const float r = num::round_to_f16(x);
+  if (r == x || !std::isfinite(r)) return false;
+  const float other = 2.0f * x - r;  // the other neighbour if x is the midpoint
+  return num::round_to_f16(other) == other;
+}
+
+// ================================================================ GEMM
+struct GemmData {
+  int M, N, K, ldx;
+  std::vector<int8_t> x;   // [M, ldx] as the kernel reads it (padding is garbage)
+  std::vector<int8_t> xc;  // [M, K] compact, for golden
+  std::vector<int8_t> W;   // [N, K]
+};
+
+GemmData make_gemm(uint32_t seed, int M, int N, int K, int ldx, int lo = -128, int hi = 127) {
+  std::mt19937 g(seed);
+  GemmData d{M, N, K, ldx, rand_s8(g, sz(M, ldx)), {}, rand_s8(g, sz(N, K), lo, hi)};
+  std::uniform_int_distribution<int> v(lo, hi);
+  d.xc.resize(sz(M, K));
+  for (int m = 0; m < M; ++m)
+    for (int k = 0; k < K; ++k) d.x[sz(m, ldx) + k] = d.xc[sz(m, K) + k] = static_cast<int8_t>(v(g));
+  return d;
+}
+
+struct GemmGolden {
+  std::vector<int8_t> s8;     // two-scale epilogue, every row
+  std::vector<uint16_t> f16;  // two-scale epilogue, every row
+  std::vector<int8_t> s8_alpha;
+  std::vector<uint16_t> f16_alpha;
+};
+
+/// Every GemmKernel x {int8, f16 out} x {row_alpha null, some rows (m % 3 == 1), all rows} against
+/// golden linear_int8_{s8,f16}[_alpha], row by row. Returns the golden results for the case's checks.
+GemmGolden check_gemm(const GemmData& d, float inner, float outer, float alpha, const std::string& what) {
+  const int M = d.M, N = d.N, K = d.K;
+  GemmGolden gg{std::vector<int8_t>(sz(M, N)), std::vector<uint16_t>(sz(M, N)), std::vector<int8_t>(sz(M, N)),
+                std::vector<uint16_t>(sz(M, N))};
+  golden::linear_int8_s8(M, N, K, d.xc.data(), d.W.data(), inner, outer, gg.s8.data(), kThreads);
+  golden::linear_int8_f16(M, N, K, d.xc.data(), d.W.data(), inner, outer, gg.f16.data(), kThreads);
+  golden::linear_int8_s8_alpha(M, N, K, d.xc.data(), d.W.data(), alpha, gg.s8_alpha.data(), kThreads);
+  golden::linear_int8_f16_alpha(M, N, K, d.xc.data(), d.W.data(), alpha, gg.f16_alpha.data(), kThreads);
+
+  struct AlphaRows {
+    const char* name;
+    std::vector<uint8_t> rows;  // empty: row_alpha = nullptr
+  };
+  std::vector<AlphaRows> variants = {{"row_alpha=null", {}}, {"row_alpha=m%3==1", {}}, {"row_alpha=all", {}}};
+  for (int m = 0; m < M; ++m) {
+    variants[1].rows.push_back(m % 3 == 1 ? 1 : 0);
+    variants[2].rows.push_back(1);
+  }
+  for (const AlphaRows& var : variants) {
+    std::vector<int8_t> want_s8(sz(M, N));
+    std::vector<uint16_t> want_f16(sz(M, N));
+    for (int m = 0; m < M; ++m) {
+      const bool a = !var.rows.empty() && var.rows[static_cast<size_t>(m)] != 0;
+      std::memcpy(&want_s8[sz(m, N)], &(a ? gg.s8_alpha : gg.s8)[sz(m, N)], static_cast<size_t>(N));
+      std::memcpy(&want_f16[sz(m, N)], &(a ? gg.f16_alpha : gg.f16)[sz(m, N)], sz(N, 2));
+    }
+    const uint8_t* ra = var.rows.empty() ? nullptr : var.rows.data();
+    for (GemmKernel k : kGemmKernels) {
+      const std::string tag = what + " " + gpu::gemm_kernel_name(k) + " " + var.name;
+      std::vector<int8_t> y_s8(sz(M, N), int8_t{0x5A});
+      gpu::ops::gemm_s8(k, M, N, K, d.x.data(), d.ldx, d.W.data(), inner, outer, alpha, ra, false, y_s8.data());
+      expect_same_bits(want_s8, y_s8, tag + " int8 out", N);
+      std::vector<uint16_t> y_f16(sz(M, N), uint16_t{0x5A5A});
+      gpu::ops::gemm_s8(k, M, N, K, d.x.data(), d.ldx, d.W.data(), inner, outer, alpha, ra, true, y_f16.data());
+      expect_same_bits(want_f16, y_f16, tag + " f16 out", N);
+    }
+  }
+  return gg;
+}
+
+/// Two scales giving outputs of about `target` in magnitude for full-range int8 inputs and depth K
+/// (acc ~ 5461·sqrt(K)); inner is an arbitrary non-power-of-two so both products round.
+void gemm_scales(int K, float target, float* inner, float* outer, float* alpha) {
+  *inner = 0.0123f;
+  *outer = static_cast<float>(target / (5461.0 * std::sqrt(static_cast<double>(K)) * 0.0123));
+  *alpha = (*inner * *outer) * 1.01f;  // a different value, so a row on the wrong path differs
+}
+
+std::string gemm_name(const char* kind, const GemmData& d) {
+  std::ostringstream os;
+  os << kind << " M=" << d.M << " N=" << d.N << " K=" << d.K << " ldx=" << d.ldx;
+  return os.str();
+}
+
+TEST(GpuOps, GemmS8RandomShapes) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  struct Shape {
+    int M, N, K, ldx;
+  };
+  const Shape shapes[] = {
+      {1, 1, 1, 1},         {1, 37, 5, 5},        {2, 5, 3, 3},          {3, 7, 13, 13},      {5, 200, 17, 20},
+      {64, 64, 64, 64},     {128, 256, 96, 96},   {129, 130, 100, 100},  {200, 33, 33, 40},   {17, 300, 1536, 1536},
+      {1, 48, 1536, 1536},  {257, 129, 200, 203}, {16, 8, 32, 32},       {33, 70, 31, 31},
+  };
+  uint32_t seed = 100;
+  for (const Shape& s : shapes) {
+    const GemmData d = make_gemm(seed++, s.M, s.N, s.K, s.ldx);
+    float inner, outer, alpha;
+    gemm_scales(s.K, 40.0f, &inner, &outer, &alpha);
+    check_gemm(d, inner, outer, alpha, gemm_name("random", d));
+  }
+}
+
+TEST(GpuOps, GemmS8Saturation) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  // int8: scales 50x too big, most outputs clip at 127 / -128.
+  uint32_t seed = 200;
+  const int sat_shapes[][3] = {{33, 70, 64}, {1, 130, 1536}, {130, 129, 47}};
+  for (const auto& s : sat_shapes) {
+    const GemmData d = make_gemm(seed++, s[0], s[1], s[2], s[2]);
+    float inner, outer, alpha;
+    gemm_scales(s[2], 2000.0f, &inner, &outer, &alpha);
+    const GemmGolden gg = check_gemm(d, inner, outer, alpha, gemm_name("saturating", d));
+    size_t sat = 0, sat_alpha = 0;
+    for (size_t i = 0; i < gg.s8.size(); ++i) {
+      sat += gg.s8[i] == 127 || gg.s8[i] == -128;
+      sat_alpha += gg.s8_alpha[i] == 127 || gg.s8_alpha[i] == -128;
+    }
+    EXPECT_GT(sat, gg.s8.size() / 2) << "the case must saturate";
+    EXPECT_GT(sat_alpha, gg.s8.size() / 2) << "the case must saturate (alpha)";
+  }
+  // f16: scales so large that outputs overflow to +-inf.
+  const GemmData d = make_gemm(210, 9, 40, 64, 64);
+  const GemmGolden gg = check_gemm(d, 1.0f, 8.0f, 8.0f, gemm_name("f16-overflow", d));
+  size_t inf = 0;
+  for (uint16_t h : gg.f16) inf += (h & 0x7FFF) == 0x7C00;
+  EXPECT_GT(inf, 0u) << "the case must overflow f16";
+}
+
+TEST(GpuOps, GemmS8RoundingTies) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  // int8 RNE ties: inner = 0.5, outer = 1 (and alpha = 0.5): v = acc/2 exactly, k + 0.5 for odd acc.
+  // Small operands keep |acc| < 256 so the ties are not hidden by saturation.
+  uint32_t seed = 300;
+  const int tie_shapes[][3] = {{40, 50, 16}, {1, 70, 15}, {130, 24, 7}};
+  for (const auto& s : tie_shapes) {
+    const GemmData d = make_gemm(seed++, s[0], s[1], s[2], s[2], -3, 3);
+    check_gemm(d, 0.5f, 1.0f, 0.5f, gemm_name("int8-ties", d));
+    size_t ties = 0;
+    for (int m = 0; m < d.M; ++m)
+      for (int n = 0; n < d.N; ++n) {
+        int32_t acc = 0;
+        for (int k = 0; k < d.K; ++k) acc += int32_t{d.xc[sz(m, d.K) + k]} * int32_t{d.W[sz(n, d.K) + k]};
+        const float v = 0.5f * static_cast<float>(acc);
+        ties += is_half(v) && std::fabs(v) < 127.0f;
+      }
+    EXPECT_GT(ties, 0u) << "the case must produce exact .5 ties";
+  }
+  // f16 RNE ties: inner = outer = 1, |acc| in [2048, 8192) where the f16 spacing is 2 or 4.
+  const GemmData d = make_gemm(310, 20, 70, 8, 8, -40, 40);
+  const GemmGolden gg = check_gemm(d, 1.0f, 1.0f, 1.0f, gemm_name("f16-ties", d));
+  size_t ties = 0;
+  for (int m = 0; m < d.M; ++m)
+    for (int n = 0; n < d.N; ++n) {
+      int32_t acc = 0;
+      for (int k = 0; k < d.K; ++k) acc += int32_t{d.xc[sz(m, d.K) + k]} * int32_t{d.W[sz(n, d.K) + k]};
+      ties += is_f16_tie(static_cast<float>(acc));
+    }
+  EXPECT_GT(ties, 0u) << "the case must produce f16 ties";
+  (void)gg;
+}
+
+TEST(GpuOps, GemmS8ExtremeOperands) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  // Rows of x all -128 or all 127, W rows all -128 / all 127 / random {-128, 127} / random: the
+  // int32 sums reach 16384·K (K = 1537: above 2^24, so the i32 -> f32 conversion rounds too).
+  for (int K : {1536, 1537, 19}) {
+    GemmData d = make_gemm(400 + static_cast<uint32_t>(K), 6, 40, K, K);
+    std::mt19937 g(410 + static_cast<uint32_t>(K));
+    for (int m = 0; m < d.M; ++m)
+      for (int k = 0; k < K; ++k) d.x[sz(m, K) + k] = d.xc[sz(m, K) + k] = static_cast<int8_t>(m % 2 == 0 ? -128 : 127);
+    for (int n = 0; n < d.N; ++n)
+      for (int k = 0; k < K; ++k) {
+        int8_t& w = d.W[sz(n, K) + k];
+        switch (n % 4) {
+          case 0: w = -128; break;
+          case 1: w = 127; break;
+          case 2: w = static_cast<int8_t>(g() % 2 ? 127 : -128); break;
+          default: break;  // keep the random value
+        }
+      }
+    const float target = 100.0f / (16384.0f * static_cast<float>(K));  // |acc| max -> ~100
+    check_gemm(d, 0.001f, target / 0.001f, target * 1.01f, gemm_name("extreme", d));
+  }
+}
+
+TEST(GpuOps, GemmS8LargePartialSumsCancel) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  // The int32 sums must be exact even where an f32 (or f16/tf32) accumulator would round: K = 4112,
+  // the first 2048 products are +-16129 (odd), the next 2048 cancel them exactly, and a tail of 16
+  // small products leaves |acc| < 160. With inner = 0.5, outer = 1 every unit of acc is visible
+  // (the partial sums pass 2^24, where f32 spacing is 2).
+  const int M = 6, N = 24, half = 2048, tail = 16, K = 2 * half + tail;
+  GemmData d = make_gemm(450, M, N, K, K, -3, 3);  // the tails keep these random values
+  for (int m = 0; m < M; ++m)
+    for (int k = 0; k < 2 * half; ++k) d.x[sz(m, K) + k] = d.xc[sz(m, K) + k] = static_cast<int8_t>(m % 2 ? -127 : 127);
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < 2 * half; ++k) d.W[sz(n, K) + k] = static_cast<int8_t>((k < half) == (n % 2 == 0) ? 127 : -127);
+  check_gemm(d, 0.5f, 1.0f, 0.5f, gemm_name("cancelling", d));
+  // The case must be able to fail: an f32 accumulator in k order gives other outputs somewhere.
+  size_t differ = 0;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      int32_t acc = 0;
+      float facc = 0.0f;
+      for (int k = 0; k < K; ++k) {
+        const int32_t p = int32_t{d.xc[sz(m, K) + k]} * int32_t{d.W[sz(n, K) + k]};
+        acc += p;
+        facc += static_cast<float>(p);
+      }
+      EXPECT_LT(std::abs(acc), 160) << "m " << m << " n " << n;
+      differ += num::quant_rne_sat8(0.5f * facc) != num::quant_rne_sat8(0.5f * static_cast<float>(acc));
+    }
+  EXPECT_GT(differ, 0u) << "an f32 accumulator must be detectable by this case";
+}
+
+TEST(GpuOps, GemmKernelNamesAndEnv) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kNaive), "naive");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kDp4a), "dp4a");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMma), "mma");
+  const char* old = std::getenv("QMSIM_GPU_GEMM");
+  const std::string saved = old ? old : "";
+  ::unsetenv("QMSIM_GPU_GEMM");
+  EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMma);
+  for (GemmKernel k : kGemmKernels) {
+    ::setenv("QMSIM_GPU_GEMM", gpu::gemm_kernel_name(k), 1);
+    EXPECT_EQ(gpu::gemm_kernel_from_env(), k) << gpu::gemm_kernel_name(k);
+  }
+  ::setenv("QMSIM_GPU_GEMM", "bogus", 1);
+  try {
+    gpu::gemm_kernel_from_env();
+    ADD_FAILURE() << "QMSIM_GPU_GEMM=bogus accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("QMSIM_GPU_GEMM"), std::string::npos) << e.what();
+  }
+  if (old) ::setenv("QMSIM_GPU_GEMM", saved.c_str(), 1);
+  else ::unsetenv("QMSIM_GPU_GEMM");
+}
+
+// ================================================================ norms
+TEST(GpuOps, RmsnormQuant) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  const int shapes[][2] = {{1, 1}, {1, 7}, {5, 64}, {3, 768}, {17, 1536}, {2, 1000}};
+  uint32_t seed = 500;
+  for (const auto& sh : shapes) {
+    const int L = sh[0], D = sh[1];
+    std::mt19937 g(seed++);
+    const std::vector<uint16_t> h = rand_f16(g, sz(L, D), -3.0f, 3.0f);
+    const std::vector<float> res = rand_f32(g, sz(L, D), -8.0f, 8.0f);
+    for (bool with_res : {false, true})
+      for (float s_in : {4.0f / 127.0f, 0.004f}) {  // the second saturates
+        std::ostringstream tag;
+        tag << "rmsnorm_quant L=" << L << " D=" << D << " residual=" << with_res << " s_in=" << s_in;
+        const float* r = with_res ? res.data() : nullptr;
+        std::vector<float> ro_g(sz(L, D)), ro(sz(L, D), -1.0f);
+        std::vector<int8_t> q_g(sz(L, D)), q(sz(L, D), int8_t{0x5A});
+        golden::rmsnorm_quant(L, D, h.data(), r, nullptr, 1e-5f, s_in, ro_g.data(), q_g.data());
+        gpu::ops::rmsnorm_quant(L, D, h.data(), r, 1e-5f, s_in, ro.data(), q.data());
+        expect_same_bits(ro_g, ro, tag.str() + " residual_out", D);
+        expect_same_bits(q_g, q, tag.str() + " q_out", D);
+      }
+  }
+}
+
+TEST(GpuOps, RmsnormQuantRoundingTies) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  // D = 16, |x| = six 3s and ten 1s: Σx² = 64, ms = 4, eps = 0 -> r = 0.5 exactly, y = ±1.5 / ±0.5:
+  // with s_in = 1 every output is an RNE tie (1.5 -> 2, 0.5 -> 0).
+  const int L = 6, D = 16;
+  std::mt19937 g(550);
+  std::vector<uint16_t> h(sz(L, D));
+  for (int t = 0; t < L; ++t) {
+    std::vector<float> row(D, 1.0f);
+    for (int j = 0; j < 6; ++j) row[static_cast<size_t>(j)] = 3.0f;
+    std::shuffle(row.begin(), row.end(), g);
+    for (int j = 0; j < D; ++j) h[sz(t, D) + j] = num::f32_to_f16_rne(g() % 2 ? -row[static_cast<size_t>(j)] : row[static_cast<size_t>(j)]);
+  }
+  std::vector<float> ro_g(sz(L, D)), ro(sz(L, D));
+  std::vector<int8_t> q_g(sz(L, D)), q(sz(L, D), int8_t{0x5A});
+  golden::rmsnorm_quant(L, D, h.data(), nullptr, nullptr, 0.0f, 1.0f, ro_g.data(), q_g.data());
+  gpu::ops::rmsnorm_quant(L, D, h.data(), nullptr, 0.0f, 1.0f, ro.data(), q.data());
+  expect_same_bits(ro_g, ro, "ties residual_out", D);
+  expect_same_bits(q_g, q, "ties q_out", D);
+  size_t ties = 0;
+  for (size_t i = 0; i < ro_g.size(); ++i) ties += is_half(ro_g[i] * 0.5f) && (q_g[i] == 0 || std::abs(q_g[i]) == 2);
+  EXPECT_EQ(ties, ro_g.size()) << "every output of this case is a tie";
+}
+
+TEST(GpuOps, RmsnormFinalF16) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  const int shapes[][2] = {{1, 7}, {4, 64}, {3, 768}, {9, 1000}};
+  uint32_t seed = 600;
+  for (const auto& sh : shapes) {
+    const int L = sh[0], D = sh[1];
+    std::mt19937 g(seed++);
+    const std::vector<uint16_t> h = rand_f16(g, sz(L, D), -4.0f, 4.0f);
+    const std::vector<float> res = rand_f32(g, sz(L, D), -30.0f, 30.0f);  // not on the f16 grid
+    const std::vector<uint16_t> w = rand_f16(g, static_cast<size_t>(D), -1.5f, 1.5f);
+    for (bool f16_res : {false, true})
+      for (bool with_w : {false, true})
+        for (bool with_res : {false, true}) {
+          std::ostringstream tag;
+          tag << "rmsnorm_final_f16 L=" << L << " D=" << D << " f16_residual=" << f16_res << " weight=" << with_w
+              << " residual=" << with_res;
+          std::vector<uint16_t> out_g(sz(L, D)), out(sz(L, D), uint16_t{0x5A5A});
+          golden::rmsnorm_final_f16(L, D, h.data(), with_res ? res.data() : nullptr, with_w ? w.data() : nullptr, 1e-5f,
+                                    f16_res, out_g.data());
+          gpu::ops::rmsnorm_final_f16(L, D, h.data(), with_res ? res.data() : nullptr, with_w ? w.data() : nullptr,
+                                      1e-5f, f16_res, out.data());
+          expect_same_bits(out_g, out, tag.str(), D);
+        }
+  }
+}
+
+// ================================================================ conv1d
+struct ConvRun {
+  std::vector<int8_t> out;
+  std::vector<float> v;
+};
+
+/// golden vs gpu for one conv case (bias null / not, v_out null / not); returns golden's out and v.
+ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std::vector<int8_t>& w,
+                   const std::vector<int8_t>& bias, const golden::Conv1dScales& s, const std::string& what) {
+  ConvRun gr;
+  for (bool with_bias : {false, true}) {
+    const int8_t* b = with_bias ? bias.data() : nullptr;
+    std::vector<int8_t> out_g(sz(L, E)), out(sz(L, E), int8_t{0x5A});
+    std::vector<float> v_g(sz(L, E)), v(sz(L, E), -1.0f);
+    golden::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out_g.data(), v_g.data(), kThreads);
+    const std::string tag = what + " bias=" + (with_bias ? "yes" : "null");
+    gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out.data(), v.data());
+    expect_same_bits(out_g, out, tag + " out", E);
+    expect_same_bits(v_g, v, tag + " v_out", E);
+    std::vector<int8_t> out2(sz(L, E), int8_t{0x5A});
+    gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out2.data(), nullptr);
+    expect_same_bits(out_g, out2, tag + " out (v_out=null)", E);
+    if (with_bias) gr = {out_g, v_g};
+  }
+  return gr;
+}
+
+TEST(GpuOps, Conv1dSiluQuant) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  const int shapes[][3] = {{1, 5, 4}, {3, 1, 4}, {37, 64, 4}, {16, 96, 4}, {200, 48, 4}, {9, 7, 3}, {4, 33, 2}};
+  uint32_t seed = 700;
+  size_t saturated = 0;  // over the s_u = 0.01 runs
+  for (const auto& sh : shapes) {
+    const int L = sh[0], E = sh[1], K = sh[2];
+    std::mt19937 g(seed++);
+    const std::vector<int8_t> x = rand_s8(g, sz(L, E)), w = rand_s8(g, sz(E, K)), bias = rand_s8(g, static_cast<size_t>(E));
+    golden::Conv1dScales s;
+    s.weight_scale = 0.0113f;
+    s.bias_scale = 0.021f;
+    s.input_scale = 0.049f;
+    for (float s_u : {0.1f, 0.01f}) {  // the second saturates
+      s.output_scale = s_u;
+      std::ostringstream tag;
+      tag << "conv L=" << L << " E=" << E << " K=" << K << " s_u=" << s_u;
+      const ConvRun gr = check_conv(L, E, K, x, w, bias, s, tag.str());
+      if (s_u == 0.01f) {
+        for (int8_t o : gr.out) saturated += o == 127;
+      }
+    }
+  }
+  EXPECT_GT(saturated, 1000u) << "the s_u = 0.01 cases must saturate";
+}
+
+TEST(GpuOps, Conv1dSiluQuantRnaTies) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  // w_c = s_xz = b_c = 1: v = acc + b exactly; for v >= 17, 1 + exp(-v) rounds to 1 so silu(v) = v;
+  // s_u = 2: odd v gives v/s_u = k + 0.5, an RNA tie (RNE would round half of them the other way).
+  const int L = 40, E = 64, K = 4;
+  std::mt19937 g(750);
+  const std::vector<int8_t> x = rand_s8(g, sz(L, E), 1, 10), w = rand_s8(g, sz(E, K), 1, 8);
+  const std::vector<int8_t> bias = rand_s8(g, static_cast<size_t>(E), -5, 5);
+  golden::Conv1dScales s;
+  s.weight_scale = s.bias_scale = s.input_scale = 1.0f;
+  s.output_scale = 2.0f;
+  const ConvRun gr = check_conv(L, E, K, x, w, bias, s, "conv rna-ties");
+  size_t ties = 0;
+  for (size_t i = 0; i < gr.v.size(); ++i) ties += is_half(gr.v[i] / 2.0f) && gr.v[i] / 2.0f < 127.0f;
+  EXPECT_GT(ties, 0u) << "the case must produce exact .5 ties";
+}
+
+// ================================================================ selective scan
+struct ScanIn {
+  int L, E, N;
+  std::vector<int8_t> u, dt, B, C, z, A_log, D, dt_bias;
+};
+
+ScanIn make_scan(uint32_t seed, int L, int E, int N) {
+  std::mt19937 g(seed);
+  ScanIn c{L, E, N, rand_s8(g, sz(L, E)), rand_s8(g, sz(L, E)), rand_s8(g, sz(L, N)), rand_s8(g, sz(L, N)),
+           rand_s8(g, sz(L, E)), rand_s8(g, sz(E, N), 0, 127), rand_s8(g, static_cast<size_t>(E)),
+           rand_s8(g, static_cast<size_t>(E))};
+  return c;
+}
+
+golden::SsmScales realistic_scales() {
+  golden::SsmScales s;
+  s.u = 0.02f;
+  s.dt = 0.05f;
+  s.B = s.C = 0.03f;
+  s.z = 0.05f;
+  s.A = 0.03f;
+  s.D = 0.01f;
+  s.dt_bias = 0.02f;
+  s.state = 0.05f;
+  return s;
+}
+
+/// Scale sets: realistic; large dt (softplus argument up to ~40, both sides of the threshold 20);
+/// a small state scale so state_q saturates.
+std::vector<std::pair<std::string, golden::SsmScales>> scan_scale_sets() {
+  std::vector<std::pair<std::string, golden::SsmScales>> v;
+  v.emplace_back("realistic", realistic_scales());
+  golden::SsmScales big = realistic_scales();
+  big.dt = 0.3f;
+  big.dt_bias = 0.05f;
+  v.emplace_back("large-dt", big);
+  golden::SsmScales sat = realistic_scales();
+  sat.u = 0.2f;
+  sat.state = 0.0005f;
+  v.emplace_back("state-saturating", sat);
+  return v;
+}
+
+const int kScanShapes[][3] = {{1, 32, 16}, {7, 48, 16}, {33, 32, 8}, {64, 37, 16}, {5, 1, 8}, {1, 48, 8}};
+
+TEST(GpuOps, SelectiveScanInt8) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t seed = 800;
+  for (const auto& sh : kScanShapes) {
+    const ScanIn c = make_scan(seed++, sh[0], sh[1], sh[2]);
+    for (const auto& [sname, s] : scan_scale_sets()) {
+      std::ostringstream tag;
+      tag << "selective_scan L=" << c.L << " E=" << c.E << " N=" << c.N << " " << sname;
+      std::vector<uint16_t> y_g(sz(c.L, c.E)), y(sz(c.L, c.E), uint16_t{0x5A5A});
+      std::vector<float> st_g(sz(c.E, c.N)), st(sz(c.E, c.N), -1.0f);
+      std::vector<int8_t> sq_g(sz(c.E, c.N)), sq(sz(c.E, c.N), int8_t{0x5A});
+      golden::selective_scan(c.L, c.E, c.N, c.u.data(), c.dt.data(), c.B.data(), c.C.data(), c.z.data(), c.A_log.data(),
+                             c.D.data(), c.dt_bias.data(), s, y_g.data(), st_g.data(), sq_g.data(), kThreads);
+      gpu::ops::selective_scan(c.L, c.E, c.N, c.u.data(), c.dt.data(), c.B.data(), c.C.data(), c.z.data(),
+                               c.A_log.data(), c.D.data(), c.dt_bias.data(), s, y.data(), st.data(), sq.data());
+      expect_same_bits(y_g, y, tag.str() + " y", c.E);
+      expect_same_bits(st_g, st, tag.str() + " state", c.N);
+      expect_same_bits(sq_g, sq, tag.str() + " state_q", c.N);
+      std::vector<uint16_t> y2(sz(c.L, c.E), uint16_t{0x5A5A});
+      gpu::ops::selective_scan(c.L, c.E, c.N, c.u.data(), c.dt.data(), c.B.data(), c.C.data(), c.z.data(),
+                               c.A_log.data(), c.D.data(), c.dt_bias.data(), s, y2.data(), nullptr, nullptr);
+      expect_same_bits(y_g, y2, tag.str() + " y (state, state_q null)", c.E);
+      if (sname == "state-saturating") {
+        size_t sat = 0;
+        for (int8_t q : sq_g) sat += q == 127 || q == -128;
+        EXPECT_GT(sat, 0u) << tag.str() << ": state_q must saturate";
+      }
+    }
+  }
+}
+
+TEST(GpuOps, SelectiveScanF32In) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t seed = 900;
+  for (const auto& sh : kScanShapes) {
+    const int L = sh[0], E = sh[1], N = sh[2];
+    const ScanIn c = make_scan(seed, L, E, N);
+    std::mt19937 g(seed++ + 50);
+    const std::vector<float> u = rand_f32(g, sz(L, E), -2.5f, 2.5f);
+    const std::vector<float> dt_pre = rand_f32(g, sz(L, E), -6.0f, 26.0f);  // both sides of 20
+    const std::vector<float> Bf = rand_f32(g, sz(L, N), -3.0f, 3.0f), Cf = rand_f32(g, sz(L, N), -3.0f, 3.0f);
+    for (const auto& [sname, s] : scan_scale_sets()) {
+      std::ostringstream tag;
+      tag << "selective_scan_f32in L=" << L << " E=" << E << " N=" << N << " " << sname;
+      std::vector<uint16_t> y_g(sz(L, E)), y(sz(L, E), uint16_t{0x5A5A});
+      std::vector<float> st_g(sz(E, N)), st(sz(E, N), -1.0f);
+      std::vector<int8_t> sq_g(sz(E, N)), sq(sz(E, N), int8_t{0x5A});
+      golden::selective_scan_f32in(L, E, N, u.data(), dt_pre.data(), Bf.data(), Cf.data(), c.z.data(), c.A_log.data(),
+                                   c.D.data(), s, y_g.data(), st_g.data(), sq_g.data(), kThreads);
+      gpu::ops::selective_scan_f32in(L, E, N, u.data(), dt_pre.data(), Bf.data(), Cf.data(), c.z.data(),
+                                     c.A_log.data(), c.D.data(), s, y.data(), st.data(), sq.data());
+      expect_same_bits(y_g, y, tag.str() + " y", E);
+      expect_same_bits(st_g, st, tag.str() + " state", N);
+      expect_same_bits(sq_g, sq, tag.str() + " state_q", N);
+    }
+  }
+}
+
+TEST(GpuOps, SelectiveScanPseq) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t seed = 1000;
+  for (const auto& sh : kScanShapes) {
+    const ScanIn c = make_scan(seed, sh[0], sh[1], sh[2]);
+    std::mt19937 g(seed++ + 50);
+    const std::vector<float> u_f32 = rand_f32(g, sz(c.L, c.E), -2.5f, 2.5f);
+    for (const auto& [sname, s] : scan_scale_sets())
+      for (bool int8_u : {true, false}) {
+        std::ostringstream tag;
+        tag << "selective_scan_pseq L=" << c.L << " E=" << c.E << " N=" << c.N << " " << sname
+            << (int8_u ? " u_q" : " u_f32");
+        const int8_t* uq = int8_u ? c.u.data() : nullptr;
+        const float* uf = int8_u ? nullptr : u_f32.data();
+        std::vector<uint16_t> y_g(sz(c.L, c.E)), y(sz(c.L, c.E), uint16_t{0x5A5A});
+        std::vector<float> st_g(sz(c.E, c.N)), st(sz(c.E, c.N), -1.0f);
+        golden::selective_scan_pseq(c.L, c.E, c.N, uq, uf, c.dt.data(), c.B.data(), c.C.data(), c.z.data(),
+                                    c.A_log.data(), c.D.data(), c.dt_bias.data(), s, y_g.data(), st_g.data(), kThreads);
+        gpu::ops::selective_scan_pseq(c.L, c.E, c.N, uq, uf, c.dt.data(), c.B.data(), c.C.data(), c.z.data(),
+                                      c.A_log.data(), c.D.data(), c.dt_bias.data(), s, y.data(), st.data());
+        expect_same_bits(y_g, y, tag.str() + " y", c.E);
+        expect_same_bits(st_g, st, tag.str() + " state", c.N);
+      }
+  }
+}
+
+// ================================================================ Hadamard
+TEST(GpuOps, HadamardQuant) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t seed = 1100;
+  for (int n : {64, 256, 192, 1536, 12, 768, 2048})
+    for (int L : {1, 3, 9}) {
+      std::mt19937 g(seed++);
+      const std::vector<uint16_t> y = rand_f16(g, sz(L, n), -1.0f, 1.0f);
+      for (float s_y : {0.02f, 0.0007f})  // the second saturates (or wraps)
+        for (bool wrap : {false, true}) {
+          std::ostringstream tag;
+          tag << "hadamard_quant n=" << n << " L=" << L << " s_y=" << s_y << " wrap=" << wrap;
+          std::vector<int8_t> out_g(sz(L, n)), out(sz(L, n), int8_t{0x5A});
+          int64_t oor_g = -1, oor = -2;
+          golden::hadamard_quant(L, n, y.data(), s_y, wrap, out_g.data(), &oor_g, kThreads);
+          gpu::ops::hadamard_quant(L, n, y.data(), s_y, wrap, out.data(), &oor);
+          expect_same_bits(out_g, out, tag.str() + " out", n);
+          EXPECT_EQ(oor_g, oor) << tag.str() << " out_of_range";
+          std::vector<int8_t> out2(sz(L, n), int8_t{0x5A});
+          gpu::ops::hadamard_quant(L, n, y.data(), s_y, wrap, out2.data(), nullptr);
+          expect_same_bits(out_g, out2, tag.str() + " out (out_of_range=null)", n);
+          if (s_y < 0.001f) {
+            EXPECT_GT(oor_g, 0) << tag.str() << ": the case must leave the int8 range";
+          }
+        }
+    }
+}
+
+// ================================================================ lm_head
+TEST(GpuOps, LmHeadF16) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  const int shapes[][3] = {{1, 1000, 128}, {3, 1000, 128}, {2, 17, 64}, {4, 256, 7}, {1, 50, 768}, {5, 1, 1}};
+  uint32_t seed = 1200;
+  for (const auto& sh : shapes) {
+    const int P = sh[0], V = sh[1], D = sh[2];
+    std::mt19937 g(seed++);
+    const std::vector<uint16_t> y = rand_f16(g, sz(P, D), -2.0f, 2.0f);
+    const std::vector<uint16_t> W = rand_f16(g, sz(V, D), -0.2f, 0.2f);
+    for (bool f16_logits : {false, true}) {
+      std::ostringstream tag;
+      tag << "lm_head_f16 P=" << P << " V=" << V << " D=" << D << " f16_logits=" << f16_logits;
+      std::vector<float> lg_g(sz(P, V)), lg(sz(P, V), -1.0f);
+      golden::lm_head_f16(P, V, D, y.data(), W.data(), f16_logits, lg_g.data(), kThreads);
+      gpu::ops::lm_head_f16(P, V, D, y.data(), W.data(), f16_logits, lg.data());
+      expect_same_bits(lg_g, lg, tag.str(), V);
+    }
+  }
+}
+
+// ================================================================ mode ops
+/// x = s·r, r uniform in [-300, 300], plus exact ties s·(k + 0.5) of the int8 grid (s a power of
+/// two makes them exact) and of the fine grid s/4 (kTwoLevel, kLogOutliers, kThreeSegment), ±0.
+std::vector<float> u_inputs(uint32_t seed, float s, int n_random) {
+  std::mt19937 g(seed);
+  std::vector<float> x;
+  std::uniform_real_distribution<float> d(-300.0f, 300.0f);
+  for (int i = 0; i < n_random; ++i) x.push_back(s * d(g));
+  for (int k = -140; k <= 140; ++k) x.push_back(s * (static_cast<float>(k) + 0.5f));
+  for (int k = -70; k <= 70; ++k) x.push_back((s / 4.0f) * (static_cast<float>(k) + 0.5f));
+  x.push_back(0.0f);
+  x.push_back(-0.0f);
+  std::shuffle(x.begin(), x.end(), g);
+  return x;
+}
+
+TEST(GpuOps, QuantizeU) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  using golden::OutlierScale;
+  using golden::UQuantizer;
+  struct Kind {
+    const char* name;
+    UQuantizer q;
+    OutlierScale os;
+    float s_alpha1;
+  };
+  const Kind kinds[] = {
+      {"none", UQuantizer::kNone, OutlierScale::kPerCallMax, 0.0f},
+      {"grid", UQuantizer::kGrid, OutlierScale::kPerCallMax, 0.0f},
+      {"grid_keep_outliers", UQuantizer::kGridKeepOutliers, OutlierScale::kPerCallMax, 0.0f},
+      {"grid_requant_outliers/per_call_max", UQuantizer::kGridRequantOutliers, OutlierScale::kPerCallMax, 0.0f},
+      {"grid_requant_outliers/alpha1", UQuantizer::kGridRequantOutliers, OutlierScale::kAlpha1, 0.0917f},
+      {"grid_requant_outliers/alpha1=0 (fallback)", UQuantizer::kGridRequantOutliers, OutlierScale::kAlpha1, 0.0f},
+      {"two_level T=16 F=4", UQuantizer::kTwoLevel, OutlierScale::kPerCallMax, 0.0f},
+      {"log_outliers", UQuantizer::kLogOutliers, OutlierScale::kPerCallMax, 0.0f},
+      {"three_segment", UQuantizer::kThreeSegment, OutlierScale::kPerCallMax, 0.0f},
+  };
+  uint32_t seed = 1300;
+  for (const Kind& kd : kinds)
+    for (Rounding r : {Rounding::kRne, Rounding::kRna})
+      for (float s_u : {0.015625f, 0.0213f})
+        for (int n_random : {1000, 1}) {
+          golden::ModeSpec m;
+          m.u_quantizer = kd.q;
+          m.u_rounding = r;
+          m.u_outlier_scale = kd.os;
+          if (kd.q == UQuantizer::kTwoLevel) {
+            m.u_fine_threshold = 16;
+            m.u_fine_divisor = 4;
+          }
+          // n_random = 1: a one-element call tensor (an outlier), the reduction's edge case.
+          std::vector<float> x = n_random == 1 ? std::vector<float>{s_u * -211.3f} : u_inputs(seed++, s_u, n_random);
+          const int n = static_cast<int>(x.size());
+          std::ostringstream tag;
+          tag << "quantize_u " << kd.name << " " << golden::to_string(r) << " s_u=" << s_u << " n=" << n;
+          std::vector<float> val_g(x.size()), val(x.size(), -1.0f);
+          std::vector<int8_t> code_g(x.size()), code(x.size(), int8_t{0x5A});
+          const golden::UQuantStats st = golden::quantize_u(m, s_u, kd.s_alpha1, x.size(), x.data(), val_g.data(),
+                                                            code_g.data());
+          const float s_o = gpu::ops::quantize_u(m, s_u, kd.s_alpha1, n, x.data(), val.data(), code.data());
+          expect_same_bits(val_g, val, tag.str() + " value");
+          expect_same_bits(code_g, code, tag.str() + " code");
+          expect_same_bits(st.s_o, s_o, tag.str() + " s_o");
+          // Nullable outputs: value only, code only.
+          std::vector<float> val2(x.size(), -1.0f);
+          std::vector<int8_t> code2(x.size(), int8_t{0x5A});
+          expect_same_bits(st.s_o, gpu::ops::quantize_u(m, s_u, kd.s_alpha1, n, x.data(), val2.data(), nullptr),
+                           tag.str() + " s_o (code=null)");
+          expect_same_bits(st.s_o, gpu::ops::quantize_u(m, s_u, kd.s_alpha1, n, x.data(), nullptr, code2.data()),
+                           tag.str() + " s_o (value=null)");
+          expect_same_bits(val_g, val2, tag.str() + " value (code=null)");
+          expect_same_bits(code_g, code2, tag.str() + " code (value=null)");
+          if (kd.q == UQuantizer::kGridRequantOutliers) {
+            EXPECT_GT(st.s_o, 0.0f) << tag.str();
+          }
+          if (s_u == 0.015625f && n_random > 1) {
+            size_t ties = 0;
+            for (float v : x) ties += is_half(v / s_u);
+            EXPECT_GT(ties, 100u) << tag.str() << ": the inputs must contain exact ties";
+          }
+        }
+}
+
+/// Random values, exact ties of s = 2^-6 and s·(k + 0.5) for the other scale, far out-of-range
+/// values and the specials (±0, ±inf, NaN, a subnormal).
+std::vector<float> requant_inputs(uint32_t seed, float s) {
+  std::mt19937 g(seed);
+  std::vector<float> x = rand_f32(g, 2000, -6.0f, 6.0f);
+  for (int k = -135; k <= 135; ++k) x.push_back(s * (static_cast<float>(k) + 0.5f));
+  for (float v : {0.0f, -0.0f, 1e30f, -1e30f, 1e-40f, std::numeric_limits<float>::infinity(),
+                  -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()})
+    x.push_back(v);
+  std::shuffle(x.begin(), x.end(), g);
+  return x;
+}
+
+TEST(GpuOps, RequantS8) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t seed = 1400;
+  for (Rounding r : {Rounding::kRne, Rounding::kRna})
+    for (float s : {0.015625f, 0.037f}) {
+      const std::vector<float> x = requant_inputs(seed++, s);
+      std::ostringstream tag;
+      tag << "requant_s8 " << golden::to_string(r) << " s=" << s;
+      std::vector<int8_t> out_g(x.size()), out(x.size(), int8_t{0x5A});
+      golden::requant_s8(r, x.size(), x.data(), s, out_g.data());
+      gpu::ops::requant_s8(r, static_cast<int>(x.size()), x.data(), s, out.data());
+      expect_same_bits(out_g, out, tag.str());
+      size_t ties = 0, sat = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        ties += is_half(x[i] / s);
+        sat += out_g[i] == 127 || out_g[i] == -128;
+      }
+      if (s == 0.015625f) {
+        EXPECT_GT(ties, 100u) << tag.str() << ": the inputs must contain exact ties";
+      }
+      EXPECT_GT(sat, 0u) << tag.str() << ": the inputs must saturate";
+    }
+}
+
+TEST(GpuOps, RegridRne) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t seed = 1500;
+  for (float s : {0.015625f, 0.037f}) {
+    const std::vector<float> x = requant_inputs(seed++, s);
+    std::vector<float> want = x, got = x;
+    golden::regrid_rne(want.size(), want.data(), s);
+    gpu::ops::regrid_rne(static_cast<int>(got.size()), got.data(), s);
+    std::ostringstream tag;
+    tag << "regrid_rne s=" << s;
+    expect_same_bits(want, got, tag.str());
+  }
+}
+
+TEST(GpuOps, DynamicInputRequant) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t seed = 1600;
+  struct Case {
+    const char* name;
+    int n, lo, hi;
+  };
+  // "zeros": every x_f is 0 -> s_dyn = s_xz and every out 0. "small": max |q| = 3 (s_dyn far below
+  // s_xz). "min": one -128 decides the maximum.
+  const Case cases[] = {{"random", 1000, -128, 127}, {"random", 12293, -128, 127}, {"random", 1, -128, 127},
+                        {"small", 777, -3, 3},       {"zeros", 64, 0, 0},          {"zeros", 1, 0, 0},
+                        {"min", 300, -100, 100}};
+  for (const Case& c : cases)
+    for (float s_xz : {0.05f, 0.0137f}) {
+      std::mt19937 g(seed++);
+      std::vector<int8_t> q = rand_s8(g, static_cast<size_t>(c.n), c.lo, c.hi);
+      if (std::string(c.name) == "min") q[static_cast<size_t>(c.n) / 2] = -128;
+      std::ostringstream tag;
+      tag << "dynamic_input_requant " << c.name << " n=" << c.n << " s_xz=" << s_xz;
+      std::vector<int8_t> out_g(q.size()), out(q.size(), int8_t{0x5A});
+      const float s_g = golden::dynamic_input_requant(q.size(), q.data(), s_xz, out_g.data());
+      const float s = gpu::ops::dynamic_input_requant(c.n, q.data(), s_xz, out.data());
+      expect_same_bits(s_g, s, tag.str() + " s_dyn");
+      expect_same_bits(out_g, out, tag.str() + " out");
+      if (std::string(c.name) == "zeros") {
+        EXPECT_EQ(num::f32_bits(s), num::f32_bits(s_xz)) << tag.str() << ": all-zero input returns s_xz";
+      }
+    }
+}
+
+TEST(GpuOps, LinearF32Deq) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  const int shapes[][3] = {{5, 256, 40}, {1, 8, 256}, {3, 1536, 48}, {7, 13, 5}, {1, 1, 1}, {64, 33, 130}};
+  uint32_t seed = 1700;
+  for (const auto& sh : shapes) {
+    const int M = sh[0], K = sh[1], Nout = sh[2];
+    std::mt19937 g(seed++);
+    const std::vector<float> x = rand_f32(g, sz(M, K), -1.5f, 1.5f);
+    const std::vector<int8_t> W = rand_s8(g, sz(Nout, K));
+    for (float w_scale : {0.0071f, 0.5f}) {
+      std::ostringstream tag;
+      tag << "linear_f32_deq M=" << M << " K=" << K << " Nout=" << Nout << " w_scale=" << w_scale;
+      std::vector<float> y_g(sz(M, Nout)), y(sz(M, Nout), -1.0f);
+      golden::linear_f32_deq(M, K, Nout, x.data(), W.data(), w_scale, y_g.data(), kThreads);
+      gpu::ops::linear_f32_deq(M, K, Nout, x.data(), W.data(), w_scale, y.data());
+      expect_same_bits(y_g, y, tag.str(), Nout);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qmsim
