@@ -1,29 +1,84 @@
 #!/usr/bin/env bash
-# Builds and runs the GPU self-test (golden vs gpu_ref, every intermediate ==, and a first speed
-# figure) on a GPU machine that has nvcc but none of the Debian -dev packages: the golden model,
-# model I/O and gpu_ref are compiled directly; nlohmann/json.hpp comes from $JSON_INCLUDE
-# (default .devrun/include, copied there from /usr/include/nlohmann on the dev machine).
-#   usage: tools/device-test.sh [DOCS]
-set -euo pipefail
+# GPU tests, cross-checks and benchmarks of gpu_ref on a GPU machine, from the bundle that
+# tools/device-pack.sh builds on the development machine (.devrun/bundle: qmsim, gpu_test,
+# gpu_ops_test, gpu_bench and their shared libraries; the GPU machine lacks the Debian packages).
+#
+#   usage: tools/device-test.sh OUTDIR [STAGE...]
+#   stages (default: tests crosscheck lambada):
+#     tests       GoogleTest: gpu_ops_test (every kernel vs the golden op, random inputs with
+#                 saturation and rounding ties) and gpu_test (whole forwards, every mode); gpu_bench
+#     crosscheck  qmsim crosscheck --paths golden,gpu --mode all on 200 LAMBADA documents of the
+#                 default model and of a synthetic mamba-130m-shaped model (every tensor ==)
+#     lambada     full LAMBADA (5153 documents) through eval --path gpu: the default model in mode 0
+#                 compared with the golden result file $GOLDEN_TINY (per-document log-likelihoods
+#                 identical), the 130m shape timed with each GEMM kernel and per-kernel times, and
+#                 transformers' MambaForCausalLM (FP32, same weights) as the baseline
+# Environment: DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
+#   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
+#   HF_DOCS / HF_BATCH (transformers baseline documents and batch, 5153 / 64).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-DOCS=${1:-200}
-INC=${JSON_INCLUDE:-.devrun/include}
-B=${BUILD:-/tmp/qmsim-gpu}
-mkdir -p "$B"
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
-FLAGS=(-O2 -std=c++17 -Inumerics/include -Imodel/include -Igolden/include -Igpu_ref/include -I"$INC")
-objs=()
-for f in model/src/*.cc golden/src/*.cc; do
-  case "$f" in *_avx2.cc|*_avx512.cc) continue;; esac  # portable golden: the scalar definitions
-  o="$B/$(echo "$f" | tr / _).o"
-  g++ "${FLAGS[@]}" -ffp-contract=off -fno-fast-math -frounding-math -c "$f" -o "$o" &
-  objs+=("$o")
+OUT=${1:?OUTDIR}
+shift
+STAGES=${*:-tests crosscheck lambada}
+mkdir -p "$OUT"
+BUNDLE=${BUNDLE:-.devrun/bundle}
+[ -x "$BUNDLE/bin/qmsim" ] || tar -C "$(dirname "$BUNDLE")" -xJf "$BUNDLE.tar.xz" || { echo "no bundle: run tools/device-pack.sh first"; exit 2; }
+export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+BIN=$BUNDLE/bin
+Q=$BIN/qmsim
+DOCS=${DOCS:-200}
+S130=${S130:-/tmp/s130}
+T=$(nproc)
+rc=0
+step() { echo; echo "=== $* ($(date +%T))"; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+echo "bundle revision: $(cat "$BUNDLE/REVISION" 2>/dev/null)" | tee -a "$OUT/device.txt"
+
+make_s130() {
+  [ -f "$S130/w8a8/config.json" ] && return 0
+  step "synthetic mamba-130m shape + calibration ($CALIB_DOCS documents)"
+  "$Q" synth --shape mamba-130m --seed 1 --out "$S130" || return 1
+  "$Q" calibrate --model "$S130" --out "$S130/w8a8" --docs "${CALIB_DOCS:-64}" --threads "$T" \
+    --corpus data/corpus-valid.txt.xz --tokenizer data/gpt-neox-20b-tokenizer.json 2>&1 | tail -2
+}
+
+for stage in $STAGES; do
+  case $stage in
+    tests)
+      step "gpu_ops_test"
+      "$BIN/gpu_ops_test" 2>&1 | tee "$OUT/gpu_ops_test.log" | grep -E "^\[  (PASSED|FAILED)|FAILED|SKIPPED" ; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      step "gpu_test"
+      "$BIN/gpu_test" 2>&1 | tee "$OUT/gpu_test.log" | grep -E "^\[       OK|^\[  (PASSED|FAILED)|FAILED|SKIPPED"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      step "gpu_bench"
+      "$BIN/gpu_bench" --benchmark_out="$OUT/gpu_bench.json" --benchmark_out_format=json 2>&1 | tee "$OUT/gpu_bench.log"
+      ;;
+    crosscheck)
+      step "crosscheck golden,gpu, every mode, $DOCS documents, default model"
+      "$Q" crosscheck --paths golden,gpu --mode all --limit "$DOCS" --threads "$T" 2>&1 | tee "$OUT/crosscheck-tiny.log" | grep -v "^MISMATCH" ; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      make_s130 || rc=1
+      step "crosscheck golden,gpu, every mode, $DOCS documents, mamba-130m shape"
+      "$Q" crosscheck --paths golden,gpu --mode all --limit "$DOCS" --threads "$T" --model "$S130/w8a8" 2>&1 | tee "$OUT/crosscheck-s130.log" | grep -v "^MISMATCH" ; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      ;;
+    lambada)
+      common=(--path gpu --mode 0 --no-progress --batch 512)
+      step "full LAMBADA, default model, gpu, mode 0"
+      "$Q" eval "${common[@]}" --output "$OUT/tiny-gpu-mode0.json" 2>&1 | tee "$OUT/eval-tiny-gpu.log"
+      python3 tools/compare_eval.py "${GOLDEN_TINY:-.devrun/golden-tiny-mode0.json.xz}" "$OUT/tiny-gpu-mode0.json" | tee "$OUT/compare-tiny.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      make_s130 || rc=1
+      for g in mma dp4a; do
+        step "full LAMBADA, mamba-130m shape, gpu, mode 0, GEMM $g (wall time after model load)"
+        QMSIM_GPU_GEMM=$g "$Q" eval "${common[@]}" --model "$S130/w8a8" --output "$OUT/s130-gpu-$g.json" 2>&1 | tee "$OUT/eval-s130-$g.log"
+      done
+      step "full LAMBADA, mamba-130m shape, per-kernel times (QMSIM_GPU_PROFILE=1)"
+      QMSIM_GPU_PROFILE=1 "$Q" eval "${common[@]}" --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile.log"
+      step "baseline: transformers MambaForCausalLM FP32, same weights, batch ${HF_BATCH:-64}"
+      PYTHONUNBUFFERED=1 python3 tools/bench_transformers.py --model "$S130" --docs "${HF_DOCS:-5153}" \
+        --batch "${HF_BATCH:-64}" --json "$OUT/hf-s130.json" 2>&1 | tail -25 | tee "$OUT/hf-s130.log"
+      ;;
+    *) echo "unknown stage $stage"; rc=2 ;;
+  esac
 done
-nvcc "${FLAGS[@]}" -arch=sm_90 -fmad=false -prec-div=true -prec-sqrt=true -ftz=false -c gpu_ref/src/gpu.cu -o "$B/gpu.o" &
-g++ "${FLAGS[@]}" -c gpu_ref/tools/gpu_selftest.cc -o "$B/selftest.o" &
-wait
-nvcc -arch=sm_90 "${objs[@]}" "$B/gpu.o" "$B/selftest.o" -o "$B/gpu_selftest" -lpthread
-"$B/gpu_selftest" models/mamba-tiny/w8a8 "$DOCS"
-if [ -n "${BASELINE:-}" ]; then  # the same run with the naive one-thread-per-output GEMM, for the ratio
-  QMSIM_GPU_NAIVE_GEMM=1 "$B/gpu_selftest" models/mamba-tiny/w8a8 "$DOCS" | grep speed
-fi
+echo
+echo "device-test: stages [$STAGES] finished, exit $rc"
+exit $rc
