@@ -560,7 +560,8 @@ std::vector<std::pair<std::string, golden::SsmScales>> scan_scale_sets() {
   return v;
 }
 
-const int kScanShapes[][3] = {{1, 32, 16}, {7, 48, 16}, {33, 32, 8}, {64, 37, 16}, {5, 1, 8}, {1, 48, 8}};
+// N = 16 and 8 run the kernels with a compile-time state count, N = 5 and 64 the run-time form.
+const int kScanShapes[][3] = {{1, 32, 16}, {7, 48, 16}, {33, 32, 8}, {64, 37, 16}, {5, 1, 8}, {1, 48, 8}, {9, 20, 5}, {3, 16, 64}};
 
 TEST(GpuOps, SelectiveScanInt8) {
   std::string why;

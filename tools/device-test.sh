@@ -8,7 +8,8 @@
 #     tests       GoogleTest: gpu_ops_test (every kernel vs the golden op, random inputs with
 #                 saturation and rounding ties) and gpu_test (whole forwards, every mode); gpu_bench
 #     crosscheck  qmsim crosscheck --paths golden,gpu --mode all on 200 LAMBADA documents of the
-#                 default model and of a synthetic mamba-130m-shaped model (every tensor ==)
+#                 default model and of a synthetic mamba-130m-shaped model (every tensor ==);
+#                 crosscheck-tiny / crosscheck-s130 run one of the two
 #     lambada     full LAMBADA (5153 documents) through eval --path gpu: the default model in mode 0
 #                 compared with the golden result file $GOLDEN_TINY (per-document log-likelihoods
 #                 identical), the 130m shape timed with each GEMM kernel and per-kernel times, and
@@ -37,7 +38,7 @@ echo "bundle revision: $(cat "$BUNDLE/REVISION" 2>/dev/null)" | tee -a "$OUT/dev
 
 make_s130() {
   [ -f "$S130/w8a8/config.json" ] && return 0
-  step "synthetic mamba-130m shape + calibration ($CALIB_DOCS documents)"
+  step "synthetic mamba-130m shape + calibration (${CALIB_DOCS:-64} documents)"
   "$Q" synth --shape mamba-130m --seed 1 --out "$S130" || return 1
   "$Q" calibrate --model "$S130" --out "$S130/w8a8" --docs "${CALIB_DOCS:-64}" --threads "$T" \
     --corpus data/corpus-valid.txt.xz --tokenizer data/gpt-neox-20b-tokenizer.json 2>&1 | tail -2
@@ -53,9 +54,11 @@ for stage in $STAGES; do
       step "gpu_bench"
       "$BIN/gpu_bench" --benchmark_out="$OUT/gpu_bench.json" --benchmark_out_format=json 2>&1 | tee "$OUT/gpu_bench.log"
       ;;
-    crosscheck)
+    crosscheck | crosscheck-tiny)
       step "crosscheck golden,gpu, every mode, $DOCS documents, default model"
       "$Q" crosscheck --paths golden,gpu --mode all --limit "$DOCS" --threads "$T" 2>&1 | tee "$OUT/crosscheck-tiny.log" | grep -v "^MISMATCH" ; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      ;;&
+    crosscheck | crosscheck-s130)
       make_s130 || rc=1
       step "crosscheck golden,gpu, every mode, $DOCS documents, mamba-130m shape"
       "$Q" crosscheck --paths golden,gpu --mode all --limit "$DOCS" --threads "$T" --model "$S130/w8a8" 2>&1 | tee "$OUT/crosscheck-s130.log" | grep -v "^MISMATCH" ; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
@@ -76,6 +79,7 @@ for stage in $STAGES; do
       PYTHONUNBUFFERED=1 python3 tools/bench_transformers.py --model "$S130" --docs "${HF_DOCS:-5153}" \
         --batch "${HF_BATCH:-64}" --json "$OUT/hf-s130.json" 2>&1 | tail -25 | tee "$OUT/hf-s130.log"
       ;;
+    crosscheck-tiny) ;;
     *) echo "unknown stage $stage"; rc=2 ;;
   esac
 done

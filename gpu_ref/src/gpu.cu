@@ -492,10 +492,7 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
                        l.ssm_state_scale};
     const double scan_bytes = LE * 5.0 + static_cast<double>(L) * 2 * N;
     I.run(pseq ? "scan pseq" : "scan", 0, scan_bytes, [&] {
-      if (pseq)
-        k_scan<true><<<blocks_for(static_cast<size_t>(B) * E, 64), 64>>>(B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
-      else
-        k_scan<false><<<blocks_for(static_cast<size_t>(B) * E, 64), 64>>>(B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
+      launch_scan(pseq, B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
     });
     put(cap, lname(i, "ssm.out"), "float16", {L, E}, I.y.p, LE);
     put(cap, lname(i, "ssm.state"), "float32", {E, N}, I.st.p, static_cast<size_t>(E) * N);
@@ -651,10 +648,7 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   in.z = dz.p, in.ld_z = E;
   in.A_log = dA.p, in.D = dD.p, in.dt_bias = ddb.p;
   const ScanScales sc{s.u, s.dt, s.B, s.C, s.z, s.A, s.D, s.dt_bias, s.state};
-  if (pseq)
-    k_scan<true><<<blocks_for(E, 64), 64>>>(1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
-  else
-    k_scan<false><<<blocks_for(E, 64), 64>>>(1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
+  launch_scan(pseq, 1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
   sync("scan");
   dy.download(y_f16, n);
   if (state) dst.download(state, static_cast<size_t>(E) * N);
@@ -844,7 +838,7 @@ double time_scan_ms(int docs, int L, int E, int N, int reps) {
   in.z = z.p, in.ld_z = E, in.A_log = A.p, in.D = D.p, in.dt_bias = db.p;
   const ScanScales s{0.02f, 0.05f, 0.03f, 0.03f, 0.05f, 0.03f, 0.01f, 0.02f, 0.05f};
   return time_ms(reps, [&] {
-    k_scan<false><<<blocks_for(static_cast<size_t>(docs) * E, 64), 64>>>(docs, doff.p, E, N, in, s, y.p, st.p, stq.p);
+    launch_scan(false, docs, doff.p, E, N, in, s, y.p, st.p, stq.p);
   });
 }
 

@@ -374,13 +374,17 @@ struct ScanIn {
 
 // One thread per (document, channel e), sequential in t over the document's tokens and in n.
 // kernel arithmetic (spec §2.6 with §5.8) or P-seq (spec §4.5: every op rounded, no FMA).
-template <bool kPseq>
-__global__ void k_scan(int B, const int32_t* off, int E, int N, ScanIn in, ScanScales s, uint16_t* y, float* state,
+// kN > 0: the state count is a compile-time constant (h and A stay in registers); kN == 0: N at run
+// time (N <= 64, arrays in local memory).
+template <bool kPseq, int kN>
+__global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, ScanScales s, uint16_t* y, float* state,
                        int8_t* state_q) {
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= B * E) return;
+  const int N = kN > 0 ? kN : N_rt;
   const int d = idx / E, e = idx % E;
-  float h[64], A[64];  // N <= 64
+  float h[kN > 0 ? kN : 64], A[kN > 0 ? kN : 64];
+#pragma unroll
   for (int n = 0; n < N; ++n) {
     A[n] = -num::exp_cr(s.A * static_cast<float>(in.A_log[static_cast<size_t>(e) * N + n]));
     h[n] = 0.0f;
@@ -400,6 +404,7 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N, ScanIn in, ScanS
       const float dtf = num::softplus_thr20_f32(dt_pre);
       const float du = dtf * uf;
       float yacc = Dv * uf;
+#pragma unroll
       for (int n = 0; n < N; ++n) {
         h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bv(n) * du);
         yacc = num::fma_f32(h[n], Cv(n), yacc);
@@ -409,6 +414,7 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N, ScanIn in, ScanS
       const float dtr = s.dt * static_cast<float>(in.dt_q[te]);
       const float dtf = num::softplus_thr20_f32(dtr + bias_dt);
       float acc = 0.0f;
+#pragma unroll
       for (int n = 0; n < N; ++n) {
         const float dA = num::exp_cr(dtf * A[n]);
         const float dBu = (dtf * Bv(n)) * uf;
@@ -423,11 +429,32 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N, ScanIn in, ScanS
     }
     y[te] = num::f32_to_f16_rne(yv);
   }
+#pragma unroll
   for (int n = 0; n < N; ++n) {
     const size_t i = (static_cast<size_t>(d) * E + e) * N + n;
     if (state) state[i] = h[n];
     if (state_q) state_q[i] = num::quant_rna_sat8(h[n] / s.state);
   }
+}
+
+// Launches k_scan with the state count as a constant where it is Mamba's 16 (or 8), else at run time.
+template <bool kPseq>
+void launch_scan(int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s, uint16_t* y,
+                 float* state, int8_t* state_q) {
+  const unsigned threads = 64, blocks = static_cast<unsigned>((static_cast<size_t>(B) * E + threads - 1) / threads);
+  if (N == 16)
+    k_scan<kPseq, 16><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
+  else if (N == 8)
+    k_scan<kPseq, 8><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
+  else
+    k_scan<kPseq, 0><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
+}
+inline void launch_scan(bool pseq, int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s,
+                        uint16_t* y, float* state, int8_t* state_q) {
+  if (pseq)
+    launch_scan<true>(B, off, E, N, in, s, y, state, state_q);
+  else
+    launch_scan<false>(B, off, E, N, in, s, y, state, state_q);
 }
 
 // ------------------------------------------------------------------ Hadamard (spec §2.7)
