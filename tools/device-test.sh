@@ -16,7 +16,8 @@
 #                 transformers' MambaForCausalLM (FP32, same weights) as the baseline
 # Environment: DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
-#   HF_DOCS / HF_BATCH (transformers baseline documents and batch, 5153 / 64).
+#   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
+#   HF_DOCS_B1, 64).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?OUTDIR}
@@ -75,9 +76,12 @@ for stage in $STAGES; do
       done
       step "full LAMBADA, mamba-130m shape, per-kernel times (QMSIM_GPU_PROFILE=1)"
       QMSIM_GPU_PROFILE=1 "$Q" eval "${common[@]}" --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile.log"
-      step "baseline: transformers MambaForCausalLM FP32, same weights, batch ${HF_BATCH:-64}"
-      PYTHONUNBUFFERED=1 python3 tools/bench_transformers.py --model "$S130" --docs "${HF_DOCS:-5153}" \
-        --batch "${HF_BATCH:-64}" --json "$OUT/hf-s130.json" 2>&1 | tail -25 | tee "$OUT/hf-s130.log"
+      for b in ${HF_BATCHES:-1 64 256}; do
+        n=${HF_DOCS:-5153}; [ "$b" = 1 ] && n=${HF_DOCS_B1:-64}
+        step "baseline: transformers MambaForCausalLM FP32, same weights, batch $b, $n documents"
+        PYTHONUNBUFFERED=1 python3 tools/bench_transformers.py --model "$S130" --docs "$n" --batch "$b" \
+          --json "$OUT/hf-s130-b$b.json" 2>&1 | tee "$OUT/hf-s130-b$b.log" | grep -E "^transformers|memory|Error"
+      done
       ;;
     crosscheck-tiny) ;;
     *) echo "unknown stage $stage"; rc=2 ;;

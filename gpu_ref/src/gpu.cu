@@ -133,7 +133,7 @@ struct GpuModel::Impl {
   DevBuf<int32_t> tok, pos, off, start, doc;
   DevBuf<uint8_t> row_alpha;
   DevBuf<uint16_t> h, y, yf;
-  DevBuf<float> res, scratch, st, logits;
+  DevBuf<float> res, st, logits;
   DevBuf<int8_t> qn, xz, xc, xdbl, dt, yq, stq;
   DevBuf<unsigned long long> outside;
   // Mode sites.
@@ -205,6 +205,8 @@ GpuModel::GpuModel(const QModel& model) {
   std::string why;
   if (!device_available(&why)) throw std::runtime_error("gpu: " + why);
   if (model.cfg.d_state > 64) throw std::invalid_argument("gpu: d_state > 64 is not supported by the scan kernel");
+  if (static_cast<size_t>(model.cfg.d_model) * kNormWarps * sizeof(float) > 48 * 1024)
+    throw std::invalid_argument("gpu: d_model > 3072 is not supported by the norm kernels (48 KB of shared memory)");
   impl_ = std::make_unique<Impl>(model);
 }
 
@@ -306,7 +308,7 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
   const size_t LD = static_cast<size_t>(L) * D, LE = static_cast<size_t>(L) * E, LX = static_cast<size_t>(L) * X;
   I.tok.upload(tok), I.pos.upload(pos), I.off.upload(off), I.start.upload(start), I.doc.upload(docid);
   I.row_alpha.upload(row_alpha);
-  I.h.resize(LD), I.res.resize(LD), I.scratch.resize(LD), I.qn.resize(LD), I.xz.resize(2 * LE), I.xc.resize(LE);
+  I.h.resize(LD), I.res.resize(LD), I.qn.resize(LD), I.xz.resize(2 * LE), I.xc.resize(LE);
   I.xdbl.resize(LX), I.dt.resize(LE), I.y.resize(LE), I.yq.resize(LE), I.yf.resize(LD);
   I.st.resize(static_cast<size_t>(B) * E * N), I.stq.resize(static_cast<size_t>(B) * E * N);
   I.logits.resize(static_cast<size_t>(P) * V);
@@ -352,8 +354,8 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
     const LayerDev& d = I.layers[static_cast<size_t>(i)];
     // spec §2.3: residual add + RMSNorm + quantize (layer 0: residual = embedding).
     I.run("rmsnorm_quant", 0, LD * 11.0, [&] {
-      k_rmsnorm_quant<<<blocks_for(L, 64), 64>>>(L, D, I.h.p, i > 0 ? I.res.p : nullptr, I.res.p, c.norm_eps,
-                                                 l.norm_output_scale, I.qn.p);
+      k_rmsnorm_quant<<<blocks_for(L, kNormWarps), 32 * kNormWarps, kNormWarps * D * sizeof(float)>>>(
+          L, D, I.h.p, i > 0 ? I.res.p : nullptr, I.res.p, c.norm_eps, l.norm_output_scale, I.qn.p);
     });
     put(cap, lname(i, "norm.res"), "float32", {L, D}, I.res.p, LD);
     put(cap, lname(i, "norm.out"), "int8", {L, D}, I.qn.p, LD);
@@ -513,25 +515,26 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
     put(cap, lname(i, "out_proj.out"), "float16", {L, D}, I.h.p, LD);
   }
   I.run("final_norm", 0, LD * 8.0, [&] {
-    k_final_norm<<<blocks_for(L, 64), 64>>>(L, D, I.h.p, c.n_layer > 0 ? I.res.p : nullptr,
-                                            I.m.norm_f_f16.empty() ? nullptr : I.norm_f.p, c.norm_eps,
-                                            profile.f16_residual_final_norm, I.scratch.p, I.yf.p);
+    k_final_norm<<<blocks_for(L, kNormWarps), 32 * kNormWarps, kNormWarps * D * sizeof(float)>>>(
+        L, D, I.h.p, c.n_layer > 0 ? I.res.p : nullptr, I.m.norm_f_f16.empty() ? nullptr : I.norm_f.p, c.norm_eps,
+        profile.f16_residual_final_norm, I.yf.p);
   });
   put(cap, "norm_f.out", "float16", {L, D}, I.yf.p, LD);
   I.run("lm_head", 2.0 * P * V * D, static_cast<double>(V) * D * 2 + static_cast<double>(P) * V * 4, [&] {
-    k_lm_head<<<dim3(blocks_for(V, 128), P), 128>>>(P, V, D, I.yf.p, I.pos.p, I.head.p, profile.f16_logits, I.logits.p);
+    k_lm_head<<<dim3(blocks_for(V, kHV), blocks_for(P, kHP)), 256>>>(P, V, D, I.yf.p, I.pos.p, I.head.p,
+                                                                      profile.f16_logits, I.logits.p);
   });
   ck(cudaGetLastError(), "kernel launch");
-  std::vector<float> all(static_cast<size_t>(P) * V);
-  ck(cudaMemcpy(all.data(), I.logits.p, all.size() * 4, cudaMemcpyDeviceToHost), "logits");
-  if (I.profiling) I.collect();
+  // Each document's logit rows straight into its own vector (no staging copy on the host).
   std::vector<std::vector<float>> out(static_cast<size_t>(B));
   size_t row = 0;
   for (int d = 0; d < B; ++d) {
     const size_t n = positions[d].size() * static_cast<size_t>(V);
-    out[d].assign(all.begin() + static_cast<std::ptrdiff_t>(row), all.begin() + static_cast<std::ptrdiff_t>(row + n));
+    out[d].resize(n);
+    if (n) ck(cudaMemcpy(out[d].data(), I.logits.p + row, n * 4, cudaMemcpyDeviceToHost), "logits");
     row += n;
   }
+  if (I.profiling) I.collect();
   return out;
 }
 
@@ -580,7 +583,8 @@ void rmsnorm_quant(int L, int D, const uint16_t* h_f16, const float* residual_in
   DevBuf<float> rin, rout;
   DevBuf<int8_t> q;
   h.upload(h_f16, n), dev_in(rin, residual_in, n), rout.resize(n), q.resize(n);
-  k_rmsnorm_quant<<<blocks_for(L, 64), 64>>>(L, D, h.p, residual_in ? rin.p : nullptr, rout.p, eps, s_in, q.p);
+  k_rmsnorm_quant<<<blocks_for(L, kNormWarps), 32 * kNormWarps, kNormWarps * D * sizeof(float)>>>(
+      L, D, h.p, residual_in ? rin.p : nullptr, rout.p, eps, s_in, q.p);
   sync("rmsnorm_quant");
   rout.download(residual_out, n), q.download(q_out, n);
 }
@@ -589,10 +593,10 @@ void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residua
                        float eps, bool f16_residual, uint16_t* out_f16) {
   const size_t n = static_cast<size_t>(L) * D;
   DevBuf<uint16_t> h, w, out;
-  DevBuf<float> rin, scratch;
-  h.upload(h_f16, n), dev_in(rin, residual_in, n), dev_in(w, weight_f16, D), scratch.resize(n), out.resize(n);
-  k_final_norm<<<blocks_for(L, 64), 64>>>(L, D, h.p, residual_in ? rin.p : nullptr, weight_f16 ? w.p : nullptr, eps,
-                                          f16_residual, scratch.p, out.p);
+  DevBuf<float> rin;
+  h.upload(h_f16, n), dev_in(rin, residual_in, n), dev_in(w, weight_f16, D), out.resize(n);
+  k_final_norm<<<blocks_for(L, kNormWarps), 32 * kNormWarps, kNormWarps * D * sizeof(float)>>>(
+      L, D, h.p, residual_in ? rin.p : nullptr, weight_f16 ? w.p : nullptr, eps, f16_residual, out.p);
   sync("final_norm");
   out.download(out_f16, n);
 }
@@ -703,7 +707,7 @@ void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f
   DevBuf<float> dl;
   dy.upload(y_f16, static_cast<size_t>(P) * D), dw.upload(W_f16, static_cast<size_t>(V) * D);
   dl.resize(static_cast<size_t>(P) * V);
-  k_lm_head<<<dim3(blocks_for(V, 128), P), 128>>>(P, V, D, dy.p, nullptr, dw.p, f16_logits, dl.p);
+  k_lm_head<<<dim3(blocks_for(V, kHV), blocks_for(P, kHP)), 256>>>(P, V, D, dy.p, nullptr, dw.p, f16_logits, dl.p);
   sync("lm_head");
   dl.download(logits, static_cast<size_t>(P) * V);
 }

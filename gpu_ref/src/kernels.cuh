@@ -36,40 +36,56 @@ __device__ float rms_reciprocal(const float* x, int D, float eps) {
   return 1.0f / num::sqrt_f32(ss / static_cast<float>(D) + eps);
 }
 
+// The norms run one warp per token: the lanes load and store the row (coalesced) through shared
+// memory and do the element-wise work; lane 0 alone forms the sum of squares in golden's order.
+constexpr int kNormWarps = 4;  // tokens per block; shared memory: kNormWarps * D floats
+
 // QRMSNorm (spec §2.3, §5.8): x = f32(h) (+ res_in); res_out = x; q = sat8(RNE(fl32(x·r) / s_in)).
-// One thread per token. res_in may equal res_out (in place).
+// res_in may equal res_out (in place: each element is read and written by the same lane).
 __global__ void k_rmsnorm_quant(int L, int D, const uint16_t* h, const float* res_in, float* res_out, float eps,
                                 float s_in, int8_t* q) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
-  if (t >= L) return;
+  extern __shared__ float xs[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int t = blockIdx.x * kNormWarps + warp;
+  if (t >= L) return;  // whole warps leave; no block-wide barrier follows
+  float* x = xs + static_cast<size_t>(warp) * D;
   const size_t row = static_cast<size_t>(t) * D;
-  float* x = res_out + row;
-  for (int j = 0; j < D; ++j) x[j] = res_in ? num::f16_to_f32(h[row + j]) + res_in[row + j] : num::f16_to_f32(h[row + j]);
-  const float r = rms_reciprocal(x, D, eps);
-  for (int j = 0; j < D; ++j) q[row + j] = num::quant_rne_sat8((x[j] * r) / s_in);
+  for (int j = lane; j < D; j += 32) {
+    const float v = res_in ? num::f16_to_f32(h[row + j]) + res_in[row + j] : num::f16_to_f32(h[row + j]);
+    x[j] = v;
+    res_out[row + j] = v;
+  }
+  __syncwarp();
+  float r = lane == 0 ? rms_reciprocal(x, D, eps) : 0.0f;
+  r = __shfl_sync(0xffffffffu, r, 0);
+  for (int j = lane; j < D; j += 32) q[row + j] = num::quant_rne_sat8((x[j] * r) / s_in);
 }
 
-// Final norm (spec §2.11, §5.8; f16_residual = the SE-fe5 variant). One thread per token.
+// Final norm (spec §2.11, §5.8; f16_residual = the SE-fe5 variant).
 __global__ void k_final_norm(int L, int D, const uint16_t* h, const float* res, const uint16_t* w, float eps,
-                             bool f16_residual, float* scratch, uint16_t* out) {
-  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+                             bool f16_residual, uint16_t* out) {
+  extern __shared__ float xs[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int t = blockIdx.x * kNormWarps + warp;
   if (t >= L) return;
-  float* x = scratch + static_cast<size_t>(t) * D;
-  for (int j = 0; j < D; ++j) {
-    const float hf = num::f16_to_f32(h[static_cast<size_t>(t) * D + j]);
-    const float rf = res ? res[static_cast<size_t>(t) * D + j] : 0.0f;
+  float* x = xs + static_cast<size_t>(warp) * D;
+  const size_t row = static_cast<size_t>(t) * D;
+  for (int j = lane; j < D; j += 32) {
+    const float hf = num::f16_to_f32(h[row + j]);
     if (!res)
       x[j] = hf;
     else if (f16_residual)
-      x[j] = num::round_to_f16(hf + num::round_to_f16(rf));
+      x[j] = num::round_to_f16(hf + num::round_to_f16(res[row + j]));
     else
-      x[j] = hf + rf;
+      x[j] = hf + res[row + j];
   }
-  const float r = rms_reciprocal(x, D, eps);
-  for (int j = 0; j < D; ++j) {
+  __syncwarp();
+  float r = lane == 0 ? rms_reciprocal(x, D, eps) : 0.0f;
+  r = __shfl_sync(0xffffffffu, r, 0);
+  for (int j = lane; j < D; j += 32) {
     const float wf = w ? num::f16_to_f32(w[j]) : 1.0f;
     const float y = f16_residual ? num::round_to_f16(x[j] * r) : x[j] * r;
-    out[static_cast<size_t>(t) * D + j] = num::f32_to_f16_rne(y * wf);
+    out[row + j] = num::f32_to_f16_rne(y * wf);
   }
 }
 
@@ -374,17 +390,13 @@ struct ScanIn {
 
 // One thread per (document, channel e), sequential in t over the document's tokens and in n.
 // kernel arithmetic (spec §2.6 with §5.8) or P-seq (spec §4.5: every op rounded, no FMA).
-// kN > 0: the state count is a compile-time constant (h and A stay in registers); kN == 0: N at run
-// time (N <= 64, arrays in local memory).
-template <bool kPseq, int kN>
-__global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, ScanScales s, uint16_t* y, float* state,
+template <bool kPseq>
+__global__ void k_scan(int B, const int32_t* off, int E, int N, ScanIn in, ScanScales s, uint16_t* y, float* state,
                        int8_t* state_q) {
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= B * E) return;
-  const int N = kN > 0 ? kN : N_rt;
   const int d = idx / E, e = idx % E;
-  float h[kN > 0 ? kN : 64], A[kN > 0 ? kN : 64];
-#pragma unroll
+  float h[64], A[64];  // N <= 64
   for (int n = 0; n < N; ++n) {
     A[n] = -num::exp_cr(s.A * static_cast<float>(in.A_log[static_cast<size_t>(e) * N + n]));
     h[n] = 0.0f;
@@ -404,7 +416,6 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
       const float dtf = num::softplus_thr20_f32(dt_pre);
       const float du = dtf * uf;
       float yacc = Dv * uf;
-#pragma unroll
       for (int n = 0; n < N; ++n) {
         h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bv(n) * du);
         yacc = num::fma_f32(h[n], Cv(n), yacc);
@@ -414,7 +425,6 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
       const float dtr = s.dt * static_cast<float>(in.dt_q[te]);
       const float dtf = num::softplus_thr20_f32(dtr + bias_dt);
       float acc = 0.0f;
-#pragma unroll
       for (int n = 0; n < N; ++n) {
         const float dA = num::exp_cr(dtf * A[n]);
         const float dBu = (dtf * Bv(n)) * uf;
@@ -429,7 +439,6 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
     }
     y[te] = num::f32_to_f16_rne(yv);
   }
-#pragma unroll
   for (int n = 0; n < N; ++n) {
     const size_t i = (static_cast<size_t>(d) * E + e) * N + n;
     if (state) state[i] = h[n];
@@ -437,24 +446,16 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
   }
 }
 
-// Launches k_scan with the state count as a constant where it is Mamba's 16 (or 8), else at run time.
-template <bool kPseq>
-void launch_scan(int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s, uint16_t* y,
-                 float* state, int8_t* state_q) {
-  const unsigned threads = 64, blocks = static_cast<unsigned>((static_cast<size_t>(B) * E + threads - 1) / threads);
-  if (N == 16)
-    k_scan<kPseq, 16><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
-  else if (N == 8)
-    k_scan<kPseq, 8><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
-  else
-    k_scan<kPseq, 0><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
-}
+// One launch of k_scan over B documents. (A variant with the state count N = 16 as a compile-time
+// constant, h and A in registers and the n loop unrolled, measured slower on the H100: 7.67 ms
+// against 5.21 ms for 256 documents x 128 tokens of the 130m shape, docs/BENCHMARKS.md.)
 inline void launch_scan(bool pseq, int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s,
                         uint16_t* y, float* state, int8_t* state_q) {
+  const unsigned threads = 64, blocks = static_cast<unsigned>((static_cast<size_t>(B) * E + threads - 1) / threads);
   if (pseq)
-    launch_scan<true>(B, off, E, N, in, s, y, state, state_q);
+    k_scan<true><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
   else
-    launch_scan<false>(B, off, E, N, in, s, y, state, state_q);
+    k_scan<false><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
 }
 
 // ------------------------------------------------------------------ Hadamard (spec §2.7)
@@ -504,16 +505,45 @@ __global__ void k_hadamard(int L, int n, int block, int blocks, const uint16_t* 
 
 // ------------------------------------------------------------------ lm_head (spec §5.8)
 
-// logits[p, v] = Σ_k fl32(y·w) ascending k from 0; one thread per (p, v); y rows at pos[p].
+// logits[p, v] = Σ_k fl32(y·w) ascending k from 0.0f (separate multiply and add), y rows at
+// pos[p] (nullable: row p). A block computes 64 rows x 64 vocabulary entries (256 threads, 4 x 4
+// each) from f32 tiles of 32 k in shared memory; each output still adds its products one by one
+// in ascending k.
+constexpr int kHP = 64, kHV = 64, kHK = 32;
 __global__ void k_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t* pos, const uint16_t* W, bool f16,
                           float* logits) {
-  const int v = blockIdx.x * blockDim.x + threadIdx.x, p = blockIdx.y;
-  if (v >= V || p >= P) return;
-  const uint16_t* y = yf + static_cast<size_t>(pos ? pos[p] : p) * D;
-  const uint16_t* w = W + static_cast<size_t>(v) * D;
-  float acc = 0.0f;
-  for (int k = 0; k < D; ++k) acc = acc + num::f16_to_f32(y[k]) * num::f16_to_f32(w[k]);
-  logits[static_cast<size_t>(p) * V + v] = f16 ? num::round_to_f16(acc) : acc;
+  __shared__ float ys[kHP][kHK + 1];
+  __shared__ float ws[kHV][kHK + 1];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int p0 = blockIdx.y * kHP, v0 = blockIdx.x * kHV;
+  float acc[4][4];
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
+  for (int k0 = 0; k0 < D; k0 += kHK) {
+    const int kn = min(kHK, D - k0);
+    for (int i = threadIdx.x; i < kHP * kHK; i += blockDim.x) {
+      const int r = i / kHK, k = i % kHK;
+      const int p = p0 + r, v = v0 + r;
+      ys[r][k] = p < P && k < kn ? num::f16_to_f32(yf[static_cast<size_t>(pos ? pos[p] : p) * D + k0 + k]) : 0.0f;
+      ws[r][k] = v < V && k < kn ? num::f16_to_f32(W[static_cast<size_t>(v) * D + k0 + k]) : 0.0f;
+    }
+    __syncthreads();
+    for (int k = 0; k < kn; ++k) {
+      float a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = ys[ty * 4 + i][k], b[i] = ws[tx * 4 + i][k];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = acc[i][j] + a[i] * b[j];
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; ++i) {
+    const int p = p0 + ty * 4 + i;
+    if (p >= P) continue;
+    for (int j = 0; j < 4; ++j) {
+      const int v = v0 + tx * 4 + j;
+      if (v < V) logits[static_cast<size_t>(p) * V + v] = f16 ? num::round_to_f16(acc[i][j]) : acc[i][j];
+    }
+  }
 }
 
 }  // namespace kern
