@@ -226,7 +226,7 @@ eval::LogitsFn ModelSet::logits_fn(const config::Mode& mode, const num::Numerics
 int main(int argc, char** argv) {
   CLI::App app{
       "qmsim: bit-accurate simulator of an INT8 ASIC running Quamba-style W8A8 Mamba-1 models.\n"
-      "Paths: golden (C++ golden model), sim (SystemC TLM-2.0 model of the ASIC). Modes: fp32 (FP32 reference), 0 (Quamba W8A8) and the\n"
+      "Paths: golden (C++ golden model), sim (SystemC TLM-2.0 model of the ASIC), gpu (CUDA, when built with nvcc). Modes: fp32 (FP32 reference), 0 (Quamba W8A8) and the\n"
       "float-sim-ASIC experiment modes of configs/modes (docs/MODES.md).\n"
       "Spec: docs/ARCHITECTURE.md and the Quamba W8A8 spec it cites."};
   app.require_subcommand(1);
