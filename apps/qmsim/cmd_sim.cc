@@ -65,22 +65,30 @@ struct CrossArgs {
 using OtherPath =
     std::function<std::vector<float>(const std::vector<int32_t>&, const std::vector<int>&, golden::Capture*)>;
 
+// The model on the GPU, uploaded once for every mode of a crosscheck run (an opaque handle, so
+// that builds without CUDA need no gpu header).
+struct GpuHandle {
+#if defined(QMSIM_HAVE_GPU)
+  std::shared_ptr<gpu::GpuModel> model;
+#endif
+};
+
 // The second path of a crosscheck in one mode.
 OtherPath make_other_path(bool gpu_path, const QModel& q, const config::Mode& mode, const num::NumericsProfile& profile,
-                          const ModelSet& models, const CrossArgs& a, std::string* hw_name) {
+                          const ModelSet& models, const CrossArgs& a, GpuHandle& gpu_model, std::string* hw_name) {
   if (gpu_path) {
 #if defined(QMSIM_HAVE_GPU)
-    static std::shared_ptr<gpu::GpuModel> g;  // one upload of the model for every mode of the run
-    if (!g) g = std::make_shared<gpu::GpuModel>(q);
+    if (!gpu_model.model) gpu_model.model = std::make_shared<gpu::GpuModel>(q);
+    std::shared_ptr<gpu::GpuModel> g = gpu_model.model;
     gpu::RunOptions ro;
     ro.profile = profile;
     ro.mode = mode.spec;
     ro.alpha1_u_scales = models.alpha1_u_scales();
-    return [ro](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
+    return [g, ro](const std::vector<int32_t>& t, const std::vector<int>& p, golden::Capture* c) {
       return g->forward(t, p, ro, c);
     };
 #else
-    (void)q, (void)mode, (void)profile, (void)models, (void)a, (void)hw_name;
+    (void)q, (void)mode, (void)profile, (void)models, (void)a, (void)gpu_model, (void)hw_name;
     throw std::runtime_error("--paths golden,gpu: this qmsim was built without CUDA");
 #endif
   }
@@ -93,20 +101,20 @@ OtherPath make_other_path(bool gpu_path, const QModel& q, const config::Mode& mo
     return runner->forward(t, p, c);
   };
 #else
-  (void)q, (void)mode, (void)profile, (void)models, (void)a, (void)hw_name;
+  (void)q, (void)mode, (void)profile, (void)models, (void)a, (void)gpu_model, (void)hw_name;
   throw std::runtime_error("--paths golden,sim: this qmsim was built without SystemC (libsystemc-dev)");
 #endif
 }
 
 // One mode: golden (documents in parallel on `threads` threads) against the other path (one
 // document at a time), every tensor the other path captures compared with ==. Returns mismatches.
-int64_t crosscheck_mode(const CrossArgs& a, bool gpu_path, ModelSet& models, const config::Mode& mode,
+int64_t crosscheck_mode(const CrossArgs& a, bool gpu_path, GpuHandle& gpu_model, ModelSet& models, const config::Mode& mode,
                         const std::string& profile_name, const std::vector<eval::DocRequest>& reqs,
                         const golden::W8A8Plan& plan, int threads) {
   const QModel& q = models.quant();
   const num::NumericsProfile profile = profile_by_name(profile_name);
   std::string hw_name = "-";
-  const OtherPath other = make_other_path(gpu_path, q, mode, profile, models, a, &hw_name);
+  const OtherPath other = make_other_path(gpu_path, q, mode, profile, models, a, gpu_model, &hw_name);
   int64_t tensors = 0, elements = 0, mismatches = 0;
   int reported = 0;
   std::string first_bad;
@@ -217,8 +225,9 @@ int run_crosscheck(const CrossArgs& a) {
   const std::vector<eval::DocRequest> reqs = lambada_requests("", "", a.first_doc, a.limit);
   int64_t mismatches = 0;
   int bad_modes = 0;
+  GpuHandle gpu_model;
   for (const config::Mode& mode : modes) {
-    const int64_t m = crosscheck_mode(a, gpu_path, models, mode, profile_name, reqs, *plan, threads);
+    const int64_t m = crosscheck_mode(a, gpu_path, gpu_model, models, mode, profile_name, reqs, *plan, threads);
     mismatches += m;
     bad_modes += m ? 1 : 0;
   }

@@ -488,7 +488,6 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
         in.dt_pre = I.dt_pre.p, in.bc_f = I.xdbl_f.p;
       }
     }
-    (void)f32_dtbc;
     // Mode site ssm: the golden kernel arithmetic or P-seq, per (document, channel).
     const ScanScales s{l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
                        l.ssm_state_scale};
