@@ -14,12 +14,16 @@ namespace {
 
 using qmsim::gpu::GemmKernel;
 
-void BM_Gemm(benchmark::State& state, GemmKernel k, int M, int N, int K, bool f16) {
+// Marks the benchmark skipped (with the reason) when there is no CUDA device.
+bool no_device(benchmark::State& state) {
   std::string why;
-  if (!qmsim::gpu::device_available(&why)) {
-    state.SkipWithError(("SKIPPED: no CUDA device: " + why).c_str());
-    return;
-  }
+  if (qmsim::gpu::device_available(&why)) return false;
+  state.SkipWithError(("SKIPPED: no CUDA device: " + why).c_str());
+  return true;
+}
+
+void BM_Gemm(benchmark::State& state, GemmKernel k, int M, int N, int K, bool f16) {
+  if (no_device(state)) return;
   double ms = 0;
   for (auto _ : state) {
     ms = qmsim::gpu::ops::time_gemm_ms(k, M, N, K, f16, k == GemmKernel::kNaive ? 2 : 20);
@@ -30,11 +34,7 @@ void BM_Gemm(benchmark::State& state, GemmKernel k, int M, int N, int K, bool f1
 }
 
 void BM_Scan(benchmark::State& state, int docs, int L, int E, int N) {
-  std::string why;
-  if (!qmsim::gpu::device_available(&why)) {
-    state.SkipWithError(("SKIPPED: no CUDA device: " + why).c_str());
-    return;
-  }
+  if (no_device(state)) return;
   double ms = 0;
   for (auto _ : state) {
     ms = qmsim::gpu::ops::time_scan_ms(docs, L, E, N, 5);

@@ -13,12 +13,7 @@ namespace golden {
 
 UQuantStats quantize_u(const ModeSpec& m, float s_u, float s_alpha1, size_t n, const float* x, float* value,
                        int8_t* code) {
-  num::UQuantParams p;
-  p.kind = m.u_quantizer;
-  p.rounding = m.u_rounding;
-  p.s = s_u;
-  p.fine_threshold = m.u_fine_threshold;
-  p.fine_divisor = m.u_fine_divisor;
+  num::UQuantParams p = u_quant_params(m, s_u);
   UQuantStats st;
   for (size_t i = 0; i < n; ++i) st.outliers += num::u_is_outlier(p, x[i]) ? 1 : 0;
   if (m.u_quantizer == UQuantizer::kGridRequantOutliers) {

@@ -387,12 +387,7 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
     const int8_t* u_q = I.xc.p;
     const float* u_f = nullptr;
     if (u_moded) {
-      num::UQuantParams p;
-      p.kind = mode.u_quantizer;
-      p.rounding = mode.u_rounding;
-      p.s = l.u_scale;
-      p.fine_threshold = mode.u_fine_threshold;
-      p.fine_divisor = mode.u_fine_divisor;
+      num::UQuantParams p = golden::u_quant_params(mode, l.u_scale);
       const float* src_v = mode.u_source == US::kV ? I.v.p : nullptr;
       const float* s_o_doc = nullptr;
       if (mode.u_quantizer == num::UQuantizer::kGridRequantOutliers) {
@@ -720,12 +715,7 @@ float quantize_u(const golden::ModeSpec& m, float s_u, float s_alpha1, int n, co
   dx.upload(x, n);
   if (value) dv.resize(n);
   if (code) dc.resize(n);
-  num::UQuantParams p;
-  p.kind = m.u_quantizer;
-  p.rounding = m.u_rounding;
-  p.s = s_u;
-  p.fine_threshold = m.u_fine_threshold;
-  p.fine_divisor = m.u_fine_divisor;
+  num::UQuantParams p = golden::u_quant_params(m, s_u);
   const float* s_o_doc = nullptr;
   float s_o = 0.0f;
   if (m.u_quantizer == num::UQuantizer::kGridRequantOutliers) {

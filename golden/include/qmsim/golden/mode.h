@@ -80,5 +80,17 @@ struct ModeSpec {
 const char* to_string(Rounding r);
 const char* to_string(UQuantizer q);
 
+/// The element parameters of the mode's u quantizer for a layer with SSM input scale s_u (the
+/// outlier scale s_o is set by the caller where the quantizer has one).
+inline num::UQuantParams u_quant_params(const ModeSpec& m, float s_u) {
+  num::UQuantParams p;
+  p.kind = m.u_quantizer;
+  p.rounding = m.u_rounding;
+  p.s = s_u;
+  p.fine_threshold = m.u_fine_threshold;
+  p.fine_divisor = m.u_fine_divisor;
+  return p;
+}
+
 }  // namespace golden
 }  // namespace qmsim
