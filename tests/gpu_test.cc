@@ -100,15 +100,8 @@ const DefaultModel& default_model() {
 // Every built-in W8A8 mode with each of its variants.
 std::vector<config::Mode> all_w8a8_modes() {
   std::vector<config::Mode> out;
-  for (const std::string& name : config::builtin_mode_names()) {
-    const config::Mode m = config::resolve_mode(name);
-    if (m.fp32_reference) continue;
-    if (m.variants.empty()) {
-      out.push_back(m);
-      continue;
-    }
-    for (const std::string& v : m.variants) out.push_back(config::resolve_mode(name + ":" + v));
-  }
+  for (const config::Mode& m : config::builtin_modes_and_variants())
+    if (!m.fp32_reference) out.push_back(m);
   return out;
 }
 

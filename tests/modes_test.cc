@@ -72,23 +72,10 @@ class ModeClaims : public ::testing::Test {
 QModel* ModeClaims::model_ = nullptr;
 eval::DocRequest* ModeClaims::req_ = nullptr;
 
-std::vector<Mode> all_builtin_modes_and_variants() {
-  std::vector<Mode> out;
-  for (const auto& name : config::builtin_mode_names()) {
-    const Mode m = resolve_mode(name);
-    if (m.variants.empty()) {
-      out.push_back(m);
-    } else {
-      for (const auto& v : m.variants) out.push_back(resolve_mode(name + ":" + v));
-    }
-  }
-  return out;
-}
-
 TEST_F(ModeClaims, EveryModeChangesExactlyTheTensorsItClaims) {
   if (model_ == nullptr) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
   int claims_checked = 0;
-  for (const Mode& m : all_builtin_modes_and_variants()) {
+  for (const Mode& m : config::builtin_modes_and_variants()) {
     if (m.fp32_reference || m.label() == "0") continue;
     SCOPED_TRACE("mode " + m.label());
     ASSERT_FALSE(m.claims.empty()) << m.label() << " makes no claim";  // every W8A8 mode but the base 0 claims
@@ -407,7 +394,7 @@ TEST(ModesSynthetic, Mode20And50EqualMode0AndEveryModeRuns) {
   const std::vector<float> l0 = logits(resolve_mode("0").spec);
   EXPECT_EQ(logits(resolve_mode("2-0").spec), l0);
   EXPECT_EQ(logits(resolve_mode("5-0").spec), l0);
-  for (const Mode& m : all_builtin_modes_and_variants()) {
+  for (const Mode& m : config::builtin_modes_and_variants()) {
     if (m.fp32_reference) continue;
     const std::vector<float> l = logits(m.spec);
     for (float v : l) ASSERT_TRUE(std::isfinite(v)) << m.label();

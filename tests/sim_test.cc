@@ -338,20 +338,12 @@ TEST(SimModes, EveryModeTheSmallHardwareDeclaresIsBitExact) {
   World& w = world();
   if (!w.tiny) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
   int modes = 0;
-  for (const auto& name : config::builtin_mode_names()) {
-    const config::Mode base = config::resolve_mode(name);
-    std::vector<config::Mode> variants;
-    if (base.variants.empty())
-      variants.push_back(base);
-    else
-      for (const auto& v : base.variants) variants.push_back(config::resolve_mode(name + ":" + v));
-    for (const config::Mode& m : variants) {
-      if (m.fp32_reference) continue;
-      SCOPED_TRACE("mode " + m.label());
-      w.tiny_small->set_mode(m.spec);
-      expect_bit_exact(*w.tiny, *w.tiny_small, num::profile_golden(), w.docs[1].input, w.docs[1].logit_positions, m.spec);
-      ++modes;
-    }
+  for (const config::Mode& m : config::builtin_modes_and_variants()) {
+    if (m.fp32_reference) continue;
+    SCOPED_TRACE("mode " + m.label());
+    w.tiny_small->set_mode(m.spec);
+    expect_bit_exact(*w.tiny, *w.tiny_small, num::profile_golden(), w.docs[1].input, w.docs[1].logit_positions, m.spec);
+    ++modes;
   }
   w.tiny_small->set_mode(golden::ModeSpec{});
   EXPECT_EQ(modes, 23);  // 0, 2-0..2-2, 2-3 x2, 2-4 x2, 3 x2, 4, 5-0..5-4, 5-6, 5-7, 6-0..6-4

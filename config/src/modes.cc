@@ -293,6 +293,16 @@ std::vector<std::string> builtin_mode_names() {
   return n;
 }
 
+std::vector<Mode> builtin_modes_and_variants() {
+  std::vector<Mode> out;
+  for (const std::string& name : builtin_mode_names()) {
+    const Mode m = resolve_mode(name);
+    if (m.variants.empty()) out.push_back(m);
+    for (const std::string& v : m.variants) out.push_back(resolve_mode(name + ":" + v));
+  }
+  return out;
+}
+
 Mode resolve_mode(const std::string& arg) {
   if (arg == "env") {
     if (const char* qm = std::getenv("QUAMBA_MODE"); qm != nullptr && *qm != '\0') return resolve_mode(qm);

@@ -48,6 +48,10 @@ Mode load_mode_file(const std::string& path, const std::string& variant = "");
 /// The built-in modes (configs/modes embedded at build time), in table order.
 std::vector<std::string> builtin_mode_names();
 
+/// Every built-in mode resolved, a mode with variants once per variant ("2-3:documented",
+/// "2-3:committed", ...), in table order; fp32 included (callers skip fp32_reference).
+std::vector<Mode> builtin_modes_and_variants();
+
 /// Resolves a mode argument:
 ///   NAME[:VARIANT]       built-in mode or alias ("0", "2-3:committed", "1" = fp32, "5" = 5-1)
 ///   VAR+VAR+...          the original's env-var set (FLOAT_SIM_ASIC_INT8+SSM_USE_PYTORCH_INT8 = 2-1;
