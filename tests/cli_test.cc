@@ -119,6 +119,21 @@ TEST_F(Cli, UnknownProfileIsAClearError) {
   EXPECT_NE(r.output.find("fastest"), std::string::npos) << r.output;
 }
 
+// crosscheck --mode all: every W8A8 mode and variant against the SystemC model. Its runners are
+// all made before the first forward (SystemC elaborates once); hardware that lacks a mode's FP32
+// unit is refused before any document runs.
+TEST(CliCrosscheck, ModeAllRunsEveryModeOnTheSim) {
+  const std::string small = std::string(QMSIM_SOURCE_DIR) + "/configs/hw/small.yaml";
+  const Result r = run("crosscheck --paths golden,sim --mode all --limit 1 --threads 2 --hw " + small);
+  if (r.output.find("built without SystemC") != std::string::npos) GTEST_SKIP() << r.output;
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("23 modes, 0 with mismatches - every mode bit-exact"), std::string::npos) << r.output;
+  const Result d = run("crosscheck --paths golden,sim --mode all --limit 1");
+  EXPECT_NE(d.status, 0);
+  EXPECT_NE(d.output.find("fp32_units.conv_output"), std::string::npos) << d.output;
+  EXPECT_EQ(d.output.find("crosscheck golden,sim mode"), std::string::npos) << d.output;
+}
+
 TEST(CliErrors, MissingModelFolderNamesIt) {
   const Result r = run("eval --model /nonexistent/qmsim_model --mode fp32 --limit 1 --no-progress");
   EXPECT_NE(r.status, 0);

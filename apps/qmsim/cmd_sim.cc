@@ -108,13 +108,11 @@ OtherPath make_other_path(bool gpu_path, const QModel& q, const config::Mode& mo
 
 // One mode: golden (documents in parallel on `threads` threads) against the other path (one
 // document at a time), every tensor the other path captures compared with ==. Returns mismatches.
-int64_t crosscheck_mode(const CrossArgs& a, bool gpu_path, GpuHandle& gpu_model, ModelSet& models, const config::Mode& mode,
-                        const std::string& profile_name, const std::vector<eval::DocRequest>& reqs,
+int64_t crosscheck_mode(const CrossArgs& a, bool gpu_path, const OtherPath& other, const std::string& hw_name,
+                        ModelSet& models, const config::Mode& mode, const std::string& profile_name,
+                        const num::NumericsProfile& profile, const std::vector<eval::DocRequest>& reqs,
                         const golden::W8A8Plan& plan, int threads) {
   const QModel& q = models.quant();
-  const num::NumericsProfile profile = profile_by_name(profile_name);
-  std::string hw_name = "-";
-  const OtherPath other = make_other_path(gpu_path, q, mode, profile, models, a, gpu_model, &hw_name);
   int64_t tensors = 0, elements = 0, mismatches = 0;
   int reported = 0;
   std::string first_bad;
@@ -204,12 +202,8 @@ int run_crosscheck(const CrossArgs& a) {
   // --mode all: every built-in W8A8 mode with each of its variants.
   std::vector<config::Mode> modes;
   if (a.mode == "all" && a.mode_file.empty()) {
-    for (const std::string& name : config::builtin_mode_names()) {
-      const config::Mode m = config::resolve_mode(name);
-      if (m.fp32_reference) continue;
-      if (m.variants.empty()) modes.push_back(m);
-      for (const std::string& v : m.variants) modes.push_back(config::resolve_mode(name + ":" + v));
-    }
+    for (const config::Mode& m : config::builtin_modes_and_variants())
+      if (!m.fp32_reference) modes.push_back(m);
   } else {
     modes.push_back(mode_from_args(a.mode, a.mode_file));
     if (modes[0].fp32_reference) throw std::runtime_error("--mode fp32: crosscheck compares W8A8 paths");
@@ -219,15 +213,22 @@ int run_crosscheck(const CrossArgs& a) {
   if (!a.alpha1_model.empty()) models.set_alpha1_model(a.alpha1_model);
   const QModel& q = models.quant();
   const std::string profile_name = a.profile.empty() ? q.numerics_profile : a.profile;
-  profile_by_name(profile_name);
+  const num::NumericsProfile profile = profile_by_name(profile_name);
   const int threads = a.threads > 0 ? a.threads : hardware_threads();
   const auto plan = golden::make_w8a8_plan(q, threads);
   const std::vector<eval::DocRequest> reqs = lambada_requests("", "", a.first_doc, a.limit);
+  // Every mode's second path exists before the first forward (SystemC elaborates once).
+  GpuHandle gpu_model;
+  std::vector<OtherPath> others;
+  std::vector<std::string> hw_names(modes.size(), "-");
+  for (size_t i = 0; i < modes.size(); ++i)
+    others.push_back(make_other_path(gpu_path, q, modes[i], profile, models, a, gpu_model, &hw_names[i]));
   int64_t mismatches = 0;
   int bad_modes = 0;
-  GpuHandle gpu_model;
-  for (const config::Mode& mode : modes) {
-    const int64_t m = crosscheck_mode(a, gpu_path, gpu_model, models, mode, profile_name, reqs, *plan, threads);
+  for (size_t i = 0; i < modes.size(); ++i) {
+    const config::Mode& mode = modes[i];
+    const int64_t m = crosscheck_mode(a, gpu_path, others[i], hw_names[i], models, mode, profile_name, profile, reqs,
+                                      *plan, threads);
     mismatches += m;
     bad_modes += m ? 1 : 0;
   }
