@@ -2,9 +2,11 @@
 // pipeline against transformers' scores of the shared fixture model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 
 #include "qmsim/eval/lambada.h"
 #include "qmsim/golden/forward_fp32.h"
@@ -145,23 +147,36 @@ TEST_F(FixtureEval, BatchedDriverGivesTheSameResultsAsPerDocument) {
   o.threads = 2;
   o.progress = false;
   const eval::EvalRun per_doc = eval::run_lambada(reqs, model.cfg.vocab_size, fn, o);
-  std::vector<size_t> batch_sizes;
-  const eval::BatchLogitsFn batched = [&](const std::vector<const eval::DocRequest*>& docs) {
-    batch_sizes.push_back(docs.size());
-    std::vector<std::vector<float>> out;
-    for (const auto* d : docs) out.push_back(fn(d->input, d->logit_positions));
-    return out;
-  };
-  o.batch = 5;
-  const eval::EvalRun b = eval::run_lambada_batched(reqs, model.cfg.vocab_size, batched, o);
-  EXPECT_EQ(batch_sizes, (std::vector<size_t>{5, 5, 5, 5, 3}));  // file order, the last one partial
-  ASSERT_EQ(b.results.size(), per_doc.results.size());
-  for (size_t i = 0; i < b.results.size(); ++i) {
-    EXPECT_EQ(b.results[i].index, per_doc.results[i].index);
-    EXPECT_EQ(b.results[i].loglikelihood, per_doc.results[i].loglikelihood) << i;
-    EXPECT_EQ(b.results[i].is_greedy, per_doc.results[i].is_greedy) << i;
+  // One call at a time, and calls overlapping with the scoring of earlier ones (in_flight 2, 3).
+  for (const int in_flight : {1, 2, 3}) {
+    std::mutex mu;
+    std::vector<size_t> batch_sizes;
+    const eval::BatchLogitsFn batched = [&](const std::vector<const eval::DocRequest*>& docs) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        batch_sizes.push_back(docs.size());
+      }
+      std::vector<std::vector<float>> out;
+      for (const auto* d : docs) out.push_back(fn(d->input, d->logit_positions));
+      return out;
+    };
+    o.batch = 5;
+    o.in_flight = in_flight;
+    const eval::EvalRun b = eval::run_lambada_batched(reqs, model.cfg.vocab_size, batched, o);
+    if (in_flight == 1) {
+      EXPECT_EQ(batch_sizes, (std::vector<size_t>{5, 5, 5, 5, 3}));  // file order, the last one partial
+    } else {
+      std::sort(batch_sizes.begin(), batch_sizes.end());
+      EXPECT_EQ(batch_sizes, (std::vector<size_t>{3, 5, 5, 5, 5})) << "in_flight " << in_flight;
+    }
+    ASSERT_EQ(b.results.size(), per_doc.results.size());
+    for (size_t i = 0; i < b.results.size(); ++i) {
+      EXPECT_EQ(b.results[i].index, per_doc.results[i].index);
+      EXPECT_EQ(b.results[i].loglikelihood, per_doc.results[i].loglikelihood) << i << " in_flight " << in_flight;
+      EXPECT_EQ(b.results[i].is_greedy, per_doc.results[i].is_greedy) << i << " in_flight " << in_flight;
+    }
+    EXPECT_EQ(b.summary.perplexity, per_doc.summary.perplexity);
   }
-  EXPECT_EQ(b.summary.perplexity, per_doc.summary.perplexity);
   const eval::BatchLogitsFn short_answer = [&](const std::vector<const eval::DocRequest*>& docs) {
     return std::vector<std::vector<float>>(docs.size() - 1);
   };

@@ -560,18 +560,43 @@ std::vector<std::pair<std::string, golden::SsmScales>> scan_scale_sets() {
   return v;
 }
 
-// N = 16 and 8 run the kernels with a compile-time state count, N = 5 and 64 the run-time form.
+// Every shape runs through both scan kernels (QMSIM_GPU_SCAN=channels and =states). Channel
+// kernel: N = 16 with the compile-time state count, the others the run-time form. State kernel:
+// groups of 16, 8 and 8 lanes with 3 idle (N = 5); N = 64 > 32 falls back to the channel kernel.
 const int kScanShapes[][3] = {{1, 32, 16}, {7, 48, 16}, {33, 32, 8}, {64, 37, 16}, {5, 1, 8}, {1, 48, 8}, {9, 20, 5}, {3, 16, 64}};
+const char* const kScanKernels[] = {"channels", "states"};
+
+/// Sets an environment variable for one scope and restores the old value.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_) ::setenv(name_, old_.c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
 
 TEST(GpuOps, SelectiveScanInt8) {
   std::string why;
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   uint32_t seed = 800;
-  for (const auto& sh : kScanShapes) {
+  for (const auto& sh : kScanShapes)
+  for (const char* kern : kScanKernels) {
+    ScopedEnv env("QMSIM_GPU_SCAN", kern);
     const ScanIn c = make_scan(seed++, sh[0], sh[1], sh[2]);
     for (const auto& [sname, s] : scan_scale_sets()) {
       std::ostringstream tag;
-      tag << "selective_scan L=" << c.L << " E=" << c.E << " N=" << c.N << " " << sname;
+      tag << "selective_scan (" << kern << ") L=" << c.L << " E=" << c.E << " N=" << c.N << " " << sname;
       std::vector<uint16_t> y_g(sz(c.L, c.E)), y(sz(c.L, c.E), uint16_t{0x5A5A});
       std::vector<float> st_g(sz(c.E, c.N)), st(sz(c.E, c.N), -1.0f);
       std::vector<int8_t> sq_g(sz(c.E, c.N)), sq(sz(c.E, c.N), int8_t{0x5A});
@@ -599,7 +624,9 @@ TEST(GpuOps, SelectiveScanF32In) {
   std::string why;
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   uint32_t seed = 900;
-  for (const auto& sh : kScanShapes) {
+  for (const auto& sh : kScanShapes)
+  for (const char* kern : kScanKernels) {
+    ScopedEnv env("QMSIM_GPU_SCAN", kern);
     const int L = sh[0], E = sh[1], N = sh[2];
     const ScanIn c = make_scan(seed, L, E, N);
     std::mt19937 g(seed++ + 50);
@@ -608,7 +635,7 @@ TEST(GpuOps, SelectiveScanF32In) {
     const std::vector<float> Bf = rand_f32(g, sz(L, N), -3.0f, 3.0f), Cf = rand_f32(g, sz(L, N), -3.0f, 3.0f);
     for (const auto& [sname, s] : scan_scale_sets()) {
       std::ostringstream tag;
-      tag << "selective_scan_f32in L=" << L << " E=" << E << " N=" << N << " " << sname;
+      tag << "selective_scan_f32in (" << kern << ") L=" << L << " E=" << E << " N=" << N << " " << sname;
       std::vector<uint16_t> y_g(sz(L, E)), y(sz(L, E), uint16_t{0x5A5A});
       std::vector<float> st_g(sz(E, N)), st(sz(E, N), -1.0f);
       std::vector<int8_t> sq_g(sz(E, N)), sq(sz(E, N), int8_t{0x5A});
@@ -627,14 +654,16 @@ TEST(GpuOps, SelectiveScanPseq) {
   std::string why;
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   uint32_t seed = 1000;
-  for (const auto& sh : kScanShapes) {
+  for (const auto& sh : kScanShapes)
+  for (const char* kern : kScanKernels) {
+    ScopedEnv env("QMSIM_GPU_SCAN", kern);
     const ScanIn c = make_scan(seed, sh[0], sh[1], sh[2]);
     std::mt19937 g(seed++ + 50);
     const std::vector<float> u_f32 = rand_f32(g, sz(c.L, c.E), -2.5f, 2.5f);
     for (const auto& [sname, s] : scan_scale_sets())
       for (bool int8_u : {true, false}) {
         std::ostringstream tag;
-        tag << "selective_scan_pseq L=" << c.L << " E=" << c.E << " N=" << c.N << " " << sname
+        tag << "selective_scan_pseq (" << kern << ") L=" << c.L << " E=" << c.E << " N=" << c.N << " " << sname
             << (int8_u ? " u_q" : " u_f32");
         const int8_t* uq = int8_u ? c.u.data() : nullptr;
         const float* uf = int8_u ? nullptr : u_f32.data();
@@ -650,12 +679,43 @@ TEST(GpuOps, SelectiveScanPseq) {
   }
 }
 
+TEST(GpuOps, ScanKernelNamesAndEnv) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates}) {
+    ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
+    EXPECT_EQ(gpu::scan_kernel_from_env(), k);
+  }
+  ScopedEnv env("QMSIM_GPU_SCAN", "bogus");
+  try {
+    gpu::scan_kernel_from_env();
+    ADD_FAILURE() << "QMSIM_GPU_SCAN=bogus accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("QMSIM_GPU_SCAN"), std::string::npos) << e.what();
+  }
+}
+
+// ================================================================ correctly rounded exp
+// The device's exp_cr_ff (binary32 float-float) against exp_cr (binary64) on every binary32
+// input: the scan and the conv use the former, golden the latter (tools/crmath_exhaustive proves
+// exp_cr correctly rounded on the host).
+TEST(GpuOps, ExpCrFfEqualsExpCrOnEveryInput) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t first = 0;
+  const uint64_t bad = gpu::ops::exp_ff_mismatches_all_inputs(&first);
+  EXPECT_EQ(bad, 0u) << "first differing input 0x" << std::hex << first << " ("
+                     << std::hexfloat << num::f32_from_bits(first) << "): exp_cr " << num::exp_cr(num::f32_from_bits(first));
+}
+
 // ================================================================ Hadamard
 TEST(GpuOps, HadamardQuant) {
   std::string why;
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   uint32_t seed = 1100;
-  for (int n : {64, 256, 192, 1536, 12, 768, 2048})
+  // Warp kernel: 64, 256, 2048 (1 block), 384, 768, 1536 (12 blocks); block kernel: 12, 192
+  // (block < 32), 4096 (128 elements per lane). L = 1, 3, 9: partly filled 4-warp blocks.
+  for (int n : {64, 256, 192, 1536, 12, 768, 2048, 384, 4096})
     for (int L : {1, 3, 9}) {
       std::mt19937 g(seed++);
       const std::vector<uint16_t> y = rand_f16(g, sz(L, n), -1.0f, 1.0f);

@@ -139,6 +139,42 @@ TEST(ExpCr, MatchesLongDoubleReferenceSampled) {
   check_sampled(num::exp_cr, [](long double v) { return expl(v); }, 4099);
 }
 
+// ------------------------------------------------------------------------------------- exp_cr_ff
+
+TEST(ExpCrFf, TableIsTwoToTheJOver64) {
+  // kExp2J64[2j] + kExp2J64[2j+1] = 2^(j/64) within 2^-48 (relative), against glibc's exp2l; the
+  // high part is the float nearest to 2^(j/64).
+  for (int j = 0; j < 64; ++j) {
+    const long double want = exp2l(static_cast<long double>(j) / 64);
+    const float hi = num::crmath_detail::kExp2J64[2 * j], lo = num::crmath_detail::kExp2J64[2 * j + 1];
+    EXPECT_EQ(hi, static_cast<float>(want)) << "j = " << j;
+    EXPECT_LT(fabsl(static_cast<long double>(hi) + lo - want) / want, 0x1p-48L) << "j = " << j;
+  }
+}
+
+TEST(ExpCrFf, SpecialValuesAndEdgesOfTheFastRange) {
+  for (const float x : {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 0x1p-26f, -0x1p-26f, 0x1.fffffep-27f, 87.0f,
+                        -87.0f, 0x1.5c0002p+6f, -0x1.5c0002p+6f, 88.0f, -100.0f, 0x1.62e42ep+6f, -0x1.9d1d9ep+6f,
+                        from_bits(1u), FLT_MAX, -FLT_MAX})
+    EXPECT_TRUE(SameFloat(num::exp_cr_ff(x), num::exp_cr(x))) << std::hexfloat << x;
+}
+
+TEST(ExpCrFf, EqualsExpCrOnEveryNthInputAndADenseScanRange) {
+  // Every 257th bit pattern (16.7 M inputs, all binades), and every float of [-0.5, -0.25) and
+  // [-16, -8), binades the scan's e^(dt*A) lives in. tools/crmath_exhaustive --func exp_ff checks
+  // all 2^32 inputs, and gpu_ops_test does on the GPU.
+  uint64_t mismatches = 0;
+  auto check = [&](uint32_t b) {
+    const float x = from_bits(b);
+    if (!SameFloat(num::exp_cr_ff(x), num::exp_cr(x)) && ++mismatches <= 10)
+      ADD_FAILURE() << "x = " << std::hexfloat << x << ": " << SameFloat(num::exp_cr_ff(x), num::exp_cr(x)).message();
+  };
+  for (uint64_t i = 0; i < (uint64_t{1} << 32); i += 257) check(static_cast<uint32_t>(i));
+  for (uint32_t b = bits(-0.25f); b < bits(-0.5f); ++b) check(b);
+  for (uint32_t b = bits(-8.0f); b < bits(-16.0f); ++b) check(b);
+  EXPECT_EQ(mismatches, 0u);
+}
+
 // ------------------------------------------------------------------------------------- log1p_cr
 
 TEST(Log1pCr, SpecialValues) {

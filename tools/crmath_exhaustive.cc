@@ -1,4 +1,4 @@
-// Exhaustive check of the correctly rounded qmsim::num::exp_cr / log1p_cr (spec §5.8) over every
+// Exhaustive check of the correctly rounded qmsim::num::exp_cr / exp_cr_ff / log1p_cr (spec §5.8) over every
 // binary32 input (or every Nth with --stride N), against an independent reference: glibc's long
 // double expl/log1pl, and libquadmath's __float128 expq/log1pq wherever the long double value lies
 // within 2^-56 (relative) of a binary32 rounding midpoint (exp beyond +-128 is +inf / +0 outright).
@@ -6,7 +6,7 @@
 // with the input closest to a midpoint; exits non-zero on any mismatch or on an input that even
 // __float128 cannot decide.
 //
-//   crmath_exhaustive [--func exp|log1p|all] [--stride N] [--threads N]
+//   crmath_exhaustive [--func exp|exp_ff|log1p|all] [--stride N] [--threads N]
 #include <quadmath.h>
 
 #include <atomic>
@@ -168,7 +168,7 @@ __float128 ref_exp_q(__float128 v) { return expq(v); }
 __float128 ref_log1p_q(__float128 v) { return log1pq(v); }
 
 int usage() {
-  std::fprintf(stderr, "usage: crmath_exhaustive [--func exp|log1p|all] [--stride N] [--threads N]\n");
+  std::fprintf(stderr, "usage: crmath_exhaustive [--func exp|exp_ff|log1p|all] [--stride N] [--threads N]\n");
   return 2;
 }
 
@@ -193,12 +193,14 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (stride == 0 || num_threads == 0 || (func != "exp" && func != "log1p" && func != "all")) return usage();
+  if (stride == 0 || num_threads == 0 || (func != "exp" && func != "exp_ff" && func != "log1p" && func != "all")) return usage();
 
   const Function exp_fn{"exp", num::exp_cr, ref_exp_ld, ref_exp_q};
+  const Function exp_ff_fn{"exp_ff", num::exp_cr_ff, ref_exp_ld, ref_exp_q};
   const Function log1p_fn{"log1p", num::log1p_cr, ref_log1p_ld, ref_log1p_q};
   bool ok = true;
   if (func == "exp" || func == "all") ok = run(exp_fn, stride, num_threads) && ok;
+  if (func == "exp_ff" || func == "all") ok = run(exp_ff_fn, stride, num_threads) && ok;
   if (func == "log1p" || func == "all") ok = run(log1p_fn, stride, num_threads) && ok;
   std::printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;

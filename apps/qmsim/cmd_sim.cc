@@ -400,7 +400,9 @@ eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec&
   ro.mode = mode;
   ro.alpha1_u_scales = alpha1_u_scales;
   if (kernel_report != nullptr) *kernel_report = [g] { return g->kernel_report(); };
-  return [g, ro](const std::vector<const eval::DocRequest*>& docs) {
+  auto one_at_a_time = std::make_shared<std::mutex>();  // the model's device buffers serve one call at a time
+  return [g, ro, one_at_a_time](const std::vector<const eval::DocRequest*>& docs) {
+    std::lock_guard<std::mutex> lock(*one_at_a_time);
     // Sub-batches of at most 60,000 tokens (the batched forward's limit is 65,535).
     std::vector<std::vector<float>> out;
     size_t i = 0;

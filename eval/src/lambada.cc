@@ -195,8 +195,8 @@ void write_atomic(const std::string& path, const std::string& text) {
 
 namespace {
 // The driver loop: workers take `chunk` documents of the to-do list at a time and score what
-// `process` returns for them. Per-document paths use chunk 1 and many threads; batched paths one
-// thread and chunk = batch.
+// `process` returns for them. Per-document paths use chunk 1 and many threads; batched paths
+// chunk = batch and in_flight threads (a call and the scoring of the previous call overlap).
 EvalRun run_impl(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& process, int chunk,
                  int threads, int score_threads, const EvalOptions& opt) {
   const int total = static_cast<int>(requests.size());
@@ -362,7 +362,7 @@ EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const Lo
 
 EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
                             const EvalOptions& opt) {
-  return run_impl(requests, vocab, fn, std::max(1, opt.batch), 1, opt.threads, opt);
+  return run_impl(requests, vocab, fn, std::max(1, opt.batch), std::max(1, opt.in_flight), opt.threads, opt);
 }
 
 nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt) {

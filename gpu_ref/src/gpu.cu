@@ -87,6 +87,23 @@ GemmKernel gemm_kernel_from_env() {
   throw std::invalid_argument(std::string("QMSIM_GPU_GEMM=") + e + ": unknown (known: mma, dp4a, naive)");
 }
 
+const char* scan_kernel_name(ScanKernel k) {
+  switch (k) {
+    case ScanKernel::kAuto: return "auto";
+    case ScanKernel::kChannels: return "channels";
+    case ScanKernel::kStates: return "states";
+  }
+  return "?";
+}
+
+ScanKernel scan_kernel_from_env() {
+  const char* e = std::getenv("QMSIM_GPU_SCAN");
+  if (e == nullptr || *e == 0 || std::strcmp(e, "auto") == 0) return ScanKernel::kAuto;
+  if (std::strcmp(e, "channels") == 0) return ScanKernel::kChannels;
+  if (std::strcmp(e, "states") == 0) return ScanKernel::kStates;
+  throw std::invalid_argument(std::string("QMSIM_GPU_SCAN=") + e + ": unknown (known: auto, channels, states)");
+}
+
 namespace {
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                  cudaStream_t st = 0) {
@@ -127,6 +144,7 @@ struct LayerDev {
 struct GpuModel::Impl {
   const QModel& m;
   GemmKernel gemm_kernel = GemmKernel::kMma;
+  ScanKernel scan_kernel = ScanKernel::kAuto;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).
@@ -135,7 +153,6 @@ struct GpuModel::Impl {
   DevBuf<uint16_t> h, y, yf;
   DevBuf<float> res, st, logits;
   DevBuf<int8_t> qn, xz, xc, xdbl, dt, yq, stq;
-  DevBuf<unsigned long long> outside;
   // Mode sites.
   DevBuf<float> v, u_val, u_deq, xdbl_f, dt_f, dt_pre, doc_scale;
   DevBuf<int8_t> u_code, xp_q, xq_dyn;
@@ -151,6 +168,7 @@ struct GpuModel::Impl {
 
   explicit Impl(const QModel& model) : m(model) {
     gemm_kernel = gemm_kernel_from_env();
+    scan_kernel = scan_kernel_from_env();
     const char* p = std::getenv("QMSIM_GPU_PROFILE");
     profiling = p != nullptr && p[0] == '1';
     load_h12();
@@ -168,6 +186,18 @@ struct GpuModel::Impl {
   }
   ~Impl() {
     for (auto& p : pending) cudaEventDestroy(p.a), cudaEventDestroy(p.b);
+    if (pinned) cudaFreeHost(pinned);
+  }
+  // Page-locked staging for the logits (grown on demand).
+  float* pinned = nullptr;
+  size_t pinned_n = 0;
+  void pinned_logits(size_t n) {
+    if (n <= pinned_n && pinned) return;
+    if (pinned) cudaFreeHost(pinned);
+    pinned = nullptr;
+    pinned_n = 0;
+    ck(cudaMallocHost(reinterpret_cast<void**>(&pinned), std::max<size_t>(n, 1) * sizeof(float)), "cudaMallocHost (logits)");
+    pinned_n = n;
   }
 
   // Runs `launch` (one kernel launch) and, when profiling, times it with two events.
@@ -312,7 +342,6 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
   I.xdbl.resize(LX), I.dt.resize(LE), I.y.resize(LE), I.yq.resize(LE), I.yf.resize(LD);
   I.st.resize(static_cast<size_t>(B) * E * N), I.stq.resize(static_cast<size_t>(B) * E * N);
   I.logits.resize(static_cast<size_t>(P) * V);
-  I.outside.resize(1);
 
   // Which mode sites run (as golden::forward_w8a8 decides them).
   using US = ModeSpec::USource;
@@ -341,7 +370,11 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
     const GemmEpilogue ep{inner, outer, alpha, rows_alpha, f16, out, ldy};
     const double ops = 2.0 * L * Nn * K, bytes = static_cast<double>(L) * K + static_cast<double>(Nn) * K +
                                                  static_cast<double>(L) * Nn * (f16 ? 2 : 1);
-    I.run(name, ops, bytes, [&] { launch_gemm(I.gemm_kernel, L, Nn, K, x, ldx, W, ep); });
+    // The tensor-core kernel's K stage is 64 bytes: for K < 64 (dt_proj, K = dt_rank) most of it
+    // would multiply zero padding, and the __dp4a kernel is faster (docs/BENCHMARKS.md).
+    const GemmKernel k = I.gemm_kernel == GemmKernel::kMma && K < 64 ? GemmKernel::kDp4a : I.gemm_kernel;
+    const std::string label = std::string(name) + " (" + gemm_kernel_name(k) + ")";
+    I.run(label.c_str(), ops, bytes, [&] { launch_gemm(k, L, Nn, K, x, ldx, W, ep); });
   };
   auto elementwise = [&](const char* name, size_t n, double bytes_per, auto launch) {
     I.run(name, 0, bytes_per * static_cast<double>(n), [&] { launch(blocks_for(n, TB)); });
@@ -488,7 +521,7 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
                        l.ssm_state_scale};
     const double scan_bytes = LE * 5.0 + static_cast<double>(L) * 2 * N;
     I.run(pseq ? "scan pseq" : "scan", 0, scan_bytes, [&] {
-      launch_scan(pseq, B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
+      launch_scan(I.scan_kernel, pseq, B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
     });
     put(cap, lname(i, "ssm.out"), "float16", {L, E}, I.y.p, LE);
     put(cap, lname(i, "ssm.state"), "float32", {E, N}, I.st.p, static_cast<size_t>(E) * N);
@@ -499,8 +532,7 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
     const float scale_h =
         static_cast<float>((1.0 / std::sqrt(static_cast<double>(E))) / static_cast<double>(l.had_output_scale));
     I.run("hadamard", 0, LE * 3.0, [&] {
-      k_hadamard<<<L, 256, 2 * E * sizeof(float)>>>(L, E, block, blocks, I.y.p, scale_h, profile.hadamard_wrap, I.yq.p,
-                                                    I.outside.p);
+      launch_hadamard(L, E, block, blocks, I.y.p, scale_h, profile.hadamard_wrap, I.yq.p, nullptr);
     });
     put(cap, lname(i, "hadamard.out"), "int8", {L, E}, I.yq.p, LE);
     // spec §2.8: out_proj to f16 (alpha when M == 1 under the profile).
@@ -519,13 +551,16 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
                                                                       profile.f16_logits, I.logits.p);
   });
   ck(cudaGetLastError(), "kernel launch");
-  // Each document's logit rows straight into its own vector (no staging copy on the host).
+  // All logit rows in one copy into page-locked host memory (full PCIe rate), then each
+  // document's rows into its own vector.
+  const size_t total = static_cast<size_t>(P) * V;
+  I.pinned_logits(total);
+  if (total) ck(cudaMemcpy(I.pinned, I.logits.p, total * 4, cudaMemcpyDeviceToHost), "logits");
   std::vector<std::vector<float>> out(static_cast<size_t>(B));
   size_t row = 0;
   for (int d = 0; d < B; ++d) {
     const size_t n = positions[d].size() * static_cast<size_t>(V);
-    out[d].resize(n);
-    if (n) ck(cudaMemcpy(out[d].data(), I.logits.p + row, n * 4, cudaMemcpyDeviceToHost), "logits");
+    out[d].assign(I.pinned + row, I.pinned + row + n);
     row += n;
   }
   if (I.profiling) I.collect();
@@ -646,7 +681,7 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   in.z = dz.p, in.ld_z = E;
   in.A_log = dA.p, in.D = dD.p, in.dt_bias = ddb.p;
   const ScanScales sc{s.u, s.dt, s.B, s.C, s.z, s.A, s.D, s.dt_bias, s.state};
-  launch_scan(pseq, 1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
+  launch_scan(scan_kernel_from_env(), pseq, 1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
   sync("scan");
   dy.download(y_f16, n);
   if (state) dst.download(state, static_cast<size_t>(E) * N);
@@ -688,7 +723,7 @@ void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, i
   DevBuf<unsigned long long> cnt;
   dy.upload(y_f16, len), dout.resize(len), cnt.resize(1);
   ck(cudaMemset(cnt.p, 0, sizeof(unsigned long long)), "memset");
-  k_hadamard<<<L, 256, 2 * n * sizeof(float)>>>(L, n, block, blocks, dy.p, scale, wrap, dout.p, cnt.p);
+  launch_hadamard(L, n, block, blocks, dy.p, scale, wrap, dout.p, cnt.p);
   sync("hadamard");
   dout.download(out, len);
   unsigned long long c = 0;
@@ -811,7 +846,7 @@ double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps) {
   return time_ms(reps, [&] { launch_gemm(k, M, N, K, x.p, K, w.p, ep); });
 }
 
-double time_scan_ms(int docs, int L, int E, int N, int reps) {
+double time_scan_ms(ScanKernel k, int docs, int L, int E, int N, int reps) {
   const size_t T = static_cast<size_t>(docs) * L, TE = T * E;
   std::vector<int32_t> off;
   for (int d = 0; d <= docs; ++d) off.push_back(d * L);
@@ -831,8 +866,50 @@ double time_scan_ms(int docs, int L, int E, int N, int reps) {
   in.z = z.p, in.ld_z = E, in.A_log = A.p, in.D = D.p, in.dt_bias = db.p;
   const ScanScales s{0.02f, 0.05f, 0.03f, 0.03f, 0.05f, 0.03f, 0.01f, 0.02f, 0.05f};
   return time_ms(reps, [&] {
-    launch_scan(false, docs, doff.p, E, N, in, s, y.p, st.p, stq.p);
+    launch_scan(k, false, docs, doff.p, E, N, in, s, y.p, st.p, stq.p);
   });
+}
+
+namespace {
+__global__ void k_exp_bench(size_t n, bool ff, float* out) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float x = -20.0f * static_cast<float>(i % 1000003u) / 1000003.0f;
+  out[i] = ff ? num::exp_cr_ff(x) : num::exp_cr(x);
+}
+__global__ void k_exp_ff_check(uint64_t base, unsigned long long* count, unsigned* first) {
+  const uint64_t i = base + static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const uint32_t b = static_cast<uint32_t>(i);
+  const float x = num::f32_from_bits(b);
+  const float a = num::exp_cr_ff(x), c = num::exp_cr(x);
+  if (num::f32_bits(a) != num::f32_bits(c) && !(a != a && c != c)) {
+    atomicAdd(count, 1ull);
+    atomicMin(first, b);
+  }
+}
+}  // namespace
+
+double time_exp_ms(bool ff, size_t n, int reps) {
+  DevBuf<float> out;
+  out.resize(n);
+  return time_ms(reps, [&] { k_exp_bench<<<blocks_for(n, 256), 256>>>(n, ff, out.p); });
+}
+
+uint64_t exp_ff_mismatches_all_inputs(uint32_t* first) {
+  DevBuf<unsigned long long> count;
+  DevBuf<unsigned> f;
+  count.upload(std::vector<unsigned long long>{0});
+  f.upload(std::vector<unsigned>{0xFFFFFFFFu});
+  const uint64_t chunk = uint64_t{1} << 30;
+  for (uint64_t base = 0; base < (uint64_t{1} << 32); base += chunk)
+    k_exp_ff_check<<<static_cast<unsigned>(chunk / 256), 256>>>(base, count.p, f.p);
+  sync("exp_ff check");
+  std::vector<unsigned long long> c(1);
+  std::vector<unsigned> fv(1);
+  count.download(c.data(), 1);
+  f.download(fv.data(), 1);
+  if (first) *first = fv[0];
+  return c[0];
 }
 
 }  // namespace ops

@@ -1,5 +1,5 @@
 // The CUDA kernels of gpu_ref (spec §2, §4, §5.8). Each kernel computes the golden definition of
-// its op with the shared numerics header: correctly rounded exp/log1p (num::exp_cr, num::log1p_cr),
+// its op with the shared numerics header: correctly rounded exp/log1p (num::exp_cr_fast, num::log1p_cr),
 // IEEE division and sqrt, FMAs only where the definition has one (num::fma_f32), every float
 // reduction in its fixed order. Built with -fmad=false and without fast math, so nvcc contracts
 // nothing. Parallelism is over independent outputs (tokens, channels, output columns, documents);
@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "qmsim/golden/mode.h"
+#include "qmsim/gpu/ops.h"
 #include "qmsim/numerics.h"
 
 namespace qmsim {
@@ -388,74 +389,181 @@ struct ScanIn {
   const int8_t *A_log, *D, *dt_bias;
 };
 
-// One thread per (document, channel e), sequential in t over the document's tokens and in n.
-// kernel arithmetic (spec §2.6 with §5.8) or P-seq (spec §4.5: every op rounded, no FMA).
+// The scan's arithmetic, shared by both kernels below: kernel arithmetic (spec §2.6 with §5.8:
+// h = fma(e^(dt·A), h, B·fl32(dt·u)), y = an fma chain over ascending n from D·u, times SiLU(z)) or
+// P-seq (spec §4.5: every op rounded, no FMA, the n = 0 term starts the sum). e^x is
+// num::exp_cr_fast: on the device the binary32 float-float evaluation of the correctly rounded exp
+// (exp_cr_ff), whose values are exp_cr's.
+struct ScanTok {
+  float uf, dtf, du, zf;  // u, softplus(dt), fl32(dt·u) (kernel arithmetic only), z
+};
 template <bool kPseq>
-__global__ void k_scan(int B, const int32_t* off, int E, int N, ScanIn in, ScanScales s, uint16_t* y, float* state,
+__device__ __forceinline__ ScanTok scan_token(const ScanIn& in, const ScanScales& s, int E, int t, int e,
+                                              float bias_dt) {
+  const size_t i = static_cast<size_t>(t) * E + e;
+  ScanTok k;
+  k.uf = in.u_q ? s.u * static_cast<float>(in.u_q[i]) : in.u_f[i];
+  k.zf = s.z * static_cast<float>(in.z[static_cast<size_t>(t) * in.ld_z + e]);
+  if (!kPseq) {
+    const float dt_pre = in.dt_q ? num::fma_f32(s.dt, static_cast<float>(in.dt_q[i]), bias_dt) : in.dt_pre[i];
+    k.dtf = num::softplus_thr20_f32(dt_pre);
+    k.du = k.dtf * k.uf;
+  } else {
+    k.dtf = num::softplus_thr20_f32(s.dt * static_cast<float>(in.dt_q[i]) + bias_dt);
+    k.du = 0.0f;
+  }
+  return k;
+}
+__device__ __forceinline__ float scan_b(const ScanIn& in, const ScanScales& s, int t, int n) {
+  const size_t i = static_cast<size_t>(t) * in.ld_bc + in.b_off + n;
+  return in.bc_q ? s.B * static_cast<float>(in.bc_q[i]) : in.bc_f[i];
+}
+__device__ __forceinline__ float scan_c(const ScanIn& in, const ScanScales& s, int t, int n) {
+  const size_t i = static_cast<size_t>(t) * in.ld_bc + in.c_off + n;
+  return in.bc_q ? s.C * static_cast<float>(in.bc_q[i]) : in.bc_f[i];
+}
+// State n's update h -> h' for one token.
+template <bool kPseq>
+__device__ __forceinline__ float scan_state(const ScanTok& k, float A, float h, float Bn) {
+  const float dA = num::exp_cr_fast(k.dtf * A);
+  if (!kPseq) return num::fma_f32(dA, h, Bn * k.du);
+  const float dBu = (k.dtf * Bn) * k.uf;
+  return dA * h + dBu;
+}
+// The output sum: its start, its step for state n (ascending n), its end.
+template <bool kPseq>
+__device__ __forceinline__ float scan_acc0(const ScanTok& k, float Dv) {
+  return kPseq ? 0.0f : Dv * k.uf;
+}
+template <bool kPseq>
+__device__ __forceinline__ float scan_acc(float acc, float h, float Cn, int n) {
+  if (!kPseq) return num::fma_f32(h, Cn, acc);
+  const float term = h * Cn;
+  return n == 0 ? term : acc + term;
+}
+template <bool kPseq>
+__device__ __forceinline__ uint16_t scan_y(const ScanTok& k, float acc, float Dv) {
+  if (!kPseq) return num::f32_to_f16_rne((acc * k.zf) / (1.0f + num::exp_cr_fast(-k.zf)));
+  acc = acc + k.uf * Dv;
+  const float silu = k.zf / (1.0f + num::exp_cr_fast(-k.zf));
+  return num::f32_to_f16_rne(acc * silu);
+}
+__device__ __forceinline__ float scan_A(const ScanIn& in, const ScanScales& s, int e, int N, int n) {
+  return -num::exp_cr_fast(s.A * static_cast<float>(in.A_log[static_cast<size_t>(e) * N + n]));
+}
+__device__ __forceinline__ void scan_store_state(const ScanScales& s, size_t i, float h, float* state, int8_t* state_q) {
+  if (state) state[i] = h;
+  if (state_q) state_q[i] = num::quant_rna_sat8(h / s.state);
+}
+
+// Parallel over channels: one thread per (document, channel e), sequential in t over the
+// document's tokens and in n. kN > 0: N == kN known at compile time (h and A in registers, the n
+// loop unrolled); kN == 0: any N <= 64.
+template <bool kPseq, int kN>
+__global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, ScanScales s, uint16_t* y, float* state,
                        int8_t* state_q) {
+  constexpr int kMax = kN > 0 ? kN : 64;
+  const int N = kN > 0 ? kN : N_rt;
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= B * E) return;
   const int d = idx / E, e = idx % E;
-  float h[64], A[64];  // N <= 64
-  for (int n = 0; n < N; ++n) {
-    A[n] = -num::exp_cr(s.A * static_cast<float>(in.A_log[static_cast<size_t>(e) * N + n]));
+  constexpr int kUnroll = kN > 0 ? kN : 1;
+  float h[kMax], A[kMax];
+#pragma unroll kUnroll
+  for (int n = 0; n < kMax; ++n) {
+    if (n >= N) break;
+    A[n] = scan_A(in, s, e, N, n);
     h[n] = 0.0f;
   }
   const float Dv = s.D * static_cast<float>(in.D[e]);
   const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
   for (int t = off[d]; t < off[d + 1]; ++t) {
-    const size_t te = static_cast<size_t>(t) * E + e;
-    const float uf = in.u_q ? s.u * static_cast<float>(in.u_q[te]) : in.u_f[te];
-    const size_t row = static_cast<size_t>(t) * in.ld_bc;
-    const float zf = s.z * static_cast<float>(in.z[static_cast<size_t>(t) * in.ld_z + e]);
-    auto Bv = [&](int n) { return in.bc_q ? s.B * static_cast<float>(in.bc_q[row + in.b_off + n]) : in.bc_f[row + in.b_off + n]; };
-    auto Cv = [&](int n) { return in.bc_q ? s.C * static_cast<float>(in.bc_q[row + in.c_off + n]) : in.bc_f[row + in.c_off + n]; };
-    float yv;
-    if (!kPseq) {
-      const float dt_pre = in.dt_q ? num::fma_f32(s.dt, static_cast<float>(in.dt_q[te]), bias_dt) : in.dt_pre[te];
-      const float dtf = num::softplus_thr20_f32(dt_pre);
-      const float du = dtf * uf;
-      float yacc = Dv * uf;
-      for (int n = 0; n < N; ++n) {
-        h[n] = num::fma_f32(num::exp_cr(dtf * A[n]), h[n], Bv(n) * du);
-        yacc = num::fma_f32(h[n], Cv(n), yacc);
-      }
-      yv = (yacc * zf) / (1.0f + num::exp_cr(-zf));
-    } else {
-      const float dtr = s.dt * static_cast<float>(in.dt_q[te]);
-      const float dtf = num::softplus_thr20_f32(dtr + bias_dt);
-      float acc = 0.0f;
-      for (int n = 0; n < N; ++n) {
-        const float dA = num::exp_cr(dtf * A[n]);
-        const float dBu = (dtf * Bv(n)) * uf;
-        const float dAh = dA * h[n];
-        h[n] = dAh + dBu;
-        const float term = h[n] * Cv(n);
-        acc = n == 0 ? term : acc + term;
-      }
-      acc = acc + uf * Dv;
-      const float silu = zf / (1.0f + num::exp_cr(-zf));
-      yv = acc * silu;
+    const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt);
+    float acc = scan_acc0<kPseq>(k, Dv);
+#pragma unroll kUnroll
+    for (int n = 0; n < kMax; ++n) {
+      if (n >= N) break;
+      h[n] = scan_state<kPseq>(k, A[n], h[n], scan_b(in, s, t, n));
+      acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
     }
-    y[te] = num::f32_to_f16_rne(yv);
+    y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(k, acc, Dv);
   }
-  for (int n = 0; n < N; ++n) {
-    const size_t i = (static_cast<size_t>(d) * E + e) * N + n;
-    if (state) state[i] = h[n];
-    if (state_q) state_q[i] = num::quant_rna_sat8(h[n] / s.state);
+#pragma unroll kUnroll
+  for (int n = 0; n < kMax; ++n) {
+    if (n >= N) break;
+    scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
   }
 }
 
-// One launch of k_scan over B documents. (A variant with the state count N = 16 as a compile-time
-// constant, h and A in registers and the n loop unrolled, measured slower on the H100: 7.67 ms
-// against 5.21 ms for 256 documents x 128 tokens of the 130m shape, docs/BENCHMARKS.md.)
-inline void launch_scan(bool pseq, int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s,
-                        uint16_t* y, float* state, int8_t* state_q) {
-  const unsigned threads = 64, blocks = static_cast<unsigned>((static_cast<size_t>(B) * E + threads - 1) / threads);
-  if (pseq)
-    k_scan<true><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
+// Parallel over channels and states: a group of G lanes (G = N rounded up to a power of two,
+// <= 32) per (document, channel); lane n keeps h[n] and computes its e^(dt·A[n]) and update, then
+// every lane of the group forms the output sum in ascending n from the group's h and C through
+// warp shuffles (the same operations in the same order as the channel kernel). For few documents
+// (a single-document forward has only E channel threads).
+template <bool kPseq, int G>
+__global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in, ScanScales s, uint16_t* y,
+                              float* state, int8_t* state_q) {
+  const int gid = (blockIdx.x * blockDim.x + threadIdx.x) / G;  // groups never straddle a warp
+  const int n = threadIdx.x % G;
+  if (gid >= B * E) return;  // whole groups leave together
+  const unsigned lane = threadIdx.x % 32;
+  const unsigned mask = G == 32 ? 0xFFFFFFFFu : ((1u << G) - 1u) << (lane - n);
+  const int d = gid / E, e = gid % E;
+  const bool live = n < N;
+  const float A = live ? scan_A(in, s, e, N, n) : 0.0f;
+  float h = 0.0f;
+  const float Dv = s.D * static_cast<float>(in.D[e]);
+  const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
+  for (int t = off[d]; t < off[d + 1]; ++t) {
+    const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt);
+    float Cn = 0.0f;
+    if (live) {
+      h = scan_state<kPseq>(k, A, h, scan_b(in, s, t, n));
+      Cn = scan_c(in, s, t, n);
+    }
+    float acc = scan_acc0<kPseq>(k, Dv);
+    for (int m = 0; m < N; ++m)
+      acc = scan_acc<kPseq>(acc, __shfl_sync(mask, h, m, G), __shfl_sync(mask, Cn, m, G), m);
+    if (n == 0) y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(k, acc, Dv);
+  }
+  if (live) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h, state, state_q);
+}
+
+// The scan kernel a launch uses (gpu::ScanKernel): kAuto takes the channel kernel when there are at
+// least kScanChannelThreads (document, channel) pairs and the state kernel below that.
+
+template <bool kPseq>
+inline void launch_scan_t(ScanKernel kind, int B, const int32_t* off, int E, int N, const ScanIn& in,
+                          const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+  const size_t pairs = static_cast<size_t>(B) * E;
+  const bool states = N <= 32 && (kind == ScanKernel::kStates ||
+                                   (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
+  if (states) {
+    const int G = N <= 1 ? 1 : N <= 2 ? 2 : N <= 4 ? 4 : N <= 8 ? 8 : N <= 16 ? 16 : 32;
+    const unsigned threads = 128, blocks = static_cast<unsigned>((pairs * G + threads - 1) / threads);
+    switch (G) {
+      case 1: k_scan_states<kPseq, 1><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 2: k_scan_states<kPseq, 2><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 4: k_scan_states<kPseq, 4><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 8: k_scan_states<kPseq, 8><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 16: k_scan_states<kPseq, 16><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      default: k_scan_states<kPseq, 32><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+    }
+    return;
+  }
+  const unsigned threads = 64, blocks = static_cast<unsigned>((pairs + threads - 1) / threads);
+  if (N == 16)
+    k_scan<kPseq, 16><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
   else
-    k_scan<false><<<blocks, threads>>>(B, off, E, N, in, s, y, state, state_q);
+    k_scan<kPseq, 0><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
+}
+// One launch of the scan over B documents.
+inline void launch_scan(ScanKernel kind, bool pseq, int B, const int32_t* off, int E, int N, const ScanIn& in,
+                        const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st = 0) {
+  if (pseq)
+    launch_scan_t<true>(kind, B, off, E, N, in, s, y, state, state_q, st);
+  else
+    launch_scan_t<false>(kind, B, off, E, N, in, s, y, state, state_q, st);
 }
 
 // ------------------------------------------------------------------ Hadamard (spec §2.7)
@@ -498,9 +606,91 @@ __global__ void k_hadamard(int L, int n, int block, int blocks, const uint16_t* 
   }
   for (int j = threadIdx.x; j < n; j += blockDim.x) {
     const int32_t k = num::f32_to_i32_sat(num::round_rna(v[j] * scale));
-    if (k < -128 || k > 127) atomicAdd(outside, 1ull);
+    if (outside && (k < -128 || k > 127)) atomicAdd(outside, 1ull);
     out[static_cast<size_t>(t) * n + j] = wrap ? num::wrap8(k) : num::sat8(k);
   }
+}
+
+// The same transform with one warp per token and the row in registers: element c·block + 32·i +
+// lane lives in lane `lane`, register v[c][i] (kPer = block / 32). Butterflies on the bits of the
+// lane go through __shfl_xor_sync (the lane with the bit clear keeps a + b, the other a - b, a
+// being the lower element), those on the bits of i stay in registers; the H_12 stage is
+// in-register too. Every element sees golden's operations in golden's order.
+constexpr int kHadWarps = 4;  // tokens per block
+template <int kBlocks, int kPer>
+__global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap, int8_t* out,
+                                unsigned long long* outside) {
+  constexpr int kBlock = 32 * kPer, kN = kBlocks * kBlock;
+  const int lane = threadIdx.x % 32;
+  const int t = blockIdx.x * kHadWarps + threadIdx.x / 32;
+  if (t >= L) return;  // whole warps leave
+  float v[kBlocks][kPer];
+  const size_t row = static_cast<size_t>(t) * kN;
+#pragma unroll
+  for (int c = 0; c < kBlocks; ++c)
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) v[c][i] = num::f16_to_f32(y[row + c * kBlock + 32 * i + lane]);
+#pragma unroll
+  for (int half = 1; half < 32 && half < kBlock; half <<= 1) {
+    const bool upper = (lane & half) != 0;
+#pragma unroll
+    for (int c = 0; c < kBlocks; ++c)
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) {
+        const float other = __shfl_xor_sync(0xFFFFFFFFu, v[c][i], half);
+        v[c][i] = upper ? other - v[c][i] : v[c][i] + other;
+      }
+  }
+#pragma unroll
+  for (int hi = 1; hi < kPer; hi <<= 1)
+#pragma unroll
+    for (int c = 0; c < kBlocks; ++c)
+#pragma unroll
+      for (int i = 0; i < kPer; ++i)
+        if ((i & hi) == 0) {
+          const float a = v[c][i], b = v[c][i + hi];
+          v[c][i] = a + b;
+          v[c][i + hi] = a - b;
+        }
+  if (kBlocks == 12) {
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      float in[kBlocks];
+#pragma unroll
+      for (int c = 0; c < kBlocks; ++c) in[c] = v[c][i];
+#pragma unroll
+      for (int r = 0; r < kBlocks; ++r) {
+        float acc = c_h12[r][0] > 0 ? in[0] : -in[0];
+#pragma unroll
+        for (int c = 1; c < kBlocks; ++c) acc = c_h12[r][c] > 0 ? acc + in[c] : acc - in[c];
+        v[r][i] = acc;
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < kBlocks; ++c)
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int32_t k = num::f32_to_i32_sat(num::round_rna(v[c][i] * scale));
+      if (outside && (k < -128 || k > 127)) atomicAdd(outside, 1ull);
+      out[row + c * kBlock + 32 * i + lane] = wrap ? num::wrap8(k) : num::sat8(k);
+    }
+}
+
+// One Hadamard launch: the warp kernel where n = blocks·block has 32 <= block and at most 64
+// elements per lane, else the block kernel. outside (nullable) counts quantizer inputs outside int8.
+inline void launch_hadamard(int L, int n, int block, int blocks, const uint16_t* y, float scale, bool wrap,
+                            int8_t* out, unsigned long long* outside) {
+  const unsigned wb = static_cast<unsigned>((L + kHadWarps - 1) / kHadWarps), wt = 32 * kHadWarps;
+#define QMSIM_HAD_WARP(NB, PER)                                                              \
+  if (blocks == NB && block == 32 * PER) {                                                   \
+    k_hadamard_warp<NB, PER><<<wb, wt>>>(L, y, scale, wrap, out, outside);                   \
+    return;                                                                                  \
+  }
+  QMSIM_HAD_WARP(1, 1) QMSIM_HAD_WARP(1, 2) QMSIM_HAD_WARP(1, 4) QMSIM_HAD_WARP(1, 8) QMSIM_HAD_WARP(1, 16)
+  QMSIM_HAD_WARP(1, 32) QMSIM_HAD_WARP(1, 64) QMSIM_HAD_WARP(12, 1) QMSIM_HAD_WARP(12, 2) QMSIM_HAD_WARP(12, 4)
+#undef QMSIM_HAD_WARP
+  k_hadamard<<<L, 256, 2 * n * sizeof(float)>>>(L, n, block, blocks, y, scale, wrap, out, outside);
 }
 
 // ------------------------------------------------------------------ lm_head (spec §5.8)

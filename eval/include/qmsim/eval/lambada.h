@@ -62,6 +62,7 @@ struct EvalOptions {
   int threads = 1;          // documents in flight at once (each doc runs on one thread)
   int limit = -1;           // first N documents in file order; -1 = all
   int batch = 1;            // run_lambada_batched: documents per call
+  int in_flight = 2;        // run_lambada_batched: calls in flight (one runs while the last one's documents are scored)
   bool f16_logprobs = false;
   bool resume = false;
   bool progress = true;
@@ -78,10 +79,11 @@ struct EvalRun {
 /// thread count or on interruption + --resume). Writes the lm-eval style JSON when output is set.
 EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const LogitsFn& fn, const EvalOptions& opt);
 
-/// run_lambada for a batched path: up to opt.batch documents per call, in file order, one call at a
-/// time; opt.threads host threads score (log-softmax) the documents of a call. Scoring, journal,
-/// --resume and the result are those of run_lambada, so a batched path gives the same file as its
-/// per-document form.
+/// run_lambada for a batched path: up to opt.batch documents per call, taken in file order by
+/// opt.in_flight workers, so that one call runs while the documents of the previous one are scored
+/// (`fn` must accept calls from several threads; the GPU path serializes them); opt.threads host
+/// threads score (log-softmax) the documents of a call. Scoring, journal, --resume and the result
+/// are those of run_lambada, so a batched path gives the same file as its per-document form.
 EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
                             const EvalOptions& opt);
 

@@ -17,11 +17,23 @@ namespace gpu {
 ///   kNaive  one thread per output (the baseline of the benchmarks)
 ///   kDp4a   64x64 tiles in shared memory, __dp4a on CUDA cores
 ///   kMma    tensor cores: mma.sync m16n8k32 s8.s8.s32, 128x128 block tiles
-/// GpuModel uses kMma unless QMSIM_GPU_GEMM=naive|dp4a|mma says otherwise.
+/// GpuModel uses kMma (and kDp4a for the GEMMs with K < 64, where it is faster) unless
+/// QMSIM_GPU_GEMM=naive|dp4a|mma says otherwise (dp4a and naive: every GEMM).
 enum class GemmKernel { kNaive, kDp4a, kMma };
 const char* gemm_kernel_name(GemmKernel k);
 /// Parses naive | dp4a | mma; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
+
+/// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
+///   kChannels  one thread per (document, channel), the N states in registers
+///   kStates    one lane per (document, channel, state), the output sum through warp shuffles
+///   kAuto      kChannels from kScanChannelThreads (document, channel) pairs up, kStates below
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|auto says otherwise.
+enum class ScanKernel { kAuto, kChannels, kStates };
+constexpr int kScanChannelThreads = 32768;
+const char* scan_kernel_name(ScanKernel k);
+/// Parses auto | channels | states; throws std::invalid_argument naming the variable otherwise.
+ScanKernel scan_kernel_from_env();
 
 namespace ops {
 
@@ -74,8 +86,14 @@ void linear_f32_deq(int M, int K, int Nout, const float* x, const int8_t* W, flo
 /// Benchmarks (bench/gpu_bench.cc): GPU milliseconds per launch of one kernel on device-resident
 /// random operands (CUDA events around `reps` launches after one warm-up).
 double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps);
-/// The int8 scan over `docs` documents of L tokens each (E channels, N states).
-double time_scan_ms(int docs, int L, int E, int N, int reps);
+/// The int8 scan over `docs` documents of L tokens each (E channels, N states) with kernel k.
+double time_scan_ms(ScanKernel k, int docs, int L, int E, int N, int reps);
+/// n correctly rounded e^x of inputs spread over [-20, 0): num::exp_cr_ff (ff) or num::exp_cr.
+double time_exp_ms(bool ff, size_t n, int reps);
+
+/// num::exp_cr_ff against num::exp_cr on the GPU for every binary32 input (2^32): the count of
+/// inputs where the two differ (bitwise; NaN == NaN), the first such input in *first.
+uint64_t exp_ff_mismatches_all_inputs(uint32_t* first);
 
 }  // namespace ops
 }  // namespace gpu

@@ -217,6 +217,111 @@ QMSIM_HD float exp_cr(float x) {
   return exp_accurate(r_hi, kd, k);
 }
 
+// ---------------------------------------------------------------- exp_cr_ff: the same function, faster
+namespace crmath_detail {
+// 2^(j/64) = kExp2J64[2j] + kExp2J64[2j+1] for j = 0..63, relative error < 2^-49.2 (each part the
+// float nearest to what remains; tools/gen made them with 60-digit decimal arithmetic and
+// numerics_test checks them against expl).
+#define QMSIM_EXP2_J64_TABLE \
+    0x1p0f, 0.0f, 0x1.02c9a4p0f, -0x1.887fap-28f, \
+    0x1.059b0ep0f, -0x1.9d4f52p-25f, 0x1.087452p0f, -0x1.e2990ep-26f, \
+    0x1.0b5586p0f, 0x1.9f3122p-25f, 0x1.0e3ec4p0f, -0x1.a585ccp-25f, \
+    0x1.11301ep0f, -0x1.fdb496p-25f, 0x1.1429aap0f, 0x1.d525bcp-25f, \
+    0x1.172b84p0f, -0x1.c15742p-27f, 0x1.1a35bep0f, 0x1.6df96ep-25f, \
+    0x1.1d4874p0f, -0x1.d2e8cap-25f, 0x1.2063b8p0f, 0x1.0c519ap-25f, \
+    0x1.2387a6p0f, 0x1.ceac48p-25f, 0x1.26b456p0f, 0x1.789f38p-26f, \
+    0x1.29e9ep0f, -0x1.5c0424p-25f, 0x1.2d285ap0f, 0x1.b900c2p-26f, \
+    0x1.306fep0f, 0x1.4636e2p-25f, 0x1.33c08cp0f, -0x1.b37d2p-25f, \
+    0x1.371a74p0f, -0x1.18aac6p-25f, 0x1.3a7db4p0f, -0x1.634c02p-25f, \
+    0x1.3dea64p0f, 0x1.824684p-25f, 0x1.4160a2p0f, 0x1.f72e2ap-28f, \
+    0x1.44e086p0f, 0x1.8624b4p-30f, 0x1.486a2cp0f, -0x1.47d866p-25f, \
+    0x1.4bfdaep0f, -0x1.593abcp-25f, 0x1.4f9b28p0f, -0x1.2c5a6cp-25f, \
+    0x1.5342b6p0f, -0x1.2c561p-25f, 0x1.56f474p0f, -0x1.295b04p-25f, \
+    0x1.5ab07ep0f, -0x1.5bd5ecp-27f, 0x1.5e76f2p0f, -0x1.4a5bd6p-25f, \
+    0x1.6247ecp0f, -0x1.f8b55p-25f, 0x1.662388p0f, 0x1.2a9112p-27f, \
+    0x1.6a09e6p0f, 0x1.9fcef4p-26f, 0x1.6dfb24p0f, -0x1.cd72e8p-27f, \
+    0x1.71f75ep0f, 0x1.1d8beep-25f, 0x1.75feb6p0f, -0x1.37b306p-25f, \
+    0x1.7a1148p0f, -0x1.829fdp-25f, 0x1.7e2f34p0f, -0x1.261634p-25f, \
+    0x1.82589ap0f, -0x1.accc7cp-26f, 0x1.868d9ap0f, -0x1.2edb44p-26f, \
+    0x1.8ace54p0f, 0x1.15506ep-27f, 0x1.8f1aeap0f, -0x1.baa232p-26f, \
+    0x1.93737cp0f, -0x1.e64744p-25f, 0x1.97d82ap0f, -0x1.0d8d84p-31f, \
+    0x1.9c4918p0f, 0x1.51f848p-27f, 0x1.a0c668p0f, -0x1.2886a6p-26f, \
+    0x1.a5503cp0f, -0x1.b83b54p-25f, 0x1.a9e6b6p0f, -0x1.50c048p-25f, \
+    0x1.ae89fap0f, -0x1.a94b14p-26f, 0x1.b33a2cp0f, -0x1.ec3a82p-26f, \
+    0x1.b7f77p0f, -0x1.a09438p-25f, 0x1.bcc1eap0f, -0x1.f687c6p-25f, \
+    0x1.c199bep0f, -0x1.3d56b2p-27f, 0x1.c67f12p0f, 0x1.cafa2ap-25f, \
+    0x1.cb720ep0f, -0x1.8837ccp-27f, 0x1.d072d4p0f, 0x1.40f13p-25f, \
+    0x1.d5818ep0f, -0x1.822dbcp-27f, 0x1.da9e6p0f, 0x1.ed9942p-27f, \
+    0x1.dfc974p0f, -0x1.908c94p-25f, 0x1.e502eep0f, 0x1.e2cffep-26f, \
+    0x1.ea4afap0f, 0x1.52486cp-27f, 0x1.efa1bep0f, 0x1.cc2b44p-25f, \
+    0x1.f50766p0f, -0x1.246ebp-26f, 0x1.fa7c18p0f, 0x1.9e90d8p-28f,
+#if defined(__CUDA_ARCH__)
+__device__ const float kExp2J64[128] = {QMSIM_EXP2_J64_TABLE};
+#else
+constexpr float kExp2J64[128] = {QMSIM_EXP2_J64_TABLE};
+#endif
+#undef QMSIM_EXP2_J64_TABLE
+
+// The cold path of exp_cr_ff, kept out of line on the device so that kernels which unroll many
+// exp_cr_ff calls do not inline exp_cr's double-double code each time.
+#if defined(__CUDACC__)
+__host__ __device__ __noinline__
+#else
+inline
+#endif
+float exp_cr_cold(float x) {
+  return exp_cr(x);
+}
+}  // namespace crmath_detail
+
+/// The correctly rounded binary32 e^x again: the same value as exp_cr for every input (checked over
+/// all 2^32 inputs by tools/crmath_exhaustive --func exp_ff and, on the GPU, by gpu_ops_test), with
+/// a fast path in binary32 float-float arithmetic for |x| in [2^-26, 87] instead of exp_cr's
+/// double-precision one: the H100 runs binary32 at twice its binary64 rate and without
+/// float <-> double conversions, so the scan's per-state e^(dt*A) costs about a third.
+///   k = round(x * 64/ln2), x = k ln2/64 + r, |r| <= ln2/128 + 2^-17, e^x = 2^(k>>6) 2^((k&63)/64) e^r:
+///   r = rh + rl from a three-part ln2/64 (C1 has 11 bits, so k*C1 and x - k*C1 are exact);
+///   e^r = 1 + rh + q, q = rh^2 (1/2 + rh/6 + rh^2/24) + rh*rl + rl (error < 2^-38.4);
+///   times the float-float table entry; (h, l) = FastTwoSum; accepted if |l| stays 2^-11 of a
+///   half-ulp away from h's rounding midpoints (the total error is below 2^-37.5 relative), else
+///   (about 1 input in 30,000, and every x outside the fast range) exp_cr decides.
+QMSIM_HD float exp_cr_ff(float x) {
+  using namespace crmath_detail;
+  const uint32_t ax = f32_bits(x) & 0x7FFFFFFFu;
+  if (ax > 0x42AE0000u || ax < 0x32800000u) return exp_cr_cold(x);  // |x| > 87, |x| < 2^-26, inf, NaN
+  constexpr float kInvL = 0x1.715476p+6f;    // 64/ln2 (any nearby value works: it only picks k)
+  constexpr float kShift = 0x1.8p23f;        // adding it rounds |t| < 2^22 to an integer (RNE)
+  constexpr float kC1 = 0x1.62cp-7f;         // ln2/64 truncated to 11 bits
+  constexpr float kC2 = 0x1.217f7ep-18f;     // the next 24 bits
+  constexpr float kC3 = -0x1.c610cap-43f;    // and the next
+  const float kf = (x * kInvL + kShift) - kShift;  // |k| <= 8033
+  const int k = static_cast<int>(kf);
+  const float r1 = x - kf * kC1;                   // both exact
+  const float p2 = kf * kC2;
+  const float p2e = fma_f32(kf, kC2, -p2);         // p2 + p2e = k*C2 exactly
+  const float rh = r1 - p2;                        // TwoSum(r1, -p2)
+  const float bb = rh - r1;
+  const float rl = ((r1 - (rh - bb)) + (-p2 - bb)) - p2e - kf * kC3;
+  const float r2 = rh * rh;
+  float p = fma_f32(rh, 0x1.555556p-5f, 0x1.555556p-3f);  // 1/24, 1/6
+  p = fma_f32(rh, p, 0.5f);
+  float q = fma_f32(r2, p, rl);
+  q = fma_f32(rh, rl, q);
+  const float s_hi = 1.0f + rh;                    // FastTwoSum(1, rh): 1 >= |rh|
+  const float s_lo = ((1.0f - s_hi) + rh) + q;
+  const int j = k & 63;
+  const float th = kExp2J64[2 * j], tl = kExp2J64[2 * j + 1];
+  const float m_hi = th * s_hi;
+  const float m_lo = fma_f32(th, s_hi, -m_hi) + fma_f32(th, s_lo, tl * s_hi);
+  const float h = m_hi + m_lo;                     // FastTwoSum(m_hi, m_lo)
+  const float l = m_lo - (h - m_hi);
+  const uint32_t hb = f32_bits(h);
+  // Half an ulp of h is 2^(E - 24); below a power of two the gap halves: leave those to exp_cr.
+  const float half_ulp = f32_from_bits((hb & 0x7F800000u) - (24u << 23));
+  if ((hb & 0x007FFFFFu) == 0 || !(fabsf(l) < half_ulp * 0x1.ffcp-1f)) return exp_cr_cold(x);
+  return h * f32_from_bits(static_cast<uint32_t>((k >> 6) + 127) << 23);  // 2^(k>>6), exact: result normal
+}
+
 /// Correctly rounded binary32 log(1 + x) (round to nearest even), every input: log1p(+-0) = +-0,
 /// log1p(-1) = -inf, log1p(x < -1) = NaN (0x7FC00000), log1p(+inf) = +inf, |x| < 2^-25 gives x
 /// (also for subnormals); a NaN input is returned quieted.
