@@ -400,23 +400,48 @@ eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec&
   ro.mode = mode;
   ro.alpha1_u_scales = alpha1_u_scales;
   if (kernel_report != nullptr) *kernel_report = [g] { return g->kernel_report(); };
-  auto one_at_a_time = std::make_shared<std::mutex>();  // the model's device buffers serve one call at a time
-  return [g, ro, one_at_a_time](const std::vector<const eval::DocRequest*>& docs) {
-    std::lock_guard<std::mutex> lock(*one_at_a_time);
-    // Sub-batches of at most 60,000 tokens (the batched forward's limit is 65,535).
+  // The model's device buffers serve one call at a time; each call copies its logits into a
+  // page-locked buffer of its own (kept for reuse) and splits them per document after the GPU is
+  // free again, so that the next call's forward overlaps this split and the scoring.
+  struct Shared {
+    std::mutex gpu, pool;
+    std::vector<std::unique_ptr<gpu::PinnedFloats>> free;
+  };
+  auto sh = std::make_shared<Shared>();
+  const size_t V = static_cast<size_t>(q.cfg.vocab_size);
+  return [g, ro, sh, V](const std::vector<const eval::DocRequest*>& docs) {
     std::vector<std::vector<float>> out;
     size_t i = 0;
     while (i < docs.size()) {
+      // Sub-batches of at most 60,000 tokens (the batched forward's limit is 65,535).
       std::vector<std::vector<int32_t>> toks;
       std::vector<std::vector<int>> pos;
-      size_t tokens = 0;
+      size_t tokens = 0, rows = 0;
       while (i < docs.size() && (toks.empty() || tokens + docs[i]->input.size() <= 60000)) {
         toks.push_back(docs[i]->input);
         pos.push_back(docs[i]->logit_positions);
         tokens += docs[i]->input.size();
+        rows += docs[i]->logit_positions.size();
         ++i;
       }
-      for (auto& l : g->forward_batch(toks, pos, ro)) out.push_back(std::move(l));
+      std::unique_ptr<gpu::PinnedFloats> buf;
+      {
+        std::lock_guard<std::mutex> lock(sh->pool);
+        if (!sh->free.empty()) buf = std::move(sh->free.back()), sh->free.pop_back();
+      }
+      if (!buf || buf->size() < rows * V) buf = std::make_unique<gpu::PinnedFloats>(rows * V + rows * V / 4);
+      {
+        std::lock_guard<std::mutex> lock(sh->gpu);
+        g->forward_batch_into(toks, pos, ro, buf->data(), buf->size());
+      }
+      const float* p = buf->data();
+      for (const auto& ps : pos) {
+        const size_t n = ps.size() * V;
+        out.emplace_back(p, p + n);
+        p += n;
+      }
+      std::lock_guard<std::mutex> lock(sh->pool);
+      sh->free.push_back(std::move(buf));
     }
     return out;
   };

@@ -303,9 +303,41 @@ std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const s
   return forward_batch({tokens}, {positions}, opt, cap).front();
 }
 
+PinnedFloats::PinnedFloats(size_t n) : n_(n) {
+  ck(cudaMallocHost(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(float)), "cudaMallocHost");
+}
+PinnedFloats::~PinnedFloats() {
+  if (p_) cudaFreeHost(p_);
+}
+
 std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::vector<int32_t>>& docs,
                                                         const std::vector<std::vector<int>>& positions,
                                                         const RunOptions& opt, golden::Capture* cap) {
+  Impl& I = *impl_;
+  size_t total = 0;
+  for (const auto& p : positions) total += p.size();
+  total *= static_cast<size_t>(I.m.cfg.vocab_size);
+  I.pinned_logits(total);
+  forward_batch_into(docs, positions, opt, I.pinned, total, cap);
+  std::vector<std::vector<float>> out(docs.size());
+  size_t row = 0;
+  for (size_t d = 0; d < docs.size(); ++d) {
+    const size_t n = positions[d].size() * static_cast<size_t>(I.m.cfg.vocab_size);
+    out[d].assign(I.pinned + row, I.pinned + row + n);
+    row += n;
+  }
+  return out;
+}
+
+size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
+                                    const std::vector<std::vector<int>>& positions, const RunOptions& opt,
+                                    float* logits_out, size_t capacity) {
+  return forward_batch_into(docs, positions, opt, logits_out, capacity, nullptr);
+}
+
+size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
+                                    const std::vector<std::vector<int>>& positions, const RunOptions& opt,
+                                    float* logits_out, size_t capacity, golden::Capture* cap) {
   Impl& I = *impl_;
   const MambaConfig& c = I.m.cfg;
   const ModeSpec& mode = opt.mode;
@@ -551,20 +583,12 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
                                                                       profile.f16_logits, I.logits.p);
   });
   ck(cudaGetLastError(), "kernel launch");
-  // All logit rows in one copy into page-locked host memory (full PCIe rate), then each
-  // document's rows into its own vector.
+  // All logit rows in one copy (full PCIe rate when logits_out is page-locked).
   const size_t total = static_cast<size_t>(P) * V;
-  I.pinned_logits(total);
-  if (total) ck(cudaMemcpy(I.pinned, I.logits.p, total * 4, cudaMemcpyDeviceToHost), "logits");
-  std::vector<std::vector<float>> out(static_cast<size_t>(B));
-  size_t row = 0;
-  for (int d = 0; d < B; ++d) {
-    const size_t n = positions[d].size() * static_cast<size_t>(V);
-    out[d].assign(I.pinned + row, I.pinned + row + n);
-    row += n;
-  }
+  if (total > capacity) throw std::invalid_argument("gpu: the logits buffer holds fewer floats than the batch's rows");
+  if (total) ck(cudaMemcpy(logits_out, I.logits.p, total * 4, cudaMemcpyDeviceToHost), "logits");
   if (I.profiling) I.collect();
-  return out;
+  return total;
 }
 
 // ------------------------------------------------------------------ per-kernel entry points (ops.h)
@@ -871,11 +895,19 @@ double time_scan_ms(ScanKernel k, int docs, int L, int E, int N, int reps) {
 }
 
 namespace {
-__global__ void k_exp_bench(size_t n, bool ff, float* out) {
-  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  const float x = -20.0f * static_cast<float>(i % 1000003u) / 1000003.0f;
-  out[i] = ff ? num::exp_cr_ff(x) : num::exp_cr(x);
+// 16 exps per thread of inputs x = -20·j/2^20 (cheap to form, so the exps dominate); their sum
+// is stored so that nothing is optimized away.
+constexpr int kExpPerThread = 16;
+__global__ void k_exp_bench(uint32_t threads, bool ff, float* out) {
+  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= threads) return;
+  float sum = 0.0f;
+#pragma unroll 4
+  for (int r = 0; r < kExpPerThread; ++r) {
+    const float x = -0x1.4p-16f * static_cast<float>((i * kExpPerThread + r) & 0xFFFFFu);
+    sum = sum + (ff ? num::exp_cr_ff(x) : num::exp_cr(x));
+  }
+  out[i] = sum;
 }
 __global__ void k_exp_ff_check(uint64_t base, unsigned long long* count, unsigned* first) {
   const uint64_t i = base + static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -890,9 +922,10 @@ __global__ void k_exp_ff_check(uint64_t base, unsigned long long* count, unsigne
 }  // namespace
 
 double time_exp_ms(bool ff, size_t n, int reps) {
+  const uint32_t threads = static_cast<uint32_t>(n / kExpPerThread);
   DevBuf<float> out;
-  out.resize(n);
-  return time_ms(reps, [&] { k_exp_bench<<<blocks_for(n, 256), 256>>>(n, ff, out.p); });
+  out.resize(threads);
+  return time_ms(reps, [&] { k_exp_bench<<<blocks_for(threads, 256), 256>>>(threads, ff, out.p); });
 }
 
 uint64_t exp_ff_mismatches_all_inputs(uint32_t* first) {

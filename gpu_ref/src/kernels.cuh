@@ -172,7 +172,8 @@ __global__ void k_gemm_dp4a(int M, int N, int K, const int8_t* x, int ldx, const
 }
 
 // Tensor cores: mma.sync.m16n8k32 s8 x s8 -> s32 (exact). A block computes 128 x 128 outputs with
-// 8 warps (2 x 4, each 64 x 32 = 4 x 4 mma tiles); K advances 64 bytes per shared-memory stage.
+// 8 warps (2 x 4, each 64 x 32 = 4 x 4 mma tiles); K advances 64 bytes per shared-memory stage,
+// double-buffered.
 // x rows and W rows are both K-contiguous, which is exactly the row.col operand layout: each
 // fragment register is one 4-byte word of a shared-memory row. Rows are padded to 20 words so the
 // fragment loads of a warp hit 32 different banks.
@@ -195,43 +196,77 @@ __device__ __forceinline__ uint4 load16(const int8_t* p, int row, int rows, int 
 }
 __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W,
                                                   GemmEpilogue ep, bool vec) {
-  __shared__ __align__(16) uint32_t xs[kMM][kMW];
-  __shared__ __align__(16) uint32_t ws[kMN][kMW];
+  // Two shared-memory stages: while the warps multiply out of one, the next K slice is already
+  // on its way from global memory into registers, and goes to the other stage afterwards (one
+  // barrier per K slice).
+  __shared__ __align__(16) uint32_t xs[2][kMM][kMW];
+  __shared__ __align__(16) uint32_t ws[2][kMN][kMW];
+  constexpr int kLoads = kMM * (kMK / 16) / 256;  // uint4 per thread per operand per stage (2)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
   const int wm = warp / 4, wn = warp % 4;
   const int m0 = blockIdx.y * kMM, n0 = blockIdx.x * kMN;
   int32_t acc[4][4][4];
+#pragma unroll
   for (int i = 0; i < 4; ++i)
+#pragma unroll
     for (int j = 0; j < 4; ++j)
+#pragma unroll
       for (int c = 0; c < 4; ++c) acc[i][j][c] = 0;
-  for (int k0 = 0; k0 < K; k0 += kMK) {
-    for (int i = threadIdx.x; i < kMM * (kMK / 16); i += blockDim.x) {
-      const int r = i / (kMK / 16), c = i % (kMK / 16);
-      *reinterpret_cast<uint4*>(&xs[r][c * 4]) = load16(x, m0 + r, M, ldx, k0 + c * 16, K, vec);
-      *reinterpret_cast<uint4*>(&ws[r][c * 4]) = load16(W, n0 + r, N, K, k0 + c * 16, K, vec);
+  uint4 rx[kLoads], rw[kLoads];
+  auto fetch = [&](int k0) {
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) {
+      const int i = threadIdx.x + l * 256, r = i / (kMK / 16), c = i % (kMK / 16);
+      rx[l] = load16(x, m0 + r, M, ldx, k0 + c * 16, K, vec);
+      rw[l] = load16(W, n0 + r, N, K, k0 + c * 16, K, vec);
     }
-    __syncthreads();
+  };
+  auto stash = [&](int buf) {
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) {
+      const int i = threadIdx.x + l * 256, r = i / (kMK / 16), c = i % (kMK / 16);
+      *reinterpret_cast<uint4*>(&xs[buf][r][c * 4]) = rx[l];
+      *reinterpret_cast<uint4*>(&ws[buf][r][c * 4]) = rw[l];
+    }
+  };
+  fetch(0);
+  stash(0);
+  __syncthreads();
+  int cur = 0;
+  for (int k0 = 0; k0 < K; k0 += kMK) {
+    const bool more = k0 + kMK < K;
+    if (more) fetch(k0 + kMK);
+#pragma unroll
     for (int kw = 0; kw < kMK / 4; kw += 8) {  // one k32 step = 8 words
       uint32_t a[4][4], b[4][2];
+#pragma unroll
       for (int mi = 0; mi < 4; ++mi) {
         const int r = wm * 64 + mi * 16 + g;
-        a[mi][0] = xs[r][kw + tg];
-        a[mi][1] = xs[r + 8][kw + tg];
-        a[mi][2] = xs[r][kw + 4 + tg];
-        a[mi][3] = xs[r + 8][kw + 4 + tg];
+        a[mi][0] = xs[cur][r][kw + tg];
+        a[mi][1] = xs[cur][r + 8][kw + tg];
+        a[mi][2] = xs[cur][r][kw + 4 + tg];
+        a[mi][3] = xs[cur][r + 8][kw + 4 + tg];
       }
+#pragma unroll
       for (int ni = 0; ni < 4; ++ni) {
         const int c = wn * 32 + ni * 8 + g;
-        b[ni][0] = ws[c][kw + tg];
-        b[ni][1] = ws[c][kw + 4 + tg];
+        b[ni][0] = ws[cur][c][kw + tg];
+        b[ni][1] = ws[cur][c][kw + 4 + tg];
       }
+#pragma unroll
       for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
         for (int ni = 0; ni < 4; ++ni) mma_s8(acc[mi][ni], a[mi], b[ni]);
     }
+    if (more) stash(cur ^ 1);
     __syncthreads();
+    cur ^= 1;
   }
+#pragma unroll
   for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
     for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
       for (int c = 0; c < 4; ++c) {
         const int m = m0 + wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0);
         const int n = n0 + wn * 32 + ni * 8 + tg * 2 + (c & 1);
@@ -617,6 +652,19 @@ __global__ void k_hadamard(int L, int n, int block, int blocks, const uint16_t* 
 // being the lower element), those on the bits of i stay in registers; the H_12 stage is
 // in-register too. Every element sees golden's operations in golden's order.
 constexpr int kHadWarps = 4;  // tokens per block
+// H_12's signs as compile-time constants (bit c of row r set where num::kHadamard12[r][c] = +1),
+// so that the unrolled H_12 stage is plain adds and subtracts.
+__host__ __device__ constexpr uint32_t h12_row_mask(int r) {
+  constexpr uint32_t m[12] = {0xFFD, 0x554, 0xC37, 0x691, 0x0DF, 0xA45, 0x373, 0x919, 0xDC3, 0x469, 0x70F, 0x1A5};
+  return m[r];
+}
+constexpr bool h12_masks_match_table() {
+  for (int r = 0; r < 12; ++r)
+    for (int c = 0; c < 12; ++c)
+      if (((h12_row_mask(r) >> c) & 1u) != (num::kHadamard12[r][c] > 0 ? 1u : 0u)) return false;
+  return true;
+}
+static_assert(h12_masks_match_table(), "h12_row_mask differs from num::kHadamard12");
 template <int kBlocks, int kPer>
 __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap, int8_t* out,
                                 unsigned long long* outside) {
@@ -660,9 +708,9 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
       for (int c = 0; c < kBlocks; ++c) in[c] = v[c][i];
 #pragma unroll
       for (int r = 0; r < kBlocks; ++r) {
-        float acc = c_h12[r][0] > 0 ? in[0] : -in[0];
+        float acc = (h12_row_mask(r) & 1u) ? in[0] : -in[0];
 #pragma unroll
-        for (int c = 1; c < kBlocks; ++c) acc = c_h12[r][c] > 0 ? acc + in[c] : acc - in[c];
+        for (int c = 1; c < kBlocks; ++c) acc = ((h12_row_mask(r) >> c) & 1u) ? acc + in[c] : acc - in[c];
         v[r][i] = acc;
       }
     }

@@ -35,6 +35,21 @@ struct KernelStat {
   double bytes = 0;  // DRAM bytes the kernel must move at least (inputs read + outputs written)
 };
 
+/// Page-locked (pinned) host memory for n floats: the GPU copies into it at the full PCIe rate.
+class PinnedFloats {
+ public:
+  explicit PinnedFloats(size_t n);
+  ~PinnedFloats();
+  PinnedFloats(const PinnedFloats&) = delete;
+  PinnedFloats& operator=(const PinnedFloats&) = delete;
+  float* data() { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 /// A quantized model resident on the GPU. forward() runs one document with one kernel per op;
 /// every kernel follows the golden definition of its op (spec §5.8: correctly rounded exp/log1p,
 /// IEEE division, explicit FMAs, fixed orders), so results equal golden::forward_w8a8 bit for bit
@@ -55,6 +70,12 @@ class GpuModel {
   std::vector<std::vector<float>> forward_batch(const std::vector<std::vector<int32_t>>& docs,
                                                 const std::vector<std::vector<int>>& positions,
                                                 const RunOptions& opt, golden::Capture* cap = nullptr);
+  /// forward_batch's logits written to `out` instead, all documents' rows back to back
+  /// ([total positions, V]); `capacity` (floats) must hold them. Page-locked `out` (PinnedFloats)
+  /// is copied into at the full PCIe rate. Returns the number of floats written.
+  size_t forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
+                            const std::vector<std::vector<int>>& positions, const RunOptions& opt, float* out,
+                            size_t capacity);
   /// Mode 0 under a profile (the two calls above with RunOptions{profile}).
   std::vector<float> forward(const std::vector<int32_t>& tokens, const std::vector<int>& positions,
                              const num::NumericsProfile& profile, golden::Capture* cap = nullptr);
@@ -69,6 +90,9 @@ class GpuModel {
   std::string kernel_report() const;
 
  private:
+  size_t forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
+                            const std::vector<std::vector<int>>& positions, const RunOptions& opt, float* out,
+                            size_t capacity, golden::Capture* cap);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -88,7 +88,8 @@ void linear_f32_deq(int M, int K, int Nout, const float* x, const int8_t* W, flo
 double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps);
 /// The int8 scan over `docs` documents of L tokens each (E channels, N states) with kernel k.
 double time_scan_ms(ScanKernel k, int docs, int L, int E, int N, int reps);
-/// n correctly rounded e^x of inputs spread over [-20, 0): num::exp_cr_ff (ff) or num::exp_cr.
+/// n correctly rounded e^x (16 per thread) of inputs spread over (-20, 0]: num::exp_cr_ff (ff)
+/// or num::exp_cr.
 double time_exp_ms(bool ff, size_t n, int reps);
 
 /// num::exp_cr_ff against num::exp_cr on the GPU for every binary32 input (2^32): the count of
