@@ -288,8 +288,8 @@ float exp_cr_cold(float x) {
 ///   (1 input in 4,000, and every x
 ///   outside the fast range) exp_cr decides.
 /// exp_cr_ff_try is that fast path alone, without a branch: *ok tells whether its value is e^x
-/// correctly rounded; where not, the caller must take exp_cr(x). Unrolled loops (the scan's 16
-/// states) evaluate many of them side by side and fix the rare declined ones afterwards.
+/// correctly rounded; where not, the caller must take exp_cr(x). (Sixteen of them side by side
+/// with a fix-up pass made the GPU scan slower than sixteen exp_cr_ff calls: docs/BENCHMARKS.md.)
 QMSIM_HD float exp_cr_ff_try(float x, bool* ok) {
   using namespace crmath_detail;
   const uint32_t ax = f32_bits(x) & 0x7FFFFFFFu;
