@@ -704,7 +704,7 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
   in.z = dz.p, in.ld_z = E;
   in.A_log = dA.p, in.D = dD.p, in.dt_bias = ddb.p;
-  const ScanScales sc{s.u, s.dt, s.B, s.C, s.z, s.A, s.D, s.dt_bias, s.state};
+  const ScanScales& sc = s;
   launch_scan(scan_kernel_from_env(), pseq, 1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
   sync("scan");
   dy.download(y_f16, n);

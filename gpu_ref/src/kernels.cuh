@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "qmsim/golden/mode.h"
+#include "qmsim/golden/selective_scan.h"
 #include "qmsim/gpu/ops.h"
 #include "qmsim/numerics.h"
 
@@ -411,9 +412,8 @@ __global__ void k_dt_pre(int L, int E, const float* dt, const int8_t* dbq, float
 
 // ------------------------------------------------------------------ selective scan (spec §2.6, §4.5)
 
-struct ScanScales {
-  float u, dt, B, C, z, A, D, dt_bias, state;
-};
+// The scan's scales: golden's struct (the same fields, passed to the kernels by value).
+using ScanScales = golden::SsmScales;
 // The scan's operands, int8 or f32 per input (exactly one of each pair is non-null).
 struct ScanIn {
   const int8_t* u_q;  const float* u_f;    // [T, E]
