@@ -342,29 +342,48 @@ TEST(GpuOps, GemmS8LargePartialSumsCancel) {
   EXPECT_GT(differ, 0u) << "an f32 accumulator must be detectable by this case";
 }
 
+/// Sets (value) or unsets (nullptr) an environment variable for one scope and restores the old value.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (had_) ::setenv(name_, old_.c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
+
 TEST(GpuOps, GemmKernelNamesAndEnv) {
   std::string why;
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kNaive), "naive");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kDp4a), "dp4a");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMma), "mma");
-  const char* old = std::getenv("QMSIM_GPU_GEMM");
-  const std::string saved = old ? old : "";
-  ::unsetenv("QMSIM_GPU_GEMM");
-  EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMma);
+  {
+    ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
+    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMma);
+  }
   for (GemmKernel k : kGemmKernels) {
-    ::setenv("QMSIM_GPU_GEMM", gpu::gemm_kernel_name(k), 1);
+    ScopedEnv env("QMSIM_GPU_GEMM", gpu::gemm_kernel_name(k));
     EXPECT_EQ(gpu::gemm_kernel_from_env(), k) << gpu::gemm_kernel_name(k);
   }
-  ::setenv("QMSIM_GPU_GEMM", "bogus", 1);
+  ScopedEnv env("QMSIM_GPU_GEMM", "bogus");
   try {
     gpu::gemm_kernel_from_env();
     ADD_FAILURE() << "QMSIM_GPU_GEMM=bogus accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("QMSIM_GPU_GEMM"), std::string::npos) << e.what();
   }
-  if (old) ::setenv("QMSIM_GPU_GEMM", saved.c_str(), 1);
-  else ::unsetenv("QMSIM_GPU_GEMM");
 }
 
 // ================================================================ norms
@@ -566,25 +585,6 @@ std::vector<std::pair<std::string, golden::SsmScales>> scan_scale_sets() {
 const int kScanShapes[][3] = {{1, 32, 16}, {7, 48, 16}, {33, 32, 8}, {64, 37, 16}, {5, 1, 8}, {1, 48, 8}, {9, 20, 5}, {3, 16, 64}};
 const char* const kScanKernels[] = {"channels", "states"};
 
-/// Sets an environment variable for one scope and restores the old value.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (had_) ::setenv(name_, old_.c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  bool had_ = false;
-  std::string old_;
-};
 
 TEST(GpuOps, SelectiveScanInt8) {
   std::string why;
