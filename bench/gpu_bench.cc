@@ -2,7 +2,8 @@
 // output, __dp4a tiles on CUDA cores, mma.sync tensor cores) at the GEMM shapes of a mamba-130m
 // W8A8 forward over a batch of 32,768 tokens, and the selective scan. Times are GPU time from CUDA
 // events (manual time); counters: TOPS = 2·M·N·K / time, and for the scan tokens/s; the scan with
-// each of its two kernels at 256 documents and at 1; the correctly rounded exp in its two device
+// each of its two kernels at 256 documents and at 1, with and without its exp tables (the
+// table-building kernel included); the correctly rounded exp in its two device
 // evaluations (exp_cr's binary64 fast path, exp_cr_ff's binary32 float-float one). Run on the
 // device by tools/device-test.sh; without a GPU every benchmark reports an error and is skipped.
 #include <benchmark/benchmark.h>
@@ -35,11 +36,12 @@ void BM_Gemm(benchmark::State& state, GemmKernel k, int M, int N, int K, bool f1
   state.counters["tokens/s"] = M / (ms / 1e3);
 }
 
-void BM_Scan(benchmark::State& state, qmsim::gpu::ScanKernel k, int docs, int L, int E, int N) {
+void BM_Scan(benchmark::State& state, qmsim::gpu::ScanKernel k, qmsim::gpu::ScanTable t, int docs, int L, int E,
+             int N) {
   if (no_device(state)) return;
   double ms = 0;
   for (auto _ : state) {
-    ms = qmsim::gpu::ops::time_scan_ms(k, docs, L, E, N, 5);
+    ms = qmsim::gpu::ops::time_scan_ms(k, t, docs, L, E, N, 5);
     state.SetIterationTime(ms / 1e3);
   }
   state.counters["tokens/s"] = static_cast<double>(docs) * L / (ms / 1e3);
@@ -76,14 +78,17 @@ void register_all() {
           ->Iterations(1)
           ->Unit(benchmark::kMillisecond);
   using qmsim::gpu::ScanKernel;
-  for (const ScanKernel k : {ScanKernel::kChannels, ScanKernel::kStates})
-    for (const int docs : {256, 1})
-      benchmark::RegisterBenchmark((std::string("Scan130m/") + qmsim::gpu::scan_kernel_name(k) + "/docs" +
-                                    std::to_string(docs) + "_L128").c_str(),
-                                   BM_Scan, k, docs, 128, 1536, 16)
-          ->UseManualTime()
-          ->Iterations(1)
-          ->Unit(benchmark::kMillisecond);
+  using qmsim::gpu::ScanTable;
+  for (const ScanTable t : {ScanTable::kOff, ScanTable::kOn})
+    for (const ScanKernel k : {ScanKernel::kChannels, ScanKernel::kStates})
+      for (const int docs : {256, 1})
+        benchmark::RegisterBenchmark((std::string("Scan130m/") + qmsim::gpu::scan_kernel_name(k) + "/table_" +
+                                      qmsim::gpu::scan_table_name(t) + "/docs" + std::to_string(docs) + "_L128")
+                                         .c_str(),
+                                     BM_Scan, k, t, docs, 128, 1536, 16)
+            ->UseManualTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
   for (const bool ff : {false, true})
     benchmark::RegisterBenchmark(ff ? "ExpCr/float-float(exp_cr_ff)" : "ExpCr/double(exp_cr)", BM_Exp, ff)
         ->UseManualTime()

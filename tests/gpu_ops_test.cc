@@ -583,7 +583,14 @@ std::vector<std::pair<std::string, golden::SsmScales>> scan_scale_sets() {
 // kernel: N = 16 with the compile-time state count, the others the run-time form. State kernel:
 // groups of 16, 8 and 8 lanes with 3 idle (N = 5); N = 64 > 32 falls back to the channel kernel.
 const int kScanShapes[][3] = {{1, 32, 16}, {7, 48, 16}, {33, 32, 8}, {64, 37, 16}, {5, 1, 8}, {1, 48, 8}, {9, 20, 5}, {3, 16, 64}};
-const char* const kScanKernels[] = {"channels", "states"};
+// ... and, for the int8-dt scans, with and without the exp tables (QMSIM_GPU_SCAN_TABLE=on|off;
+// kScanTableTokens would leave these short documents without them under auto). The f32-dt scan
+// has no tables: "on" must fall back to the per-token exps.
+struct ScanVariant {
+  const char* kernel;
+  const char* table;
+};
+const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"}, {"channels", "on"}, {"states", "on"}};
 
 
 TEST(GpuOps, SelectiveScanInt8) {
@@ -591,8 +598,9 @@ TEST(GpuOps, SelectiveScanInt8) {
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   uint32_t seed = 800;
   for (const auto& sh : kScanShapes)
-  for (const char* kern : kScanKernels) {
-    ScopedEnv env("QMSIM_GPU_SCAN", kern);
+  for (const ScanVariant& var : kScanVariants) {
+    ScopedEnv env("QMSIM_GPU_SCAN", var.kernel), env_t("QMSIM_GPU_SCAN_TABLE", var.table);
+    const std::string kern = std::string(var.kernel) + ", table " + var.table;
     const ScanIn c = make_scan(seed++, sh[0], sh[1], sh[2]);
     for (const auto& [sname, s] : scan_scale_sets()) {
       std::ostringstream tag;
@@ -625,8 +633,9 @@ TEST(GpuOps, SelectiveScanF32In) {
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   uint32_t seed = 900;
   for (const auto& sh : kScanShapes)
-  for (const char* kern : kScanKernels) {
-    ScopedEnv env("QMSIM_GPU_SCAN", kern);
+  for (const ScanVariant& var : kScanVariants) {
+    ScopedEnv env("QMSIM_GPU_SCAN", var.kernel), env_t("QMSIM_GPU_SCAN_TABLE", var.table);
+    const std::string kern = std::string(var.kernel) + ", table " + var.table;
     const int L = sh[0], E = sh[1], N = sh[2];
     const ScanIn c = make_scan(seed, L, E, N);
     std::mt19937 g(seed++ + 50);
@@ -655,8 +664,9 @@ TEST(GpuOps, SelectiveScanPseq) {
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
   uint32_t seed = 1000;
   for (const auto& sh : kScanShapes)
-  for (const char* kern : kScanKernels) {
-    ScopedEnv env("QMSIM_GPU_SCAN", kern);
+  for (const ScanVariant& var : kScanVariants) {
+    ScopedEnv env("QMSIM_GPU_SCAN", var.kernel), env_t("QMSIM_GPU_SCAN_TABLE", var.table);
+    const std::string kern = std::string(var.kernel) + ", table " + var.table;
     const ScanIn c = make_scan(seed, sh[0], sh[1], sh[2]);
     std::mt19937 g(seed++ + 50);
     const std::vector<float> u_f32 = rand_f32(g, sz(c.L, c.E), -2.5f, 2.5f);
@@ -679,6 +689,41 @@ TEST(GpuOps, SelectiveScanPseq) {
   }
 }
 
+// The tables hold a value for each of dt's 256 codes (and z's): a document that walks through
+// every code in every channel (shifted per channel so that the codes meet different states),
+// through both kernels with tables, in kernel arithmetic and P-seq, against golden.
+TEST(GpuOps, SelectiveScanTablesEveryCode) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  const int L = 256, E = 24, N = 16;
+  ScanIn c = make_scan(1100, L, E, N);
+  for (int t = 0; t < L; ++t)
+    for (int e = 0; e < E; ++e) {
+      c.dt[sz(t, E) + e] = static_cast<int8_t>((t + 11 * e) % 256 - 128);
+      c.z[sz(t, E) + e] = static_cast<int8_t>((t + 5 * e) % 256 - 128);
+    }
+  for (const char* kern : {"channels", "states"}) {
+    ScopedEnv env("QMSIM_GPU_SCAN", kern), env_t("QMSIM_GPU_SCAN_TABLE", "on");
+    for (const auto& [sname, s] : scan_scale_sets()) {
+      const std::string tag = std::string("tables, every code (") + kern + ") " + sname;
+      std::vector<uint16_t> y_g(sz(L, E)), y(sz(L, E), uint16_t{0x5A5A});
+      std::vector<float> st_g(sz(E, N)), st(sz(E, N), -1.0f);
+      golden::selective_scan(L, E, N, c.u.data(), c.dt.data(), c.B.data(), c.C.data(), c.z.data(), c.A_log.data(),
+                             c.D.data(), c.dt_bias.data(), s, y_g.data(), st_g.data(), nullptr, kThreads);
+      gpu::ops::selective_scan(L, E, N, c.u.data(), c.dt.data(), c.B.data(), c.C.data(), c.z.data(), c.A_log.data(),
+                               c.D.data(), c.dt_bias.data(), s, y.data(), st.data(), nullptr);
+      expect_same_bits(y_g, y, tag + " y", E);
+      expect_same_bits(st_g, st, tag + " state", N);
+      golden::selective_scan_pseq(L, E, N, c.u.data(), nullptr, c.dt.data(), c.B.data(), c.C.data(), c.z.data(),
+                                  c.A_log.data(), c.D.data(), c.dt_bias.data(), s, y_g.data(), st_g.data(), kThreads);
+      gpu::ops::selective_scan_pseq(L, E, N, c.u.data(), nullptr, c.dt.data(), c.B.data(), c.C.data(), c.z.data(),
+                                    c.A_log.data(), c.D.data(), c.dt_bias.data(), s, y.data(), st.data());
+      expect_same_bits(y_g, y, tag + " P-seq y", E);
+      expect_same_bits(st_g, st, tag + " P-seq state", N);
+    }
+  }
+}
+
 TEST(GpuOps, ScanKernelNamesAndEnv) {
   std::string why;
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
@@ -686,12 +731,26 @@ TEST(GpuOps, ScanKernelNamesAndEnv) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
     EXPECT_EQ(gpu::scan_kernel_from_env(), k);
   }
-  ScopedEnv env("QMSIM_GPU_SCAN", "bogus");
+  for (const gpu::ScanTable t : {gpu::ScanTable::kAuto, gpu::ScanTable::kOn, gpu::ScanTable::kOff}) {
+    ScopedEnv env("QMSIM_GPU_SCAN_TABLE", gpu::scan_table_name(t));
+    EXPECT_EQ(gpu::scan_table_from_env(), t);
+  }
+  {
+    ScopedEnv unset("QMSIM_GPU_SCAN_TABLE", nullptr);
+    EXPECT_EQ(gpu::scan_table_from_env(), gpu::ScanTable::kAuto);
+  }
+  ScopedEnv env("QMSIM_GPU_SCAN", "bogus"), env_t("QMSIM_GPU_SCAN_TABLE", "bogus");
   try {
     gpu::scan_kernel_from_env();
     ADD_FAILURE() << "QMSIM_GPU_SCAN=bogus accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("QMSIM_GPU_SCAN"), std::string::npos) << e.what();
+  }
+  try {
+    gpu::scan_table_from_env();
+    ADD_FAILURE() << "QMSIM_GPU_SCAN_TABLE=bogus accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("QMSIM_GPU_SCAN_TABLE"), std::string::npos) << e.what();
   }
 }
 

@@ -434,12 +434,7 @@ eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec&
         std::lock_guard<std::mutex> lock(sh->gpu);
         g->forward_batch_into(toks, pos, ro, buf->data(), buf->size());
       }
-      const float* p = buf->data();
-      for (const auto& ps : pos) {
-        const size_t n = ps.size() * V;
-        out.emplace_back(p, p + n);
-        p += n;
-      }
+      for (auto& v : gpu::split_logits(buf->data(), pos, V)) out.push_back(std::move(v));
       std::lock_guard<std::mutex> lock(sh->pool);
       sh->free.push_back(std::move(buf));
     }

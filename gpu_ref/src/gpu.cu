@@ -104,6 +104,23 @@ ScanKernel scan_kernel_from_env() {
   throw std::invalid_argument(std::string("QMSIM_GPU_SCAN=") + e + ": unknown (known: auto, channels, states)");
 }
 
+const char* scan_table_name(ScanTable t) {
+  switch (t) {
+    case ScanTable::kAuto: return "auto";
+    case ScanTable::kOn: return "on";
+    case ScanTable::kOff: return "off";
+  }
+  return "?";
+}
+
+ScanTable scan_table_from_env() {
+  const char* e = std::getenv("QMSIM_GPU_SCAN_TABLE");
+  if (e == nullptr || *e == 0 || std::strcmp(e, "auto") == 0) return ScanTable::kAuto;
+  if (std::strcmp(e, "on") == 0) return ScanTable::kOn;
+  if (std::strcmp(e, "off") == 0) return ScanTable::kOff;
+  throw std::invalid_argument(std::string("QMSIM_GPU_SCAN_TABLE=") + e + ": unknown (known: auto, on, off)");
+}
+
 namespace {
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                  cudaStream_t st = 0) {
@@ -145,13 +162,14 @@ struct GpuModel::Impl {
   const QModel& m;
   GemmKernel gemm_kernel = GemmKernel::kMma;
   ScanKernel scan_kernel = ScanKernel::kAuto;
+  ScanTable scan_table = ScanTable::kAuto;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).
   DevBuf<int32_t> tok, pos, off, start, doc;
   DevBuf<uint8_t> row_alpha;
   DevBuf<uint16_t> h, y, yf;
-  DevBuf<float> res, st, logits;
+  DevBuf<float> res, st, logits, scan_tab;
   DevBuf<int8_t> qn, xz, xc, xdbl, dt, yq, stq;
   // Mode sites.
   DevBuf<float> v, u_val, u_deq, xdbl_f, dt_f, dt_pre, doc_scale;
@@ -169,6 +187,7 @@ struct GpuModel::Impl {
   explicit Impl(const QModel& model) : m(model) {
     gemm_kernel = gemm_kernel_from_env();
     scan_kernel = scan_kernel_from_env();
+    scan_table = scan_table_from_env();
     const char* p = std::getenv("QMSIM_GPU_PROFILE");
     profiling = p != nullptr && p[0] == '1';
     load_h12();
@@ -186,18 +205,12 @@ struct GpuModel::Impl {
   }
   ~Impl() {
     for (auto& p : pending) cudaEventDestroy(p.a), cudaEventDestroy(p.b);
-    if (pinned) cudaFreeHost(pinned);
   }
-  // Page-locked staging for the logits (grown on demand).
-  float* pinned = nullptr;
-  size_t pinned_n = 0;
-  void pinned_logits(size_t n) {
-    if (n <= pinned_n && pinned) return;
-    if (pinned) cudaFreeHost(pinned);
-    pinned = nullptr;
-    pinned_n = 0;
-    ck(cudaMallocHost(reinterpret_cast<void**>(&pinned), std::max<size_t>(n, 1) * sizeof(float)), "cudaMallocHost (logits)");
-    pinned_n = n;
+  // Page-locked staging for forward_batch's logits (grown on demand).
+  std::unique_ptr<PinnedFloats> pinned;
+  float* pinned_logits(size_t n) {
+    if (!pinned || pinned->size() < n) pinned.reset(), pinned = std::make_unique<PinnedFloats>(n);
+    return pinned->data();
   }
 
   // Runs `launch` (one kernel launch) and, when profiling, times it with two events.
@@ -317,14 +330,18 @@ std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::v
   size_t total = 0;
   for (const auto& p : positions) total += p.size();
   total *= static_cast<size_t>(I.m.cfg.vocab_size);
-  I.pinned_logits(total);
-  forward_batch_into(docs, positions, opt, I.pinned, total, cap);
-  std::vector<std::vector<float>> out(docs.size());
-  size_t row = 0;
-  for (size_t d = 0; d < docs.size(); ++d) {
-    const size_t n = positions[d].size() * static_cast<size_t>(I.m.cfg.vocab_size);
-    out[d].assign(I.pinned + row, I.pinned + row + n);
-    row += n;
+  float* rows = I.pinned_logits(total);
+  forward_batch_into(docs, positions, opt, rows, total, cap);
+  return split_logits(rows, positions, static_cast<size_t>(I.m.cfg.vocab_size));
+}
+
+std::vector<std::vector<float>> split_logits(const float* rows, const std::vector<std::vector<int>>& positions,
+                                             size_t vocab) {
+  std::vector<std::vector<float>> out(positions.size());
+  for (size_t d = 0; d < positions.size(); ++d) {
+    const size_t n = positions[d].size() * vocab;
+    out[d].assign(rows, rows + n);
+    rows += n;
   }
   return out;
 }
@@ -552,8 +569,9 @@ size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& doc
     const ScanScales s{l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
                        l.ssm_state_scale};
     const double scan_bytes = LE * 5.0 + static_cast<double>(L) * 2 * N;
+    I.scan_tab.resize(scan_table_floats(E, N));
     I.run(pseq ? "scan pseq" : "scan", 0, scan_bytes, [&] {
-      launch_scan(I.scan_kernel, pseq, B, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p);
+      launch_scan(I.scan_kernel, I.scan_table, pseq, B, L, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p, I.scan_tab.p);
     });
     put(cap, lname(i, "ssm.out"), "float16", {L, E}, I.y.p, LE);
     put(cap, lname(i, "ssm.state"), "float32", {E, N}, I.st.p, static_cast<size_t>(E) * N);
@@ -705,7 +723,10 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   in.z = dz.p, in.ld_z = E;
   in.A_log = dA.p, in.D = dD.p, in.dt_bias = ddb.p;
   const ScanScales& sc = s;
-  launch_scan(scan_kernel_from_env(), pseq, 1, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p);
+  DevBuf<float> tab;
+  tab.resize(scan_table_floats(E, N));
+  launch_scan(scan_kernel_from_env(), scan_table_from_env(), pseq, 1, L, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p,
+              tab.p);
   sync("scan");
   dy.download(y_f16, n);
   if (state) dst.download(state, static_cast<size_t>(E) * N);
@@ -870,7 +891,7 @@ double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps) {
   return time_ms(reps, [&] { launch_gemm(k, M, N, K, x.p, K, w.p, ep); });
 }
 
-double time_scan_ms(ScanKernel k, int docs, int L, int E, int N, int reps) {
+double time_scan_ms(ScanKernel k, ScanTable tb, int docs, int L, int E, int N, int reps) {
   const size_t T = static_cast<size_t>(docs) * L, TE = T * E;
   std::vector<int32_t> off;
   for (int d = 0; d <= docs; ++d) off.push_back(d * L);
@@ -889,8 +910,10 @@ double time_scan_ms(ScanKernel k, int docs, int L, int E, int N, int reps) {
   in.u_q = u.p, in.dt_q = dt.p, in.bc_q = bc.p, in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
   in.z = z.p, in.ld_z = E, in.A_log = A.p, in.D = D.p, in.dt_bias = db.p;
   const ScanScales s{0.02f, 0.05f, 0.03f, 0.03f, 0.05f, 0.03f, 0.01f, 0.02f, 0.05f};
+  DevBuf<float> tab;
+  tab.resize(scan_table_floats(E, N));
   return time_ms(reps, [&] {
-    launch_scan(k, false, docs, doff.p, E, N, in, s, y.p, st.p, stq.p);
+    launch_scan(k, tb, false, docs, static_cast<int>(T), doff.p, E, N, in, s, y.p, st.p, stq.p, tab.p);
   });
 }
 

@@ -422,6 +422,9 @@ struct ScanIn {
   int ld_bc, b_off, c_off;
   const int8_t* z; int ld_z;               // z [T, E] with row stride ld_z
   const int8_t *A_log, *D, *dt_bias;
+  // Tables over dt's 256 codes (k_scan_table; null: computed per token): softplus(dt) [E][256],
+  // e^(softplus(dt)·A[n]) [E][256][N], and SiLU(z)'s denominator 1 + e^(-z) over z's codes [256].
+  const float *tab_dt, *tab_dA, *tab_zden;
 };
 
 // The scan's arithmetic, shared by both kernels below: kernel arithmetic (spec §2.6 with §5.8:
@@ -430,23 +433,35 @@ struct ScanIn {
 // num::exp_cr_fast: on the device the binary32 float-float evaluation of the correctly rounded exp
 // (exp_cr_ff), whose values are exp_cr's.
 struct ScanTok {
-  float uf, dtf, du, zf;  // u, softplus(dt), fl32(dt·u) (kernel arithmetic only), z
+  float uf, dtf, du, zf, zden;  // u, softplus(dt), fl32(dt·u) (kernel arithmetic only), z, 1 + e^(-z)
+  int q;                        // dt's code + 128 (table rows; int8 dt only)
 };
+// softplus(dt) from dt's int8 code: kernel arithmetic fma(s_dt, q, bias) (spec §2.6), P-seq
+// s_dt·q + bias rounded twice (spec §4.5). The one definition behind the per-token value and the
+// table.
+template <bool kPseq>
+__device__ __forceinline__ float scan_dtf_q(const ScanScales& s, float q, float bias_dt) {
+  return kPseq ? num::softplus_thr20_f32(s.dt * q + bias_dt) : num::softplus_thr20_f32(num::fma_f32(s.dt, q, bias_dt));
+}
+__device__ __forceinline__ float scan_zden(float zf) { return 1.0f + num::exp_cr_fast(-zf); }
 template <bool kPseq>
 __device__ __forceinline__ ScanTok scan_token(const ScanIn& in, const ScanScales& s, int E, int t, int e,
                                               float bias_dt) {
   const size_t i = static_cast<size_t>(t) * E + e;
   ScanTok k;
   k.uf = in.u_q ? s.u * static_cast<float>(in.u_q[i]) : in.u_f[i];
-  k.zf = s.z * static_cast<float>(in.z[static_cast<size_t>(t) * in.ld_z + e]);
-  if (!kPseq) {
-    const float dt_pre = in.dt_q ? num::fma_f32(s.dt, static_cast<float>(in.dt_q[i]), bias_dt) : in.dt_pre[i];
-    k.dtf = num::softplus_thr20_f32(dt_pre);
-    k.du = k.dtf * k.uf;
+  const int zq = in.z[static_cast<size_t>(t) * in.ld_z + e];
+  k.zf = s.z * static_cast<float>(zq);
+  k.zden = in.tab_zden ? in.tab_zden[zq + 128] : scan_zden(k.zf);
+  k.q = 0;
+  if (in.dt_q) {
+    k.q = in.dt_q[i] + 128;
+    k.dtf = in.tab_dt ? in.tab_dt[static_cast<size_t>(e) * 256 + k.q]
+                      : scan_dtf_q<kPseq>(s, static_cast<float>(in.dt_q[i]), bias_dt);
   } else {
-    k.dtf = num::softplus_thr20_f32(s.dt * static_cast<float>(in.dt_q[i]) + bias_dt);
-    k.du = 0.0f;
+    k.dtf = num::softplus_thr20_f32(in.dt_pre[i]);  // kernel arithmetic only (P-seq takes int8 dt)
   }
+  k.du = kPseq ? 0.0f : k.dtf * k.uf;
   return k;
 }
 __device__ __forceinline__ float scan_b(const ScanIn& in, const ScanScales& s, int t, int n) {
@@ -477,9 +492,9 @@ __device__ __forceinline__ float scan_acc(float acc, float h, float Cn, int n) {
 }
 template <bool kPseq>
 __device__ __forceinline__ uint16_t scan_y(const ScanTok& k, float acc, float Dv) {
-  if (!kPseq) return num::f32_to_f16_rne((acc * k.zf) / (1.0f + num::exp_cr_fast(-k.zf)));
+  if (!kPseq) return num::f32_to_f16_rne((acc * k.zf) / k.zden);
   acc = acc + k.uf * Dv;
-  const float silu = k.zf / (1.0f + num::exp_cr_fast(-k.zf));
+  const float silu = k.zf / k.zden;
   return num::f32_to_f16_rne(acc * silu);
 }
 __device__ __forceinline__ float scan_A(const ScanIn& in, const ScanScales& s, int e, int N, int n) {
@@ -490,10 +505,32 @@ __device__ __forceinline__ void scan_store_state(const ScanScales& s, size_t i, 
   if (state_q) state_q[i] = num::quant_rna_sat8(h / s.state);
 }
 
+// The tables of ScanIn (one launch's weights and scales): thread (e, c) forms softplus(dt) of
+// dt's code c - 128 for channel e and its N exps e^(softplus(dt)·A[e, n]) with the per-token
+// functions (scan_dtf_q, scan_A, num::exp_cr_fast), so that a table entry is the value a scan
+// thread would compute; channel 0 also forms 1 + e^(-z) for z's code c - 128. E·256·(N+1) + 256
+// floats at `tab` (scan_table_floats).
+inline size_t scan_table_floats(int E, int N) { return static_cast<size_t>(E) * 256 * (N + 1) + 256; }
+template <bool kPseq>
+__global__ void k_scan_table(int E, int N, ScanIn in, ScanScales s, float* tab) {
+  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= E * 256) return;
+  const int e = idx / 256, c = idx % 256;
+  float* tab_dt = tab;
+  float* tab_dA = tab + static_cast<size_t>(E) * 256;
+  float* tab_zden = tab_dA + static_cast<size_t>(E) * 256 * N;
+  const float q = static_cast<float>(c - 128);
+  const float dtf = scan_dtf_q<kPseq>(s, q, s.dt_bias * static_cast<float>(in.dt_bias[e]));
+  tab_dt[idx] = dtf;
+  for (int n = 0; n < N; ++n) tab_dA[static_cast<size_t>(idx) * N + n] = num::exp_cr_fast(dtf * scan_A(in, s, e, N, n));
+  if (e == 0) tab_zden[c] = scan_zden(s.z * q);
+}
+
 // Parallel over channels: one thread per (document, channel e), sequential in t over the
 // document's tokens and in n. kN > 0: N == kN known at compile time (h and A in registers, the n
-// loop unrolled); kN == 0: any N <= 64.
-template <bool kPseq, int kN>
+// loop unrolled); kN == 0: any N <= 64. kTab: the exps come from in.tab_dA (a row of N floats per
+// (e, dt code), read as float4 when kN % 4 == 0).
+template <bool kPseq, int kN, bool kTab>
 __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, ScanScales s, uint16_t* y, float* state,
                        int8_t* state_q) {
   constexpr int kMax = kN > 0 ? kN : 64;
@@ -502,26 +539,50 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
   if (idx >= B * E) return;
   const int d = idx / E, e = idx % E;
   constexpr int kUnroll = kN > 0 ? kN : 1;
-  float h[kMax], A[kMax];
+  float h[kMax], A[kTab ? 1 : kMax];
 #pragma unroll kUnroll
   for (int n = 0; n < kMax; ++n) {
     if (n >= N) break;
-    A[n] = scan_A(in, s, e, N, n);
+    if (!kTab) A[n] = scan_A(in, s, e, N, n);
     h[n] = 0.0f;
   }
   const float Dv = s.D * static_cast<float>(in.D[e]);
   const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
+  const float* tab_e = kTab ? in.tab_dA + static_cast<size_t>(e) * 256 * N : nullptr;
   for (int t = off[d]; t < off[d + 1]; ++t) {
     const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt);
     float acc = scan_acc0<kPseq>(k, Dv);
-    // One exp after the other, each with its rare exp_cr branch: measured faster on the H100 than
-    // the 16 branch-free exp_cr_ff_try side by side with a fix-up pass (1281 against 1092 ms of
-    // scan in the full-LAMBADA run, docs/results/gpu/run7: 167 registers, fewer warps).
+    if (kTab) {
+      const float* row = tab_e + static_cast<size_t>(k.q) * N;
+      if (kN > 0 && kN % 4 == 0) {
+#pragma unroll
+        for (int n4 = 0; n4 < kN; n4 += 4) {
+          const float4 a = __ldg(reinterpret_cast<const float4*>(row + n4));
+          const float dA[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            h[n4 + j] = scan_state<kPseq>(k, dA[j], h[n4 + j], scan_b(in, s, t, n4 + j));
+            acc = scan_acc<kPseq>(acc, h[n4 + j], scan_c(in, s, t, n4 + j), n4 + j);
+          }
+        }
+      } else {
 #pragma unroll kUnroll
-    for (int n = 0; n < kMax; ++n) {
-      if (n >= N) break;
-      h[n] = scan_state<kPseq>(k, num::exp_cr_fast(k.dtf * A[n]), h[n], scan_b(in, s, t, n));
-      acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
+        for (int n = 0; n < kMax; ++n) {
+          if (n >= N) break;
+          h[n] = scan_state<kPseq>(k, __ldg(row + n), h[n], scan_b(in, s, t, n));
+          acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
+        }
+      }
+    } else {
+      // One exp after the other, each with its rare exp_cr branch: measured faster on the H100 than
+      // the 16 branch-free exp_cr_ff_try side by side with a fix-up pass (1281 against 1092 ms of
+      // scan in the full-LAMBADA run, docs/results/gpu/run7: 167 registers, fewer warps).
+#pragma unroll kUnroll
+      for (int n = 0; n < kMax; ++n) {
+        if (n >= N) break;
+        h[n] = scan_state<kPseq>(k, num::exp_cr_fast(k.dtf * A[kTab ? 0 : n]), h[n], scan_b(in, s, t, n));
+        acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
+      }
     }
     y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(k, acc, Dv);
   }
@@ -533,11 +594,11 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
 }
 
 // Parallel over channels and states: a group of G lanes (G = N rounded up to a power of two,
-// <= 32) per (document, channel); lane n keeps h[n] and computes its e^(dt·A[n]) and update, then
-// every lane of the group forms the output sum in ascending n from the group's h and C through
-// warp shuffles (the same operations in the same order as the channel kernel). For few documents
-// (a single-document forward has only E channel threads).
-template <bool kPseq, int G>
+// <= 32) per (document, channel); lane n keeps h[n] and computes its e^(dt·A[n]) (or reads it
+// from in.tab_dA: kTab) and update, then every lane of the group forms the output sum in ascending
+// n from the group's h and C through warp shuffles (the same operations in the same order as the
+// channel kernel). For few documents (a single-document forward has only E channel threads).
+template <bool kPseq, int G, bool kTab>
 __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in, ScanScales s, uint16_t* y,
                               float* state, int8_t* state_q) {
   const int gid = (blockIdx.x * blockDim.x + threadIdx.x) / G;  // groups never straddle a warp
@@ -547,15 +608,17 @@ __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in
   const unsigned mask = G == 32 ? 0xFFFFFFFFu : ((1u << G) - 1u) << (lane - n);
   const int d = gid / E, e = gid % E;
   const bool live = n < N;
-  const float A = live ? scan_A(in, s, e, N, n) : 0.0f;
+  const float A = !kTab && live ? scan_A(in, s, e, N, n) : 0.0f;
   float h = 0.0f;
   const float Dv = s.D * static_cast<float>(in.D[e]);
   const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
+  const float* tab_e = kTab ? in.tab_dA + static_cast<size_t>(e) * 256 * N : nullptr;
   for (int t = off[d]; t < off[d + 1]; ++t) {
     const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt);
     float Cn = 0.0f;
     if (live) {
-      h = scan_state<kPseq>(k, num::exp_cr_fast(k.dtf * A), h, scan_b(in, s, t, n));
+      const float dA = kTab ? __ldg(tab_e + static_cast<size_t>(k.q) * N + n) : num::exp_cr_fast(k.dtf * A);
+      h = scan_state<kPseq>(k, dA, h, scan_b(in, s, t, n));
       Cn = scan_c(in, s, t, n);
     }
     float acc = scan_acc0<kPseq>(k, Dv);
@@ -567,40 +630,61 @@ __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in
 }
 
 // The scan kernel a launch uses (gpu::ScanKernel): kAuto takes the channel kernel when there are at
-// least kScanChannelThreads (document, channel) pairs and the state kernel below that.
+// least kScanChannelThreads (document, channel) pairs and the state kernel below that. The tables
+// (gpu::ScanTable): with an int8 dt and kAuto, when the launch has at least 256 tokens (more
+// per-token exps than the table has entries).
 
-template <bool kPseq>
-inline void launch_scan_t(ScanKernel kind, int B, const int32_t* off, int E, int N, const ScanIn& in,
-                          const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+template <bool kPseq, bool kTab>
+inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s,
+                          uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
   const size_t pairs = static_cast<size_t>(B) * E;
-  const bool states = N <= 32 && (kind == ScanKernel::kStates ||
-                                   (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
   if (states) {
     const int G = N <= 1 ? 1 : N <= 2 ? 2 : N <= 4 ? 4 : N <= 8 ? 8 : N <= 16 ? 16 : 32;
     const unsigned threads = 128, blocks = static_cast<unsigned>((pairs * G + threads - 1) / threads);
     switch (G) {
-      case 1: k_scan_states<kPseq, 1><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
-      case 2: k_scan_states<kPseq, 2><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
-      case 4: k_scan_states<kPseq, 4><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
-      case 8: k_scan_states<kPseq, 8><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
-      case 16: k_scan_states<kPseq, 16><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
-      default: k_scan_states<kPseq, 32><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 1: k_scan_states<kPseq, 1, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 2: k_scan_states<kPseq, 2, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 4: k_scan_states<kPseq, 4, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 8: k_scan_states<kPseq, 8, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      case 16: k_scan_states<kPseq, 16, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
+      default: k_scan_states<kPseq, 32, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q); break;
     }
     return;
   }
   const unsigned threads = 64, blocks = static_cast<unsigned>((pairs + threads - 1) / threads);
   if (N == 16)
-    k_scan<kPseq, 16><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
+    k_scan<kPseq, 16, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
   else
-    k_scan<kPseq, 0><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
+    k_scan<kPseq, 0, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
 }
-// One launch of the scan over B documents.
-inline void launch_scan(ScanKernel kind, bool pseq, int B, const int32_t* off, int E, int N, const ScanIn& in,
-                        const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st = 0) {
+template <bool kPseq>
+inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, int E, int N, ScanIn in,
+                          const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab, cudaStream_t st) {
+  const size_t pairs = static_cast<size_t>(B) * E;
+  const bool states = N <= 32 && (kind == ScanKernel::kStates ||
+                                   (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
+  const bool use_tab = tab != nullptr && in.dt_q != nullptr &&
+                       (table == ScanTable::kOn || (table == ScanTable::kAuto && T >= kScanTableTokens));
+  if (!use_tab) {
+    in.tab_dt = in.tab_dA = in.tab_zden = nullptr;
+    launch_scan_k<kPseq, false>(states, B, off, E, N, in, s, y, state, state_q, st);
+    return;
+  }
+  k_scan_table<kPseq><<<static_cast<unsigned>((E * 256 + 127) / 128), 128, 0, st>>>(E, N, in, s, tab);
+  in.tab_dt = tab;
+  in.tab_dA = tab + static_cast<size_t>(E) * 256;
+  in.tab_zden = in.tab_dA + static_cast<size_t>(E) * 256 * N;
+  launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
+}
+// One launch of the scan over B documents of T tokens in all. tab: scan_table_floats(E, N)
+// floats of scratch for the tables, or null (no tables).
+inline void launch_scan(ScanKernel kind, ScanTable table, bool pseq, int B, int T, const int32_t* off, int E, int N,
+                        const ScanIn& in, const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab,
+                        cudaStream_t st = 0) {
   if (pseq)
-    launch_scan_t<true>(kind, B, off, E, N, in, s, y, state, state_q, st);
+    launch_scan_t<true>(kind, table, B, T, off, E, N, in, s, y, state, state_q, tab, st);
   else
-    launch_scan_t<false>(kind, B, off, E, N, in, s, y, state, state_q, st);
+    launch_scan_t<false>(kind, table, B, T, off, E, N, in, s, y, state, state_q, tab, st);
 }
 
 // ------------------------------------------------------------------ Hadamard (spec §2.7)

@@ -50,6 +50,11 @@ class PinnedFloats {
   size_t n_ = 0;
 };
 
+/// Splits logits written back to back ([total positions, V], as forward_batch_into writes them)
+/// into one vector per document: positions[d].size() rows of `vocab` floats each.
+std::vector<std::vector<float>> split_logits(const float* rows, const std::vector<std::vector<int>>& positions,
+                                             size_t vocab);
+
 /// A quantized model resident on the GPU. forward() runs one document with one kernel per op;
 /// every kernel follows the golden definition of its op (spec §5.8: correctly rounded exp/log1p,
 /// IEEE division, explicit FMAs, fixed orders), so results equal golden::forward_w8a8 bit for bit

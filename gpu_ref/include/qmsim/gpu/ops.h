@@ -35,6 +35,21 @@ const char* scan_kernel_name(ScanKernel k);
 /// Parses auto | channels | states; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
+/// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
+/// e^(softplus(dt)·A[e, n]) take E·256·(N+1) values per launch, which a small kernel forms first
+/// (with the per-token functions, so every value is the one a scan thread would compute); the scan
+/// then reads its exps instead of evaluating one per (token, channel, state). Likewise
+/// 1 + e^(-z) over z's 256 codes.
+///   kAuto  tables when the launch has at least kScanTableTokens tokens (more per-token exps than
+///          table entries)
+///   kOn / kOff  always / never
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN_TABLE=auto|on|off says otherwise.
+enum class ScanTable { kAuto, kOn, kOff };
+constexpr int kScanTableTokens = 256;
+const char* scan_table_name(ScanTable t);
+/// Parses auto | on | off; throws std::invalid_argument naming the variable otherwise.
+ScanTable scan_table_from_env();
+
 namespace ops {
 
 /// y[m, n] for x [M, K] (row stride ldx) and W [N, K]: int8 out = sat8(RNE(fl32(outer·fl32(inner·acc))))
@@ -86,8 +101,9 @@ void linear_f32_deq(int M, int K, int Nout, const float* x, const int8_t* W, flo
 /// Benchmarks (bench/gpu_bench.cc): GPU milliseconds per launch of one kernel on device-resident
 /// random operands (CUDA events around `reps` launches after one warm-up).
 double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps);
-/// The int8 scan over `docs` documents of L tokens each (E channels, N states) with kernel k.
-double time_scan_ms(ScanKernel k, int docs, int L, int E, int N, int reps);
+/// The int8 scan over `docs` documents of L tokens each (E channels, N states) with kernel k and
+/// tables t (kOn: the table kernel's time included).
+double time_scan_ms(ScanKernel k, ScanTable t, int docs, int L, int E, int N, int reps);
 /// n correctly rounded e^x (16 per thread) of inputs spread over (-20, 0]: num::exp_cr_ff (ff)
 /// or num::exp_cr.
 double time_exp_ms(bool ff, size_t n, int reps);
