@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <random>
 
 #include "qmsim/eval/lambada.h"
+#include "qmsim/numerics.h"
 #include "qmsim/golden/forward_fp32.h"
 #include "qmsim/model/checkpoint.h"
 #include "qmsim/tokenizer.h"
@@ -85,6 +87,54 @@ TEST(Score, LogSoftmaxKnownAnswer) {
   const eval::DocResult d = eval::score_document(r, logits, 3, false);
   EXPECT_TRUE(d.is_greedy);
   EXPECT_NEAR(d.loglikelihood, std::log(5.0 / 8.0) + std::log(3.0 / 5.0), 1e-6);
+}
+
+// score_row is the f64 log-softmax: against an independent long-double evaluation on random
+// rows (within 1e-13 relative), greedy when the target is the first maximum.
+TEST(Score, ScoreRowMatchesLongDoubleLogSoftmax) {
+  std::mt19937 g(5);
+  std::normal_distribution<float> nd(0.0f, 4.0f);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int V = 1000 + trial * 37;
+    std::vector<float> x(V);
+    for (float& v : x) v = nd(g);
+    long double mx = x[0];
+    int arg = 0;
+    for (int v = 1; v < V; ++v)
+      if (x[v] > mx) mx = x[v], arg = v;
+    long double s = 0;
+    for (int v = 0; v < V; ++v) s += std::exp(static_cast<long double>(x[v]) - mx);
+    for (const int t : {0, arg, V - 1}) {
+      const eval::RowScore r = eval::score_row(x.data(), V, t, false);
+      const long double want = static_cast<long double>(x[t]) - mx - std::log(s);
+      EXPECT_NEAR(r.logprob, static_cast<double>(want), 1e-13 * std::fabs(static_cast<double>(want)) + 1e-15) << trial;
+      EXPECT_EQ(r.greedy, t == arg) << trial << " target " << t;
+    }
+  }
+  // f16 log-probs are f16 values.
+  const std::vector<float> x = {0.1f, 2.0f, -3.0f};
+  const double lp = eval::score_row(x.data(), 3, 0, true).logprob;
+  EXPECT_EQ(lp, static_cast<double>(num::round_to_f16(static_cast<float>(lp))));
+}
+
+// combine_rows sums in row order (f64, or f16 with f16 log-probs) and needs one row per
+// continuation token.
+TEST(Score, CombineRows) {
+  eval::DocRequest r;
+  r.continuation = {1, 2, 3};
+  const eval::RowScore rows[3] = {{-1.25, true}, {-0.5, true}, {-2.0, false}};
+  const eval::DocResult d = eval::combine_rows(r, rows, 3, false);
+  EXPECT_EQ(d.loglikelihood, -3.75);
+  EXPECT_FALSE(d.is_greedy);
+  EXPECT_EQ(d.n_cont, 3);
+  EXPECT_THROW(eval::combine_rows(r, rows, 2, false), std::runtime_error);
+  EXPECT_TRUE(eval::combine_rows(r, rows, 3, false).is_greedy == false);
+  // f16: every partial sum rounded to f16 (-0.1 three times: -0.300048828125 by numpy float16, not the f64 sum).
+  const eval::RowScore tenths[3] = {{-0.1, true}, {-0.1, true}, {-0.1, true}};
+  const eval::DocResult h = eval::combine_rows(r, tenths, 3, true);
+  EXPECT_EQ(h.loglikelihood, -0.300048828125);
+  EXPECT_NE(h.loglikelihood, -0.1 + -0.1 + -0.1);
+  EXPECT_TRUE(h.is_greedy);
 }
 
 TEST(Summary, TextbookMeanStderrAndPerplexity) {
@@ -181,6 +231,39 @@ TEST_F(FixtureEval, BatchedDriverGivesTheSameResultsAsPerDocument) {
     return std::vector<std::vector<float>>(docs.size() - 1);
   };
   EXPECT_THROW(eval::run_lambada_batched(reqs, model.cfg.vocab_size, short_answer, o), std::runtime_error);
+}
+
+// run_lambada_scored (a path that scores on its own) gives run_lambada's results when its rows
+// are score_row of the same logits.
+TEST_F(FixtureEval, ScoredDriverGivesTheSameResultsAsPerDocument) {
+  reqs.resize(12);
+  eval::EvalOptions o;
+  o.threads = 2;
+  o.progress = false;
+  const eval::EvalRun per_doc = eval::run_lambada(reqs, model.cfg.vocab_size, fn, o);
+  const int V = model.cfg.vocab_size;
+  const eval::BatchScoresFn scored = [&](const std::vector<const eval::DocRequest*>& docs) {
+    std::vector<std::vector<eval::RowScore>> out;
+    for (const auto* d : docs) {
+      const std::vector<float> lg = fn(d->input, d->logit_positions);
+      std::vector<eval::RowScore> rows;
+      for (size_t j = 0; j < d->continuation.size(); ++j)
+        rows.push_back(eval::score_row(lg.data() + j * V, V, d->continuation[j], false));
+      out.push_back(rows);
+    }
+    return out;
+  };
+  o.batch = 5;
+  const eval::EvalRun b = eval::run_lambada_scored(reqs, scored, o);
+  ASSERT_EQ(b.results.size(), per_doc.results.size());
+  for (size_t i = 0; i < b.results.size(); ++i) {
+    EXPECT_EQ(b.results[i].loglikelihood, per_doc.results[i].loglikelihood) << i;
+    EXPECT_EQ(b.results[i].is_greedy, per_doc.results[i].is_greedy) << i;
+  }
+  const eval::BatchScoresFn short_answer = [&](const std::vector<const eval::DocRequest*>& docs) {
+    return std::vector<std::vector<eval::RowScore>>(docs.size());  // no rows: continuation mismatch
+  };
+  EXPECT_THROW(eval::run_lambada_scored(reqs, short_answer, o), std::runtime_error);
 }
 
 TEST_F(FixtureEval, ResumeAfterInterruptionGivesIdenticalResults) {

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "qmsim/eval/lambada.h"
 #include "qmsim/golden/conv1d.h"
 #include "qmsim/golden/hadamard.h"
 #include "qmsim/golden/linear_int8.h"
@@ -816,6 +817,82 @@ TEST(GpuOps, LmHeadF16) {
       golden::lm_head_f16(P, V, D, y.data(), W.data(), f16_logits, lg_g.data(), kThreads);
       gpu::ops::lm_head_f16(P, V, D, y.data(), W.data(), f16_logits, lg.data());
       expect_same_bits(lg_g, lg, tag.str(), V);
+    }
+  }
+}
+
+// ================================================================ scoring (log-softmax)
+// The device's scoring kernel against eval::score_row on rows with ties (several maxima, the
+// target among them or after them), -inf entries, a NaN at index 0 and later, rows of one entry
+// and vocabularies that are not multiples of 32, with f64 and f16 log-probs: == on the log-prob,
+// the same greedy flag.
+TEST(GpuOps, ScoreRowsEqualsHostScoring) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  for (const int V : {1, 31, 33, 1000, 50280}) {
+    std::mt19937 g(1300 + V);
+    std::normal_distribution<float> nd(0.0f, 6.0f);
+    const int P = 12;
+    std::vector<float> x(sz(P, V));
+    for (float& v : x) v = nd(g);
+    std::vector<int32_t> target(P);
+    for (int p = 0; p < P; ++p) target[p] = static_cast<int32_t>(g() % V);
+    float* r = x.data();
+    if (V > 3) {
+      r[sz(1, V) + 2] = r[sz(1, V) + V - 1] = 100.0f, target[1] = V - 1;  // tie: target the later maximum
+      r[sz(2, V) + 2] = r[sz(2, V) + V - 1] = 100.0f, target[2] = 2;      // tie: target the first
+      r[sz(3, V) + 0] = NAN;                                               // NaN at 0: greedy iff target 0
+      r[sz(4, V) + V / 2] = NAN;                                           // NaN later
+      r[sz(5, V) + 1] = -INFINITY;
+      for (int v = 0; v < V; ++v) r[sz(6, V) + v] = 0.0f;                  // uniform: argmax 0
+      target[6] = 0;
+      r[sz(7, V) + V - 1] = 80.0f, target[7] = V - 1;                      // dominant last entry
+    }
+    for (bool f16 : {false, true}) {
+      std::vector<double> lp(P, 7.0);
+      std::vector<uint8_t> gr(P, 7);
+      gpu::ops::score_rows(P, V, x.data(), target.data(), f16, lp.data(), gr.data());
+      for (int p = 0; p < P; ++p) {
+        const eval::RowScore h = eval::score_row(x.data() + sz(p, V), V, target[p], f16);
+        const bool same = h.logprob == lp[p] || (std::isnan(h.logprob) && std::isnan(lp[p]));
+        EXPECT_TRUE(same) << "score V=" << V << " row " << p << " f16=" << f16 << ": host " << std::setprecision(17)
+                          << h.logprob << " gpu " << lp[p];
+        EXPECT_EQ(h.greedy, gr[p] != 0) << "greedy V=" << V << " row " << p << " f16=" << f16;
+      }
+      if (V > 3) {
+        EXPECT_EQ(gr[1], 0) << "a later maximum is not the argmax";
+        EXPECT_EQ(gr[2], 1) << "the first maximum is the argmax";
+        EXPECT_EQ(gr[6], 1);
+      }
+    }
+  }
+}
+
+// num::exp_f64 / log_f64 give the host's bits on the device (they are the scoring's e^x and ln x).
+TEST(GpuOps, ScoringExpLogEqualHost) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  std::mt19937_64 g(77);
+  std::vector<double> x;
+  for (int i = 0; i < 1 << 20; ++i) {
+    const double u = static_cast<double>(g() >> 11) * 0x1.0p-53;
+    x.push_back(i % 3 == 0 ? -750.0 + 1470.0 * u : i % 3 == 1 ? -60.0 * u : std::exp(-700.0 + 1400.0 * u));
+  }
+  for (const double v : {0.0, -0.0, 1.0, -708.0, 709.78, 1e-310, 4.9406564584124654e-324, 1.7976931348623157e308,
+                         static_cast<double>(INFINITY), -static_cast<double>(INFINITY), static_cast<double>(NAN)})
+    x.push_back(v);
+  const int n = static_cast<int>(x.size());
+  std::vector<double> e(n), l(n);
+  gpu::ops::exp_log_f64(n, x.data(), e.data(), l.data());
+  int bad = 0;
+  for (int i = 0; i < n && bad < 10; ++i) {
+    const double he = num::exp_f64(x[i]), hl = num::log_f64(x[i]);
+    const bool ok_e = std::memcmp(&he, &e[i], 8) == 0 || (std::isnan(he) && std::isnan(e[i]));
+    const bool ok_l = std::memcmp(&hl, &l[i], 8) == 0 || (std::isnan(hl) && std::isnan(l[i]));
+    if (!ok_e || !ok_l) {
+      ++bad;
+      ADD_FAILURE() << std::setprecision(17) << "x = " << x[i] << ": exp host " << he << " gpu " << e[i] << ", log host "
+                    << hl << " gpu " << l[i];
     }
   }
 }

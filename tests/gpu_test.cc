@@ -207,6 +207,61 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   }
 }
 
+// score_batch (the eval path: log-softmax on the device) against golden's logits scored on the
+// host by eval::score_row: == on every row's log-prob, the same greedy flags; f64 and f16
+// log-probs; LAMBADA documents and random ones with several logit rows; bad targets refused.
+TEST(Gpu, ScoreBatchEqualsGoldenScoring) {
+  REQUIRE_GPU();
+  const DefaultModel& m = default_model();
+  if (!m.ok) GTEST_SKIP() << "models/mamba-tiny is not in this checkout";
+  const QModel& q = m.q;
+  const int V = q.cfg.vocab_size;
+  std::vector<std::vector<int32_t>> docs, targets;
+  std::vector<std::vector<int>> pos;
+  for (const auto& r : m.reqs) docs.push_back(r.input), pos.push_back(r.logit_positions), targets.push_back(r.continuation);
+  for (int d = 0; d < 20; ++d) {
+    const int L = 3 + (d * 53) % 200;
+    docs.push_back(random_doc(L, 900 + d, V));
+    pos.push_back({L - 3, L - 2, L - 1});
+    const std::vector<int32_t> t = random_doc(3, 950 + d, V);
+    targets.push_back(t);
+  }
+  targets[3][1] = 0;  // index 0 among the targets
+  gpu::GpuModel g(q);
+  for (const char* mode_name : {"0", "2-1"})
+    for (const bool f16 : {false, true}) {
+      gpu::RunOptions ro;
+      ro.mode = config::resolve_mode(mode_name).spec;
+      size_t rows = 0;
+      for (const auto& p : pos) rows += p.size();
+      std::vector<double> lp(rows, 7.0);
+      std::vector<uint8_t> greedy(rows, 7);
+      ASSERT_EQ(g.score_batch(docs, pos, targets, ro, f16, lp.data(), greedy.data(), rows), rows);
+      size_t r = 0;
+      int n_greedy = 0;
+      for (size_t d = 0; d < docs.size(); ++d) {
+        golden::ForwardOptions o;
+        o.threads = 4;
+        o.mode = ro.mode;
+        const std::vector<float> lg = golden::forward_w8a8(q, docs[d], pos[d], o);
+        for (size_t j = 0; j < pos[d].size(); ++j, ++r) {
+          const eval::RowScore h = eval::score_row(lg.data() + j * V, V, targets[d][j], f16);
+          EXPECT_EQ(h.logprob, lp[r]) << "mode " << mode_name << " f16 " << f16 << " document " << d << " row " << j;
+          EXPECT_EQ(h.greedy, greedy[r] != 0) << "mode " << mode_name << " document " << d << " row " << j;
+          n_greedy += h.greedy;
+        }
+      }
+    }
+  std::vector<double> lp(8);
+  std::vector<uint8_t> gr(8);
+  EXPECT_THROW(g.score_batch({{1, 2, 3}}, {{2}}, {{1, 2}}, gpu::RunOptions{}, false, lp.data(), gr.data(), 8),
+               std::invalid_argument);  // two targets for one row
+  EXPECT_THROW(g.score_batch({{1, 2, 3}}, {{2}}, {{V}}, gpu::RunOptions{}, false, lp.data(), gr.data(), 8),
+               std::out_of_range);
+  EXPECT_THROW(g.score_batch({{1, 2, 3}}, {{1, 2}}, {{4, 5}}, gpu::RunOptions{}, false, lp.data(), gr.data(), 1),
+               std::invalid_argument);  // capacity
+}
+
 TEST(Gpu, Mamba130mShape) {
   REQUIRE_GPU();
   const FpModel fp = synth_model(shape_preset("mamba-130m"), 3);

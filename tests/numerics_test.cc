@@ -251,6 +251,61 @@ TEST(SoftplusThr20, MatchesCorrectlyRoundedComposition) {
   EXPECT_TRUE(std::isnan(num::softplus_thr20_f32(NAN)));
 }
 
+// ------------------------------------------------------------------------------ scoring exp/log
+
+namespace {
+int64_t ulp_distance(double a, double b) {
+  int64_t x, y;
+  std::memcpy(&x, &a, 8), std::memcpy(&y, &b, 8);
+  if (x < 0) x = INT64_MIN - x;
+  if (y < 0) y = INT64_MIN - y;
+  return x > y ? x - y : y - x;
+}
+}  // namespace
+
+// The scoring's exp/log against the C library's (glibc: correctly rounded in nearly every case):
+// within 3 ulp over the range the log-softmax uses (e^(x - max) <= 1, ln of a sum in [1, V]) and
+// beyond; exact where the scoring relies on it.
+TEST(ScoringExpLog, WithinThreeUlpOfTheCLibrary) {
+  uint64_t z = 12345;
+  auto next = [&z] {  // splitmix64
+    uint64_t r = (z += 0x9E3779B97F4A7C15ull);
+    r = (r ^ (r >> 30)) * 0xBF58476D1CE4E5B9ull;
+    r = (r ^ (r >> 27)) * 0x94D049BB133111EBull;
+    return r ^ (r >> 31);
+  };
+  auto uni = [&](double lo, double hi) { return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53; };
+  int64_t worst_e = 0, worst_l = 0;
+  for (int i = 0; i < 2000000; ++i) {
+    const double y = i % 2 ? uni(-80.0, 0.0) : uni(-708.0, 709.7);
+    worst_e = std::max(worst_e, ulp_distance(num::exp_f64(y), std::exp(y)));
+    const double x = i % 2 ? uni(1.0, 60000.0) : std::exp(uni(-700.0, 700.0));
+    worst_l = std::max(worst_l, ulp_distance(num::log_f64(x), std::log(x)));
+  }
+  EXPECT_LE(worst_e, 3);
+  EXPECT_LE(worst_l, 3);
+  for (const double x : {4.9406564584124654e-324, 1e-310, 2.2250738585072014e-308, 0.5, 1.5, 2.0, 1.4142135623730951,
+                         1.4142135623730954, 1.7976931348623157e308})
+    EXPECT_LE(ulp_distance(num::log_f64(x), std::log(x)), 3) << x;
+}
+
+TEST(ScoringExpLog, ExactAndSpecialValues) {
+  EXPECT_EQ(num::exp_f64(0.0), 1.0);  // the max's own term: the sum starts at exactly 1
+  EXPECT_EQ(num::exp_f64(-0.0), 1.0);
+  EXPECT_EQ(num::log_f64(1.0), 0.0);
+  EXPECT_EQ(num::exp_f64(-708.5), 0.0);  // below 2^-1021: 0 (vanishes in a sum >= 1)
+  EXPECT_EQ(num::exp_f64(-INFINITY), 0.0);
+  EXPECT_EQ(num::exp_f64(INFINITY), INFINITY);
+  EXPECT_EQ(num::exp_f64(710.0), INFINITY);
+  EXPECT_TRUE(std::isfinite(num::exp_f64(709.78)));
+  EXPECT_TRUE(std::isnan(num::exp_f64(NAN)));
+  EXPECT_EQ(num::log_f64(0.0), -INFINITY);
+  EXPECT_EQ(num::log_f64(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(num::log_f64(-1.0)));
+  EXPECT_TRUE(std::isnan(num::log_f64(NAN)));
+  for (int k = -20; k <= 20; ++k) EXPECT_EQ(num::log_f64(std::ldexp(1.0, k)), k * std::log(2.0)) << k;
+}
+
 // ------------------------------------------------------------------------------------- rounding
 
 TEST(Rounding, PositiveTiesRoundToEven) {

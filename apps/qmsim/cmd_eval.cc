@@ -38,10 +38,12 @@ void run_eval(const EvalArgs& a) {
   if (a.path == "sim" && mode.fp32_reference) throw std::runtime_error("--path sim: the ASIC runs W8A8 modes, not fp32");
   if (a.path == "gpu" && mode.fp32_reference) throw std::runtime_error("--path gpu: runs W8A8 modes, not fp32");
   eval::LogitsFn fn;
-  eval::BatchLogitsFn batch_fn;
+  eval::BatchScoresFn batch_fn;
   std::function<std::string()> kernel_report;
+  const bool f16_logprobs = a.f16_logprobs || profile.f16_logprobs;
   if (a.path == "gpu")
-    batch_fn = gpu_batch_logits_fn(models.quant(), mode.spec, profile, models.alpha1_u_scales(), &kernel_report);
+    batch_fn = gpu_batch_scores_fn(models.quant(), mode.spec, profile, models.alpha1_u_scales(), f16_logprobs,
+                                   &kernel_report);
   else
     fn = a.path == "sim" ? sim_logits_fn(models.quant(), a.hw, mode.spec, profile) : models.logits_fn(mode, profile);
   const int vocab = models.vocab_size(mode);
@@ -76,7 +78,7 @@ void run_eval(const EvalArgs& a) {
   eval::EvalOptions eo;
   eo.threads = threads;
   eo.limit = a.limit;
-  eo.f16_logprobs = a.f16_logprobs || profile.f16_logprobs;
+  eo.f16_logprobs = f16_logprobs;
   eo.resume = a.resume;
   eo.progress = !a.no_progress;
   eo.output = a.output;
@@ -84,7 +86,7 @@ void run_eval(const EvalArgs& a) {
   std::fprintf(stderr, "qmsim eval: %zu documents, model %s, path %s, mode %s, profile %s, %d threads\n", reqs.size(),
                model_dir.c_str(), a.path.c_str(), mode.label().c_str(), profile_name.c_str(), threads);
   eo.batch = a.batch;
-  const eval::EvalRun run = batch_fn ? eval::run_lambada_batched(reqs, vocab, batch_fn, eo)
+  const eval::EvalRun run = batch_fn ? eval::run_lambada_scored(reqs, batch_fn, eo)
                                      : eval::run_lambada(reqs, vocab, fn, eo);
   std::cout << eval::result_table(run, eo);
   std::printf("%lld tokens in %.1f s (%.0f tokens/s)%s\n", static_cast<long long>(run.tokens), run.seconds,

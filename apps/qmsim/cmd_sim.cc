@@ -390,9 +390,9 @@ eval::LogitsFn sim_logits_fn(const QModel&, const std::string&, const golden::Mo
 }
 #endif
 
-eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec& mode,
+eval::BatchScoresFn gpu_batch_scores_fn(const QModel& q, const golden::ModeSpec& mode,
                                         const num::NumericsProfile& profile, const std::vector<float>& alpha1_u_scales,
-                                        std::function<std::string()>* kernel_report) {
+                                        bool f16_logprobs, std::function<std::string()>* kernel_report) {
 #if defined(QMSIM_HAVE_GPU)
   auto g = std::make_shared<gpu::GpuModel>(q);
   gpu::RunOptions ro;
@@ -400,48 +400,42 @@ eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec&
   ro.mode = mode;
   ro.alpha1_u_scales = alpha1_u_scales;
   if (kernel_report != nullptr) *kernel_report = [g] { return g->kernel_report(); };
-  // The model's device buffers serve one call at a time; each call copies its logits into a
-  // page-locked buffer of its own (kept for reuse) and splits them per document after the GPU is
-  // free again, so that the next call's forward overlaps this split and the scoring.
-  struct Shared {
-    std::mutex gpu, pool;
-    std::vector<std::unique_ptr<gpu::PinnedFloats>> free;
-  };
-  auto sh = std::make_shared<Shared>();
-  const size_t V = static_cast<size_t>(q.cfg.vocab_size);
-  return [g, ro, sh, V](const std::vector<const eval::DocRequest*>& docs) {
-    std::vector<std::vector<float>> out;
+  // The model's device buffers serve one call at a time (the GPU lock); only P row scores come
+  // back per call, so the host side is a few additions per document.
+  auto gpu_lock = std::make_shared<std::mutex>();
+  return [g, ro, gpu_lock, f16_logprobs](const std::vector<const eval::DocRequest*>& docs) {
+    std::vector<std::vector<eval::RowScore>> out;
     size_t i = 0;
     while (i < docs.size()) {
       // Sub-batches of at most 60,000 tokens (the batched forward's limit is 65,535).
-      std::vector<std::vector<int32_t>> toks;
+      std::vector<std::vector<int32_t>> toks, targets;
       std::vector<std::vector<int>> pos;
       size_t tokens = 0, rows = 0;
       while (i < docs.size() && (toks.empty() || tokens + docs[i]->input.size() <= 60000)) {
         toks.push_back(docs[i]->input);
         pos.push_back(docs[i]->logit_positions);
+        targets.push_back(docs[i]->continuation);
         tokens += docs[i]->input.size();
         rows += docs[i]->logit_positions.size();
         ++i;
       }
-      std::unique_ptr<gpu::PinnedFloats> buf;
+      std::vector<double> lp(rows);
+      std::vector<uint8_t> greedy(rows);
       {
-        std::lock_guard<std::mutex> lock(sh->pool);
-        if (!sh->free.empty()) buf = std::move(sh->free.back()), sh->free.pop_back();
+        std::lock_guard<std::mutex> lock(*gpu_lock);
+        g->score_batch(toks, pos, targets, ro, f16_logprobs, lp.data(), greedy.data(), rows);
       }
-      if (!buf || buf->size() < rows * V) buf = std::make_unique<gpu::PinnedFloats>(rows * V + rows * V / 4);
-      {
-        std::lock_guard<std::mutex> lock(sh->gpu);
-        g->forward_batch_into(toks, pos, ro, buf->data(), buf->size());
+      size_t r = 0;
+      for (const auto& ps : pos) {
+        std::vector<eval::RowScore> doc(ps.size());
+        for (auto& s : doc) s = eval::RowScore{lp[r], greedy[r] != 0}, ++r;
+        out.push_back(std::move(doc));
       }
-      for (auto& v : gpu::split_logits(buf->data(), pos, V)) out.push_back(std::move(v));
-      std::lock_guard<std::mutex> lock(sh->pool);
-      sh->free.push_back(std::move(buf));
     }
     return out;
   };
 #else
-  (void)q, (void)mode, (void)profile, (void)alpha1_u_scales, (void)kernel_report;
+  (void)q, (void)mode, (void)profile, (void)alpha1_u_scales, (void)f16_logprobs, (void)kernel_report;
   throw std::runtime_error("--path gpu: this qmsim was built without CUDA (nvcc)");
 #endif
 }

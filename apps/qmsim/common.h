@@ -94,12 +94,13 @@ void add_sim_commands(CLI::App& app);
 /// configs/hw/default.yaml in the source tree.
 std::string default_hw_file();
 /// `eval --path sim`: a logits function running the SystemC model (one document at a time).
-/// `eval --path gpu`: the CUDA path (every W8A8 mode), many documents per call
-/// (GpuModel::forward_batch). kernel_report (nullable) receives a function that prints the
-/// per-kernel times (QMSIM_GPU_PROFILE=1).
-eval::BatchLogitsFn gpu_batch_logits_fn(const QModel& q, const golden::ModeSpec& mode,
+/// `eval --path gpu`: the CUDA path (every W8A8 mode), many documents per call, scored on the
+/// device (GpuModel::score_batch: eval::score_row's log-softmax, only the row scores come back).
+/// kernel_report (nullable) receives a function that prints the per-kernel times
+/// (QMSIM_GPU_PROFILE=1).
+eval::BatchScoresFn gpu_batch_scores_fn(const QModel& q, const golden::ModeSpec& mode,
                                         const num::NumericsProfile& profile, const std::vector<float>& alpha1_u_scales,
-                                        std::function<std::string()>* kernel_report);
+                                        bool f16_logprobs, std::function<std::string()>* kernel_report);
 eval::LogitsFn sim_logits_fn(const QModel& q, const std::string& hw_file, const golden::ModeSpec& mode,
                              const num::NumericsProfile& profile);
 

@@ -84,10 +84,32 @@ DocRequest make_request(const Tokenizer& tok, const LambadaDoc& doc, int max_len
   return r;
 }
 
-DocResult score_document(const DocRequest& req, const std::vector<float>& logits, int vocab, bool f16_logprobs) {
+RowScore score_row(const float* x, int vocab, int32_t target, bool f16_logprobs) {
+  // log_softmax in f64: lp = x - (max + ln Σ e^(x - max)), the sum in ascending index order, e^x
+  // and ln x from the numerics header (the GPU's scoring kernel evaluates the same).
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int v = 0; v < vocab; ++v) mx = std::max(mx, static_cast<double>(x[v]));
+  double s = 0.0;
+  for (int v = 0; v < vocab; ++v) s += num::exp_f64(static_cast<double>(x[v]) - mx);
+  const double lse = mx + num::log_f64(s);
+  auto lp = [&](int v) {
+    const double l = static_cast<double>(x[v]) - lse;
+    return f16_logprobs ? static_cast<double>(num::round_to_f16(static_cast<float>(l))) : l;
+  };
+  int best = 0;
+  double lp_best = lp(0);
+  for (int v = 1; v < vocab; ++v) {
+    const double l = lp(v);
+    if (l > lp_best) best = v, lp_best = l;  // ties keep the lowest index
+  }
+  return RowScore{lp(target), best == target};
+}
+
+DocResult combine_rows(const DocRequest& req, const RowScore* rows, size_t n_rows, bool f16_logprobs) {
   const int nc = static_cast<int>(req.continuation.size());
-  if (logits.size() != static_cast<size_t>(nc) * vocab)
-    throw std::runtime_error("score_document: logits size mismatch for document " + std::to_string(req.index));
+  if (n_rows != static_cast<size_t>(nc))
+    throw std::runtime_error("score: " + std::to_string(n_rows) + " scored rows for document " +
+                             std::to_string(req.index) + " with " + std::to_string(nc) + " continuation tokens");
   DocResult res;
   res.index = req.index;
   res.n_ctx = req.n_ctx;
@@ -96,28 +118,23 @@ DocResult score_document(const DocRequest& req, const std::vector<float>& logits
   res.is_greedy = true;
   double ll = 0.0;
   float ll16 = 0.0f;
-  std::vector<double> lp(vocab);
   for (int j = 0; j < nc; ++j) {
-    const float* x = logits.data() + static_cast<size_t>(j) * vocab;
-    // log_softmax in f64: lp = x - max - log(Σ exp(x - max)), sum in ascending index order.
-    double mx = -std::numeric_limits<double>::infinity();
-    for (int v = 0; v < vocab; ++v) mx = std::max(mx, static_cast<double>(x[v]));
-    double s = 0.0;
-    for (int v = 0; v < vocab; ++v) s += std::exp(static_cast<double>(x[v]) - mx);
-    const double lse = mx + std::log(s);
-    int best = 0;
-    for (int v = 0; v < vocab; ++v) {
-      lp[v] = static_cast<double>(x[v]) - lse;
-      if (f16_logprobs) lp[v] = num::round_to_f16(static_cast<float>(lp[v]));
-      if (lp[v] > lp[best]) best = v;  // ties keep the lowest index
-    }
-    const int32_t target = req.continuation[j];
-    if (best != target) res.is_greedy = false;
-    if (f16_logprobs) ll16 = num::round_to_f16(ll16 + static_cast<float>(lp[target]));
-    else ll += lp[target];
+    if (!rows[j].greedy) res.is_greedy = false;
+    if (f16_logprobs) ll16 = num::round_to_f16(ll16 + static_cast<float>(rows[j].logprob));
+    else ll += rows[j].logprob;
   }
   res.loglikelihood = f16_logprobs ? static_cast<double>(ll16) : ll;
   return res;
+}
+
+DocResult score_document(const DocRequest& req, const std::vector<float>& logits, int vocab, bool f16_logprobs) {
+  const int nc = static_cast<int>(req.continuation.size());
+  if (logits.size() != static_cast<size_t>(nc) * vocab)
+    throw std::runtime_error("score_document: logits size mismatch for document " + std::to_string(req.index));
+  std::vector<RowScore> rows(static_cast<size_t>(nc));
+  for (int j = 0; j < nc; ++j)
+    rows[j] = score_row(logits.data() + static_cast<size_t>(j) * vocab, vocab, req.continuation[j], f16_logprobs);
+  return combine_rows(req, rows.data(), rows.size(), f16_logprobs);
 }
 
 Summary summarize(const std::vector<DocResult>& results, int bootstrap_iters) {
@@ -197,8 +214,9 @@ namespace {
 // The driver loop: workers take `chunk` documents of the to-do list at a time and score what
 // `process` returns for them. Per-document paths use chunk 1 and many threads; batched paths
 // chunk = batch and in_flight threads (a call and the scoring of the previous call overlap).
-EvalRun run_impl(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& process, int chunk,
-                 int threads, int score_threads, const EvalOptions& opt) {
+using ChunkFn = std::function<std::vector<DocResult>(const std::vector<const DocRequest*>& batch)>;
+EvalRun run_impl(const std::vector<DocRequest>& requests, const ChunkFn& process, int chunk, int threads,
+                 const EvalOptions& opt) {
   const int total = static_cast<int>(requests.size());
   std::vector<DocResult> results(total);
   std::vector<char> done(total, 0);
@@ -289,21 +307,8 @@ EvalRun run_impl(const std::vector<DocRequest>& requests, int vocab, const Batch
       try {
         std::vector<const DocRequest*> batch;
         for (int k = k0; k < k1; ++k) batch.push_back(&requests[todo[k]]);
-        const std::vector<std::vector<float>> logits = process(batch);
-        if (logits.size() != batch.size()) throw std::runtime_error("eval: the path returned logits for another number of documents");
-        // Score the documents of the chunk on up to score_threads threads (each document's
-        // score is computed by one thread, so results do not depend on the count).
-        std::vector<DocResult> scored(batch.size());
-        std::atomic<size_t> next_doc{0};
-        auto score_some = [&] {
-          for (size_t b = next_doc++; b < batch.size(); b = next_doc++)
-            scored[b] = score_document(*batch[b], logits[b], vocab, opt.f16_logprobs);
-        };
-        const int st = std::max(1, std::min<int>(score_threads, static_cast<int>(batch.size())));
-        std::vector<std::thread> scorers;
-        for (int t = 1; t < st; ++t) scorers.emplace_back(score_some);
-        score_some();
-        for (auto& th : scorers) th.join();
+        const std::vector<DocResult> scored = process(batch);
+        if (scored.size() != batch.size()) throw std::runtime_error("eval: the path returned results for another number of documents");
         for (size_t b = 0; b < batch.size(); ++b) tokens_done += static_cast<int64_t>(batch[b]->input.size());
         std::lock_guard<std::mutex> lk(mu);
         for (int k = k0; k < k1; ++k) {
@@ -351,18 +356,51 @@ EvalRun run_impl(const std::vector<DocRequest>& requests, int vocab, const Batch
 }
 }  // namespace
 
+// Scores the documents of a chunk from their logits on up to score_threads threads (each
+// document's score is computed by one thread, so results do not depend on the count).
+std::vector<DocResult> score_chunk(const std::vector<const DocRequest*>& batch,
+                                   const std::vector<std::vector<float>>& logits, int vocab, bool f16, int score_threads) {
+  if (logits.size() != batch.size()) throw std::runtime_error("eval: the path returned logits for another number of documents");
+  std::vector<DocResult> scored(batch.size());
+  std::atomic<size_t> next_doc{0};
+  auto score_some = [&] {
+    for (size_t b = next_doc++; b < batch.size(); b = next_doc++)
+      scored[b] = score_document(*batch[b], logits[b], vocab, f16);
+  };
+  const int st = std::max(1, std::min<int>(score_threads, static_cast<int>(batch.size())));
+  std::vector<std::thread> scorers;
+  for (int t = 1; t < st; ++t) scorers.emplace_back(score_some);
+  score_some();
+  for (auto& th : scorers) th.join();
+  return scored;
+}
+
 EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const LogitsFn& fn, const EvalOptions& opt) {
-  const BatchLogitsFn one = [&fn](const std::vector<const DocRequest*>& docs) {
-    std::vector<std::vector<float>> out;
-    for (const DocRequest* d : docs) out.push_back(fn(d->input, d->logit_positions));
+  const ChunkFn one = [&](const std::vector<const DocRequest*>& docs) {
+    std::vector<DocResult> out;
+    for (const DocRequest* d : docs) out.push_back(score_document(*d, fn(d->input, d->logit_positions), vocab, opt.f16_logprobs));
     return out;
   };
-  return run_impl(requests, vocab, one, 1, opt.threads, 1, opt);
+  return run_impl(requests, one, 1, opt.threads, opt);
 }
 
 EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
                             const EvalOptions& opt) {
-  return run_impl(requests, vocab, fn, std::max(1, opt.batch), std::max(1, opt.in_flight), opt.threads, opt);
+  const ChunkFn chunk = [&](const std::vector<const DocRequest*>& docs) {
+    return score_chunk(docs, fn(docs), vocab, opt.f16_logprobs, opt.threads);
+  };
+  return run_impl(requests, chunk, std::max(1, opt.batch), std::max(1, opt.in_flight), opt);
+}
+
+EvalRun run_lambada_scored(const std::vector<DocRequest>& requests, const BatchScoresFn& fn, const EvalOptions& opt) {
+  const ChunkFn chunk = [&](const std::vector<const DocRequest*>& docs) {
+    const std::vector<std::vector<RowScore>> rows = fn(docs);
+    if (rows.size() != docs.size()) throw std::runtime_error("eval: the path returned scores for another number of documents");
+    std::vector<DocResult> out;
+    for (size_t b = 0; b < docs.size(); ++b) out.push_back(combine_rows(*docs[b], rows[b].data(), rows[b].size(), opt.f16_logprobs));
+    return out;
+  };
+  return run_impl(requests, chunk, std::max(1, opt.batch), std::max(1, opt.in_flight), opt);
 }
 
 nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt) {

@@ -170,6 +170,9 @@ struct GpuModel::Impl {
   DevBuf<uint8_t> row_alpha;
   DevBuf<uint16_t> h, y, yf;
   DevBuf<float> res, st, logits, scan_tab;
+  DevBuf<int32_t> tgt;  // score_batch: each logit row's target token
+  DevBuf<double> row_lp;
+  DevBuf<uint8_t> row_greedy;
   DevBuf<int8_t> qn, xz, xc, xdbl, dt, yq, stq;
   // Mode sites.
   DevBuf<float> v, u_val, u_deq, xdbl_f, dt_f, dt_pre, doc_scale;
@@ -355,6 +358,47 @@ size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& doc
 size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
                                     const std::vector<std::vector<int>>& positions, const RunOptions& opt,
                                     float* logits_out, size_t capacity, golden::Capture* cap) {
+  Impl& I = *impl_;
+  const int P = run_forward(docs, positions, opt, cap);
+  // All logit rows in one copy (full PCIe rate when logits_out is page-locked).
+  const size_t total = static_cast<size_t>(P) * I.m.cfg.vocab_size;
+  if (total > capacity) throw std::invalid_argument("gpu: the logits buffer holds fewer floats than the batch's rows");
+  if (total) ck(cudaMemcpy(logits_out, I.logits.p, total * 4, cudaMemcpyDeviceToHost), "logits");
+  if (I.profiling) I.collect();
+  return total;
+}
+
+size_t GpuModel::score_batch(const std::vector<std::vector<int32_t>>& docs, const std::vector<std::vector<int>>& positions,
+                             const std::vector<std::vector<int32_t>>& targets, const RunOptions& opt,
+                             bool f16_logprobs, double* logprob_out, uint8_t* greedy_out, size_t capacity) {
+  Impl& I = *impl_;
+  const int V = I.m.cfg.vocab_size;
+  if (targets.size() != docs.size()) throw std::invalid_argument("gpu: documents and targets differ in number");
+  std::vector<int32_t> tgt;
+  for (size_t d = 0; d < targets.size(); ++d) {
+    if (d < positions.size() && targets[d].size() != positions[d].size())
+      throw std::invalid_argument("gpu: document " + std::to_string(d) + " has " + std::to_string(targets[d].size()) +
+                                  " targets for " + std::to_string(positions[d].size()) + " logit positions");
+    for (int32_t t : targets[d])
+      if (t < 0 || t >= V) throw std::out_of_range("gpu: target token id " + std::to_string(t) + " outside the vocabulary");
+    tgt.insert(tgt.end(), targets[d].begin(), targets[d].end());
+  }
+  if (tgt.size() > capacity) throw std::invalid_argument("gpu: the score buffers hold fewer rows than the batch's");
+  const int P = run_forward(docs, positions, opt, nullptr);
+  I.tgt.upload(tgt), I.row_lp.resize(P), I.row_greedy.resize(P);
+  I.run("score (log-softmax)", 0, static_cast<double>(P) * V * 4, [&] {
+    k_score_rows<<<blocks_for(P, kScoreWarps), 32 * kScoreWarps>>>(P, V, I.logits.p, I.tgt.p, f16_logprobs, I.row_lp.p,
+                                                                    I.row_greedy.p);
+  });
+  ck(cudaGetLastError(), "kernel launch");
+  I.row_lp.download(logprob_out, P);
+  I.row_greedy.download(greedy_out, P);
+  if (I.profiling) I.collect();
+  return static_cast<size_t>(P);
+}
+
+int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const std::vector<std::vector<int>>& positions,
+                          const RunOptions& opt, golden::Capture* cap) {
   Impl& I = *impl_;
   const MambaConfig& c = I.m.cfg;
   const ModeSpec& mode = opt.mode;
@@ -601,12 +645,7 @@ size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& doc
                                                                       profile.f16_logits, I.logits.p);
   });
   ck(cudaGetLastError(), "kernel launch");
-  // All logit rows in one copy (full PCIe rate when logits_out is page-locked).
-  const size_t total = static_cast<size_t>(P) * V;
-  if (total > capacity) throw std::invalid_argument("gpu: the logits buffer holds fewer floats than the batch's rows");
-  if (total) ck(cudaMemcpy(logits_out, I.logits.p, total * 4, cudaMemcpyDeviceToHost), "logits");
-  if (I.profiling) I.collect();
-  return total;
+  return P;
 }
 
 // ------------------------------------------------------------------ per-kernel entry points (ops.h)
@@ -882,6 +921,35 @@ double time_ms(int reps, F launch) {
   return ms / reps;
 }
 }  // namespace
+
+void score_rows(int P, int V, const float* logits, const int32_t* target, bool f16_logprobs, double* logprob,
+                uint8_t* greedy) {
+  DevBuf<float> dl;
+  DevBuf<int32_t> dt;
+  DevBuf<double> dlp;
+  DevBuf<uint8_t> dg;
+  dl.upload(logits, static_cast<size_t>(P) * V), dt.upload(target, P), dlp.resize(P), dg.resize(P);
+  k_score_rows<<<blocks_for(P, kScoreWarps), 32 * kScoreWarps>>>(P, V, dl.p, dt.p, f16_logprobs, dlp.p, dg.p);
+  sync("score_rows");
+  dlp.download(logprob, P), dg.download(greedy, P);
+}
+
+namespace {
+__global__ void k_exp_log_f64(int n, const double* x, double* e, double* l) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  e[i] = num::exp_f64(x[i]);
+  l[i] = num::log_f64(x[i]);
+}
+}  // namespace
+
+void exp_log_f64(int n, const double* x, double* exp_out, double* log_out) {
+  DevBuf<double> dx, de, dl;
+  dx.upload(x, n), de.resize(n), dl.resize(n);
+  k_exp_log_f64<<<blocks_for(n, 256), 256>>>(n, dx.p, de.p, dl.p);
+  sync("exp_log_f64");
+  de.download(exp_out, n), dl.download(log_out, n);
+}
 
 double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps) {
   DevBuf<int8_t> x, w, y;

@@ -870,6 +870,62 @@ __global__ void k_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t
   }
 }
 
+// ------------------------------------------------------------------ scoring (eval::score_row)
+
+// log_softmax of each logit row at its target, the definition of eval::score_row: one warp per
+// row. The maximum in any order (it is exact; NaN never wins, as with the host's std::max); the
+// sum Σ e^(x - max) in ascending index order: the lanes form 32 exps at a time and every lane adds
+// them one by one in index order (so all lanes hold the host's sum); lse = max + ln(sum); lp =
+// x - lse (f16-rounded with f16); the lowest index of the maximal lp, with the host's rule that a
+// NaN lp[0] keeps index 0.
+constexpr int kScoreWarps = 4;  // rows per block
+__global__ void k_score_rows(int P, int V, const float* logits, const int32_t* target, bool f16, double* lp_out,
+                             uint8_t* greedy_out) {
+  const int row = blockIdx.x * kScoreWarps + threadIdx.x / 32;
+  if (row >= P) return;  // whole warps leave
+  const int lane = threadIdx.x % 32;
+  const float* x = logits + static_cast<size_t>(row) * V;
+  double mx = -INFINITY;
+  for (int v = lane; v < V; v += 32) {
+    const double xv = x[v];
+    mx = mx < xv ? xv : mx;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const double other = __shfl_xor_sync(0xFFFFFFFFu, mx, o);
+    mx = mx < other ? other : mx;
+  }
+  double s = 0.0;
+  for (int base = 0; base < V; base += 32) {
+    const int v = base + lane;
+    const double ev = v < V ? num::exp_f64(static_cast<double>(x[v]) - mx) : 0.0;
+    const int n = min(32, V - base);
+    for (int j = 0; j < n; ++j) s += __shfl_sync(0xFFFFFFFFu, ev, j);
+  }
+  const double lse = mx + num::log_f64(s);
+  auto lp = [&](int v) {
+    const double l = static_cast<double>(x[v]) - lse;
+    return f16 ? static_cast<double>(num::round_to_f16(static_cast<float>(l))) : l;
+  };
+  double best = -INFINITY;
+  int bi = 0x7FFFFFFF;
+  for (int v = lane; v < V; v += 32) {
+    const double l = lp(v);
+    if (l > best || (l == best && v < bi)) best = l, bi = v;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const double ob = __shfl_xor_sync(0xFFFFFFFFu, best, o);
+    const int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, o);
+    if (ob > best || (ob == best && oi < bi)) best = ob, bi = oi;
+  }
+  if (lane == 0) {
+    const double l0 = lp(0);
+    if (l0 != l0) bi = 0;
+    const int t = target[row];
+    lp_out[row] = lp(t);
+    greedy_out[row] = bi == t ? 1 : 0;
+  }
+}
+
 }  // namespace kern
 }  // namespace gpu
 }  // namespace qmsim

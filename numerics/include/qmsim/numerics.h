@@ -261,6 +261,77 @@ QMSIM_HD float silu_f32(float v) { return v / (1.0f + exp_cr_fast(-v)); }
 /// softplus with the Mamba threshold (spec §1.3 b): dt <= 20 ? log1p(exp(dt)) : dt.
 QMSIM_HD float softplus_thr20_f32(float dt) { return dt <= 20.0f ? log1p_cr(exp_cr_fast(dt)) : dt; }
 
+// ---------------------------------------------------------------- scoring (log-softmax, binary64)
+// The LAMBADA scoring's e^x and ln x (eval::score_row, and the GPU's scoring kernel): binary64
+// evaluations written with +, -, *, / only (no FMA, no library call), so that host and device give
+// the same bits; within 3 ulp of the C library's (numerics_test), which is all a log-likelihood needs.
+namespace detail {
+QMSIM_HD uint64_t f64_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+QMSIM_HD double f64_from_bits(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+QMSIM_HD double pow2_f64(int k) { return f64_from_bits(static_cast<uint64_t>(k + 1023) << 52); }  // -1022 <= k <= 1023
+}  // namespace detail
+
+/// e^y for the scoring. y = k·ln2 + r with k = floor(y/ln2 + 1/2) and r = (y - k·ln2_hi) - k·ln2_lo
+/// (fdlibm's split: k·ln2_hi exact), e^r by its Taylor polynomial of degree 13 in Horner form
+/// (|r| <= 0.35: truncation below 2^-57), times 2^k in two exact steps. Results below 2^-1021
+/// (y < -708) are 0: the scoring adds them to a sum >= 1, where they vanish anyway.
+QMSIM_HD double exp_f64(double y) {
+  if (y != y) return y;
+  if (y > 709.782712893384) return INFINITY;
+  if (y < -708.0) return 0.0;
+  const double kd = floor(y * 1.4426950408889634 + 0.5);
+  const int k = static_cast<int>(kd);
+  const double r = (y - kd * 6.93147180369123816490e-01) - kd * 1.90821492927058770002e-10;
+  double p = 1.0 / 6227020800.0;  // 1/13!
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  const int k1 = k / 2;
+  return (p * detail::pow2_f64(k1)) * detail::pow2_f64(k - k1);
+}
+
+/// ln x for the scoring. x = m·2^e with m in [sqrt(1/2), sqrt(2)), u = (m-1)/(m+1) (|u| <= 0.172),
+/// ln m = 2u + 2u^3·(1/3 + u^2/5 + ... + u^22/25), ln x = e·ln2_hi + (e·ln2_lo + ln m).
+/// ln 1 = 0 exactly; NaN and x < 0 give NaN, 0 gives -inf, inf gives inf.
+QMSIM_HD double log_f64(double x) {
+  if (x != x || x < 0.0) return NAN;
+  if (x == 0.0) return -INFINITY;
+  if (x == INFINITY) return x;
+  int e = 0;
+  if (x < 2.2250738585072014e-308) x *= 18014398509481984.0, e = -54;  // subnormal: times 2^54
+  const uint64_t b = detail::f64_bits(x);
+  e += static_cast<int>((b >> 52) & 0x7FF) - 1023;
+  double m = detail::f64_from_bits((b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);  // [1, 2)
+  if (m > 1.4142135623730951) m *= 0.5, e += 1;
+  const double f = m - 1.0;  // exact
+  const double u = f / (2.0 + f), t = u * u;
+  double q = 1.0 / 25.0;
+  q = q * t + 1.0 / 23.0;
+  q = q * t + 1.0 / 21.0;
+  q = q * t + 1.0 / 19.0;
+  q = q * t + 1.0 / 17.0;
+  q = q * t + 1.0 / 15.0;
+  q = q * t + 1.0 / 13.0;
+  q = q * t + 1.0 / 11.0;
+  q = q * t + 1.0 / 9.0;
+  q = q * t + 1.0 / 7.0;
+  q = q * t + 1.0 / 5.0;
+  q = q * t + 1.0 / 3.0;
+  const double lm = 2.0 * u + (2.0 * u * t) * q;
+  const double ed = static_cast<double>(e);
+  return ed * 6.93147180369123816490e-01 + (ed * 1.90821492927058770002e-10 + lm);
+}
+
 /// Run-time numerics profile (spec §5.8 "quamba-compat switch" column). A profile is named in the
 /// model metadata and in every result file; never a build flag.
 struct NumericsProfile {

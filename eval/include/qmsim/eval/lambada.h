@@ -38,9 +38,21 @@ struct DocResult {
   bool is_greedy = false;
   int n_ctx = 0, n_cont = 0, n_input = 0;
 };
-/// Scores one document from its logits [n_cont, V] (rows in continuation order): log_softmax in
-/// f64 over all V entries (ascending-index sums); argmax ties go to the lowest index. With
-/// f16_logprobs, log-probs are rounded to f16 and summed in f16 (lm-eval on f16 logits, §6.3).
+/// One logits row scored: log p(target) and whether target is the (first) argmax.
+struct RowScore {
+  double logprob = 0;
+  bool greedy = false;
+};
+/// The scoring of one row x[0..V): log_softmax in f64, lp[v] = x[v] - (max + ln Σ e^(x[v] - max))
+/// with the sum in ascending index order and e^x, ln x = num::exp_f64, num::log_f64 (the GPU's
+/// scoring kernel evaluates the same, so both give the same bits); with f16_logprobs lp is rounded
+/// to f16. greedy: target is the lowest index of the maximal lp.
+RowScore score_row(const float* x, int vocab, int32_t target, bool f16_logprobs);
+/// A document's result from its scored rows (continuation order): ll = Σ logprob in row order (in
+/// f16 with f16_logprobs, lm-eval on f16 logits, §6.3), greedy = every row greedy.
+DocResult combine_rows(const DocRequest& req, const RowScore* rows, size_t n_rows, bool f16_logprobs);
+/// Scores one document from its logits [n_cont, V] (rows in continuation order): score_row per
+/// row, then combine_rows.
 DocResult score_document(const DocRequest& req, const std::vector<float>& logits, int vocab, bool f16_logprobs);
 
 struct Summary {
@@ -57,6 +69,10 @@ using LogitsFn = std::function<std::vector<float>(const std::vector<int32_t>& to
 
 /// A path that scores many documents per call (the GPU): logits [positions, V] per document.
 using BatchLogitsFn = std::function<std::vector<std::vector<float>>(const std::vector<const DocRequest*>& docs)>;
+
+/// A path that scores on its own (the GPU: log-softmax on the device): RowScores per document
+/// (one per continuation token), the same values as score_row on its logits.
+using BatchScoresFn = std::function<std::vector<std::vector<RowScore>>(const std::vector<const DocRequest*>& docs)>;
 
 struct EvalOptions {
   int threads = 1;          // documents in flight at once (each doc runs on one thread)
@@ -86,6 +102,10 @@ EvalRun run_lambada(const std::vector<DocRequest>& requests, int vocab, const Lo
 /// are those of run_lambada, so a batched path gives the same file as its per-document form.
 EvalRun run_lambada_batched(const std::vector<DocRequest>& requests, int vocab, const BatchLogitsFn& fn,
                             const EvalOptions& opt);
+
+/// run_lambada_batched for a path that returns scored rows (BatchScoresFn) instead of logits: the
+/// host only sums them (combine_rows).
+EvalRun run_lambada_scored(const std::vector<DocRequest>& requests, const BatchScoresFn& fn, const EvalOptions& opt);
 
 /// The lm-evaluation-harness shaped result document.
 nlohmann::json result_json(const EvalRun& run, const EvalOptions& opt);

@@ -81,6 +81,13 @@ class GpuModel {
   size_t forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
                             const std::vector<std::vector<int>>& positions, const RunOptions& opt, float* out,
                             size_t capacity);
+  /// The batch scored on the device (eval::score_row's log-softmax, the same bits): for every
+  /// logit row (documents back to back) log p(target) in logprob_out and whether the target is
+  /// the first argmax in greedy_out; targets[d] has one token per positions[d] entry. capacity:
+  /// rows the two outputs hold. Returns the number of rows. Only P doubles and P bytes come back.
+  size_t score_batch(const std::vector<std::vector<int32_t>>& docs, const std::vector<std::vector<int>>& positions,
+                     const std::vector<std::vector<int32_t>>& targets, const RunOptions& opt, bool f16_logprobs,
+                     double* logprob_out, uint8_t* greedy_out, size_t capacity);
   /// Mode 0 under a profile (the two calls above with RunOptions{profile}).
   std::vector<float> forward(const std::vector<int32_t>& tokens, const std::vector<int>& positions,
                              const num::NumericsProfile& profile, golden::Capture* cap = nullptr);
@@ -98,6 +105,9 @@ class GpuModel {
   size_t forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
                             const std::vector<std::vector<int>>& positions, const RunOptions& opt, float* out,
                             size_t capacity, golden::Capture* cap);
+  // The forward up to the logits (left on the device); returns the number of logit rows.
+  int run_forward(const std::vector<std::vector<int32_t>>& docs, const std::vector<std::vector<int>>& positions,
+                  const RunOptions& opt, golden::Capture* cap);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

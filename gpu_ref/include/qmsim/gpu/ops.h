@@ -84,6 +84,11 @@ void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_
 void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range);
 /// golden::lm_head_f16.
 void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits);
+/// eval::score_row on the device for P rows of V logits: log p(target[p]) and the greedy flag.
+void score_rows(int P, int V, const float* logits, const int32_t* target, bool f16_logprobs, double* logprob,
+                uint8_t* greedy);
+/// num::exp_f64 and num::log_f64 of n inputs on the device.
+void exp_log_f64(int n, const double* x, double* exp_out, double* log_out);
 
 /// golden::quantize_u over one call tensor x [n] (value / code nullable); returns s_o as the
 /// golden op's UQuantStats::s_o (0 unless grid_requant_outliers).
