@@ -585,13 +585,16 @@ std::vector<std::pair<std::string, golden::SsmScales>> scan_scale_sets() {
 // groups of 16, 8 and 8 lanes with 3 idle (N = 5); N = 64 > 32 falls back to the channel kernel.
 const int kScanShapes[][3] = {{1, 32, 16}, {7, 48, 16}, {33, 32, 8}, {64, 37, 16}, {5, 1, 8}, {1, 48, 8}, {9, 20, 5}, {3, 16, 64}};
 // ... and, for the int8-dt scans, with and without the exp tables (QMSIM_GPU_SCAN_TABLE=on|off;
-// kScanTableTokens would leave these short documents without them under auto). The f32-dt scan
+// kScanTableTokens would leave these short documents without them under auto), and through the
+// shared-memory table kernel (N = 16; E = 37 leaves a block with one channel of four; with the
+// tables off, or N != 16, or an f32 dt it must fall back to the channel kernel). The f32-dt scan
 // has no tables: "on" must fall back to the per-token exps.
 struct ScanVariant {
   const char* kernel;
   const char* table;
 };
-const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"}, {"channels", "on"}, {"states", "on"}};
+const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"}, {"channels", "on"},
+                                     {"states", "on"},    {"shared", "on"},  {"shared", "off"}};
 
 
 TEST(GpuOps, SelectiveScanInt8) {
@@ -703,7 +706,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
       c.dt[sz(t, E) + e] = static_cast<int8_t>((t + 11 * e) % 256 - 128);
       c.z[sz(t, E) + e] = static_cast<int8_t>((t + 5 * e) % 256 - 128);
     }
-  for (const char* kern : {"channels", "states"}) {
+  for (const char* kern : {"channels", "states", "shared"}) {
     ScopedEnv env("QMSIM_GPU_SCAN", kern), env_t("QMSIM_GPU_SCAN_TABLE", "on");
     for (const auto& [sname, s] : scan_scale_sets()) {
       const std::string tag = std::string("tables, every code (") + kern + ") " + sname;
@@ -728,7 +731,8 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
 TEST(GpuOps, ScanKernelNamesAndEnv) {
   std::string why;
   if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
-  for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates}) {
+  for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,
+                                  gpu::ScanKernel::kShared}) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
     EXPECT_EQ(gpu::scan_kernel_from_env(), k);
   }
@@ -766,6 +770,16 @@ TEST(GpuOps, ExpCrFfEqualsExpCrOnEveryInput) {
   const uint64_t bad = gpu::ops::exp_ff_mismatches_all_inputs(&first);
   EXPECT_EQ(bad, 0u) << "first differing input 0x" << std::hex << first << " ("
                      << std::hexfloat << num::f32_from_bits(first) << "): exp_cr " << num::exp_cr(num::f32_from_bits(first));
+}
+
+// The device's f16 and float->int32 conversions (cvt instructions) give the portable
+// definitions' bits on every input, NaN payloads included.
+TEST(GpuOps, CvtConversionsEqualPortableOnEveryInput) {
+  std::string why;
+  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  uint32_t first = 0;
+  const uint64_t bad = gpu::ops::f16_conversion_mismatches_all_inputs(&first);
+  EXPECT_EQ(bad, 0u) << "first differing input 0x" << std::hex << first;
 }
 
 // ================================================================ Hadamard

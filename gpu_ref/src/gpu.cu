@@ -92,6 +92,7 @@ const char* scan_kernel_name(ScanKernel k) {
     case ScanKernel::kAuto: return "auto";
     case ScanKernel::kChannels: return "channels";
     case ScanKernel::kStates: return "states";
+    case ScanKernel::kShared: return "shared";
   }
   return "?";
 }
@@ -101,7 +102,8 @@ ScanKernel scan_kernel_from_env() {
   if (e == nullptr || *e == 0 || std::strcmp(e, "auto") == 0) return ScanKernel::kAuto;
   if (std::strcmp(e, "channels") == 0) return ScanKernel::kChannels;
   if (std::strcmp(e, "states") == 0) return ScanKernel::kStates;
-  throw std::invalid_argument(std::string("QMSIM_GPU_SCAN=") + e + ": unknown (known: auto, channels, states)");
+  if (std::strcmp(e, "shared") == 0) return ScanKernel::kShared;
+  throw std::invalid_argument(std::string("QMSIM_GPU_SCAN=") + e + ": unknown (known: auto, channels, states, shared)");
 }
 
 const char* scan_table_name(ScanTable t) {
@@ -166,7 +168,7 @@ struct GpuModel::Impl {
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).
-  DevBuf<int32_t> tok, pos, off, start, doc;
+  DevBuf<int32_t> tok, pos, off, start, doc, order;  // order: documents by decreasing length
   DevBuf<uint8_t> row_alpha;
   DevBuf<uint16_t> h, y, yf;
   DevBuf<float> res, st, logits, scan_tab;
@@ -429,7 +431,11 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
   const int L = off.back(), P = static_cast<int>(pos.size());
   if (L > 65535) throw std::invalid_argument("gpu: at most 65535 tokens per batch");
   const size_t LD = static_cast<size_t>(L) * D, LE = static_cast<size_t>(L) * E, LX = static_cast<size_t>(L) * X;
+  std::vector<int32_t> order(static_cast<size_t>(B));
+  for (int d = 0; d < B; ++d) order[d] = d;
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return off[a + 1] - off[a] > off[b + 1] - off[b]; });
   I.tok.upload(tok), I.pos.upload(pos), I.off.upload(off), I.start.upload(start), I.doc.upload(docid);
+  I.order.upload(order);
   I.row_alpha.upload(row_alpha);
   I.h.resize(LD), I.res.resize(LD), I.qn.resize(LD), I.xz.resize(2 * LE), I.xc.resize(LE);
   I.xdbl.resize(LX), I.dt.resize(LE), I.y.resize(LE), I.yq.resize(LE), I.yf.resize(LD);
@@ -615,7 +621,8 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     const double scan_bytes = LE * 5.0 + static_cast<double>(L) * 2 * N;
     I.scan_tab.resize(scan_table_floats(E, N));
     I.run(pseq ? "scan pseq" : "scan", 0, scan_bytes, [&] {
-      launch_scan(I.scan_kernel, I.scan_table, pseq, B, L, I.off.p, E, N, in, s, I.y.p, I.st.p, I.stq.p, I.scan_tab.p);
+      launch_scan(I.scan_kernel, I.scan_table, pseq, B, L, I.off.p, I.order.p, E, N, in, s, I.y.p, I.st.p, I.stq.p,
+                  I.scan_tab.p);
     });
     put(cap, lname(i, "ssm.out"), "float16", {L, E}, I.y.p, LE);
     put(cap, lname(i, "ssm.state"), "float32", {E, N}, I.st.p, static_cast<size_t>(E) * N);
@@ -764,8 +771,8 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   const ScanScales& sc = s;
   DevBuf<float> tab;
   tab.resize(scan_table_floats(E, N));
-  launch_scan(scan_kernel_from_env(), scan_table_from_env(), pseq, 1, L, od.off.p, E, N, in, sc, dy.p, dst.p, dstq.p,
-              tab.p);
+  launch_scan(scan_kernel_from_env(), scan_table_from_env(), pseq, 1, L, od.off.p, nullptr, E, N, in, sc, dy.p, dst.p,
+              dstq.p, tab.p);
   sync("scan");
   dy.download(y_f16, n);
   if (state) dst.download(state, static_cast<size_t>(E) * N);
@@ -981,7 +988,7 @@ double time_scan_ms(ScanKernel k, ScanTable tb, int docs, int L, int E, int N, i
   DevBuf<float> tab;
   tab.resize(scan_table_floats(E, N));
   return time_ms(reps, [&] {
-    launch_scan(k, tb, false, docs, static_cast<int>(T), doff.p, E, N, in, s, y.p, st.p, stq.p, tab.p);
+    launch_scan(k, tb, false, docs, static_cast<int>(T), doff.p, nullptr, E, N, in, s, y.p, st.p, stq.p, tab.p);
   });
 }
 
@@ -1017,6 +1024,41 @@ double time_exp_ms(bool ff, size_t n, int reps) {
   DevBuf<float> out;
   out.resize(threads);
   return time_ms(reps, [&] { k_exp_bench<<<blocks_for(threads, 256), 256>>>(threads, ff, out.p); });
+}
+
+namespace {
+// f32 -> f16, f16 -> f32 and f32 -> int32 on the device (cvt instructions; the portable path for
+// NaN in the f16 ones) against the portable definitions: every binary32 input and every binary16
+// input (those below 2^16).
+__global__ void k_f16_check(uint64_t base, unsigned long long* count, unsigned* first) {
+  const uint64_t i = base + static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const uint32_t b = static_cast<uint32_t>(i);
+  const float x = num::f32_from_bits(b);
+  bool bad = num::f32_to_f16_rne(x) != num::f32_to_f16_rne_soft(x) || num::f32_to_i32_sat(x) != num::f32_to_i32_sat_soft(x);
+  if (b < 65536u) bad |= num::f32_bits(num::f16_to_f32(static_cast<uint16_t>(b))) !=
+                         num::f32_bits(num::f16_to_f32_soft(static_cast<uint16_t>(b)));
+  if (bad) {
+    atomicAdd(count, 1ull);
+    atomicMin(first, b);
+  }
+}
+}  // namespace
+
+uint64_t f16_conversion_mismatches_all_inputs(uint32_t* first) {
+  DevBuf<unsigned long long> count;
+  DevBuf<unsigned> f;
+  count.upload(std::vector<unsigned long long>{0});
+  f.upload(std::vector<unsigned>{0xFFFFFFFFu});
+  const uint64_t chunk = uint64_t{1} << 30;
+  for (uint64_t base = 0; base < (uint64_t{1} << 32); base += chunk)
+    k_f16_check<<<static_cast<unsigned>(chunk / 256), 256>>>(base, count.p, f.p);
+  sync("f16 check");
+  std::vector<unsigned long long> c(1);
+  std::vector<unsigned> fv(1);
+  count.download(c.data(), 1);
+  f.download(fv.data(), 1);
+  if (first) *first = fv[0];
+  return c[0];
 }
 
 uint64_t exp_ff_mismatches_all_inputs(uint32_t* first) {

@@ -444,20 +444,21 @@ __device__ __forceinline__ float scan_dtf_q(const ScanScales& s, float q, float 
   return kPseq ? num::softplus_thr20_f32(s.dt * q + bias_dt) : num::softplus_thr20_f32(num::fma_f32(s.dt, q, bias_dt));
 }
 __device__ __forceinline__ float scan_zden(float zf) { return 1.0f + num::exp_cr_fast(-zf); }
+// tab_dt_e: channel e's 256 softplus values, tab_zden: the 256 values of 1 + e^(-z) (either in
+// global or shared memory; null: computed).
 template <bool kPseq>
 __device__ __forceinline__ ScanTok scan_token(const ScanIn& in, const ScanScales& s, int E, int t, int e,
-                                              float bias_dt) {
+                                              float bias_dt, const float* tab_dt_e, const float* tab_zden) {
   const size_t i = static_cast<size_t>(t) * E + e;
   ScanTok k;
   k.uf = in.u_q ? s.u * static_cast<float>(in.u_q[i]) : in.u_f[i];
   const int zq = in.z[static_cast<size_t>(t) * in.ld_z + e];
   k.zf = s.z * static_cast<float>(zq);
-  k.zden = in.tab_zden ? in.tab_zden[zq + 128] : scan_zden(k.zf);
+  k.zden = tab_zden ? tab_zden[zq + 128] : scan_zden(k.zf);
   k.q = 0;
   if (in.dt_q) {
     k.q = in.dt_q[i] + 128;
-    k.dtf = in.tab_dt ? in.tab_dt[static_cast<size_t>(e) * 256 + k.q]
-                      : scan_dtf_q<kPseq>(s, static_cast<float>(in.dt_q[i]), bias_dt);
+    k.dtf = tab_dt_e ? tab_dt_e[k.q] : scan_dtf_q<kPseq>(s, static_cast<float>(in.dt_q[i]), bias_dt);
   } else {
     k.dtf = num::softplus_thr20_f32(in.dt_pre[i]);  // kernel arithmetic only (P-seq takes int8 dt)
   }
@@ -549,8 +550,9 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
   const float Dv = s.D * static_cast<float>(in.D[e]);
   const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
   const float* tab_e = kTab ? in.tab_dA + static_cast<size_t>(e) * 256 * N : nullptr;
+  const float* tab_dt_e = kTab ? in.tab_dt + static_cast<size_t>(e) * 256 : nullptr;
   for (int t = off[d]; t < off[d + 1]; ++t) {
-    const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt);
+    const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt, tab_dt_e, in.tab_zden);
     float acc = scan_acc0<kPseq>(k, Dv);
     if (kTab) {
       const float* row = tab_e + static_cast<size_t>(k.q) * N;
@@ -613,8 +615,9 @@ __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in
   const float Dv = s.D * static_cast<float>(in.D[e]);
   const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
   const float* tab_e = kTab ? in.tab_dA + static_cast<size_t>(e) * 256 * N : nullptr;
+  const float* tab_dt_e = kTab ? in.tab_dt + static_cast<size_t>(e) * 256 : nullptr;
   for (int t = off[d]; t < off[d + 1]; ++t) {
-    const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt);
+    const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt, tab_dt_e, in.tab_zden);
     float Cn = 0.0f;
     if (live) {
       const float dA = kTab ? __ldg(tab_e + static_cast<size_t>(k.q) * N + n) : num::exp_cr_fast(k.dtf * A);
@@ -627,6 +630,67 @@ __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in
     if (n == 0) y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(k, acc, Dv);
   }
   if (live) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h, state, state_q);
+}
+
+// Parallel over channels with the tables in shared memory (N == 16, int8 dt): a block owns
+// kShC channels and copies their tables (kShC·256 rows of 16 exps, 256 softplus values each, and
+// the 256 SiLU denominators: 69 KB) into shared memory once; its lanes are (document slot,
+// channel), so that a warp advances 32 / kShC documents of kShC channels, one token at a time. Per
+// thread the arithmetic and its order are k_scan's. The 16 exps of a row are 4 float4 chunks,
+// stored XOR-swizzled by the row so that the lanes of a warp, reading rows at random, spread over
+// the banks. Documents in `order` (longest first: the documents of a warp have similar lengths),
+// or 0..B-1 when null.
+constexpr int kShC = 4, kShWarps = 8, kShDocs = kShWarps * 32 / kShC;  // documents per block
+constexpr size_t kShBytes = (static_cast<size_t>(kShC) * 256 * 17 + 256) * sizeof(float);
+__device__ __forceinline__ int sh_chunk(int q, int j) { return j ^ ((q >> 1) & 3); }
+template <bool kPseq>
+__global__ void __launch_bounds__(kShWarps * 32, 3) k_scan_shared(int B, const int32_t* off, const int32_t* order, int E,
+                                                                  ScanIn in, ScanScales s, uint16_t* y, float* state,
+                                                                  int8_t* state_q) {
+  constexpr int N = 16;
+  extern __shared__ float4 sh4[];
+  float4* sh_dA = sh4;                                                 // [kShC][256][4 chunks]
+  float* sh_dt = reinterpret_cast<float*>(sh4 + kShC * 256 * 4);       // [kShC][256]
+  float* sh_zden = sh_dt + kShC * 256;                                 // [256]
+  const int e0 = blockIdx.x * kShC;
+  for (int i = threadIdx.x; i < kShC * 256 * 4; i += blockDim.x) {
+    const int c = i / 1024, q = (i / 4) % 256, j = i % 4;
+    if (e0 + c < E)
+      sh_dA[(c * 256 + q) * 4 + sh_chunk(q, j)] =
+          __ldg(reinterpret_cast<const float4*>(in.tab_dA + (static_cast<size_t>(e0 + c) * 256 + q) * N) + j);
+  }
+  for (int i = threadIdx.x; i < kShC * 256; i += blockDim.x)
+    if (e0 + i / 256 < E) sh_dt[i] = in.tab_dt[static_cast<size_t>(e0) * 256 + i];
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) sh_zden[i] = in.tab_zden[i];
+  __syncthreads();
+  const int c = threadIdx.x % kShC, e = e0 + c;
+  const int k = blockIdx.y * kShDocs + threadIdx.x / kShC;
+  if (e >= E || k >= B) return;
+  const int d = order ? order[k] : k;
+  const float Dv = s.D * static_cast<float>(in.D[e]);
+  const float4* rows = sh_dA + c * 256 * 4;
+  const float* tab_dt_e = sh_dt + c * 256;
+  float h[N];
+#pragma unroll
+  for (int n = 0; n < N; ++n) h[n] = 0.0f;
+  for (int t = off[d]; t < off[d + 1]; ++t) {
+    const ScanTok tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, tab_dt_e, sh_zden);
+    float acc = scan_acc0<kPseq>(tk, Dv);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float4 a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
+      const float dA[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int n = 4 * j + i;
+        h[n] = scan_state<kPseq>(tk, dA[i], h[n], scan_b(in, s, t, n));
+        acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
+      }
+    }
+    y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(tk, acc, Dv);
+  }
+#pragma unroll
+  for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
 // The scan kernel a launch uses (gpu::ScanKernel): kAuto takes the channel kernel when there are at
@@ -658,9 +722,12 @@ inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, 
     k_scan<kPseq, 0, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
 }
 template <bool kPseq>
-inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, int E, int N, ScanIn in,
+inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, const int32_t* order,
+                          int E, int N, ScanIn in,
                           const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab, cudaStream_t st) {
   const size_t pairs = static_cast<size_t>(B) * E;
+  if (kind == ScanKernel::kShared && (in.dt_q == nullptr || N != 16 || tab == nullptr || table == ScanTable::kOff))
+    kind = ScanKernel::kChannels;  // the shared kernel needs the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
                                    (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
   const bool use_tab = tab != nullptr && in.dt_q != nullptr &&
@@ -674,17 +741,29 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
   in.tab_dt = tab;
   in.tab_dA = tab + static_cast<size_t>(E) * 256;
   in.tab_zden = in.tab_dA + static_cast<size_t>(E) * 256 * N;
+  const bool shared = N == 16 && (kind == ScanKernel::kShared || (kind == ScanKernel::kAuto && !states));
+  if (shared) {
+    static bool attr = false;  // once per instantiation: the 69 KB of dynamic shared memory
+    if (!attr) {
+      cudaFuncSetAttribute(k_scan_shared<kPseq>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShBytes));
+      attr = true;
+    }
+    const dim3 grid(static_cast<unsigned>((E + kShC - 1) / kShC), static_cast<unsigned>((B + kShDocs - 1) / kShDocs));
+    k_scan_shared<kPseq><<<grid, kShWarps * 32, kShBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
+    return;
+  }
   launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
 }
 // One launch of the scan over B documents of T tokens in all. tab: scan_table_floats(E, N)
-// floats of scratch for the tables, or null (no tables).
-inline void launch_scan(ScanKernel kind, ScanTable table, bool pseq, int B, int T, const int32_t* off, int E, int N,
-                        const ScanIn& in, const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab,
-                        cudaStream_t st = 0) {
+// floats of scratch for the tables, or null (no tables). order (nullable): the documents by
+// decreasing length (k_scan_shared).
+inline void launch_scan(ScanKernel kind, ScanTable table, bool pseq, int B, int T, const int32_t* off,
+                        const int32_t* order, int E, int N, const ScanIn& in, const ScanScales& s, uint16_t* y,
+                        float* state, int8_t* state_q, float* tab, cudaStream_t st = 0) {
   if (pseq)
-    launch_scan_t<true>(kind, table, B, T, off, E, N, in, s, y, state, state_q, tab, st);
+    launch_scan_t<true>(kind, table, B, T, off, order, E, N, in, s, y, state, state_q, tab, st);
   else
-    launch_scan_t<false>(kind, table, B, T, off, E, N, in, s, y, state, state_q, tab, st);
+    launch_scan_t<false>(kind, table, B, T, off, order, E, N, in, s, y, state, state_q, tab, st);
 }
 
 // ------------------------------------------------------------------ Hadamard (spec §2.7)
@@ -751,7 +830,7 @@ constexpr bool h12_masks_match_table() {
   return true;
 }
 static_assert(h12_masks_match_table(), "h12_row_mask differs from num::kHadamard12");
-template <int kBlocks, int kPer>
+template <int kBlocks, int kPer, bool kCount>
 __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap, int8_t* out,
                                 unsigned long long* outside) {
   constexpr int kBlock = 32 * kPer, kN = kBlocks * kBlock;
@@ -766,13 +845,15 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
     for (int i = 0; i < kPer; ++i) v[c][i] = num::f16_to_f32(y[row + c * kBlock + 32 * i + lane]);
 #pragma unroll
   for (int half = 1; half < 32 && half < kBlock; half <<= 1) {
-    const bool upper = (lane & half) != 0;
+    // lo + hi on the lower lane, lo - hi = (-hi) + lo on the upper one (IEEE a - b is a + (-b)):
+    // one sign flip (xor of the sign bit) and one add.
+    const uint32_t flip = (lane & half) != 0 ? 0x80000000u : 0u;
 #pragma unroll
     for (int c = 0; c < kBlocks; ++c)
 #pragma unroll
       for (int i = 0; i < kPer; ++i) {
         const float other = __shfl_xor_sync(0xFFFFFFFFu, v[c][i], half);
-        v[c][i] = upper ? other - v[c][i] : v[c][i] + other;
+        v[c][i] = __uint_as_float(__float_as_uint(v[c][i]) ^ flip) + other;
       }
   }
 #pragma unroll
@@ -806,7 +887,7 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int32_t k = num::f32_to_i32_sat(num::round_rna(v[c][i] * scale));
-      if (outside && (k < -128 || k > 127)) atomicAdd(outside, 1ull);
+      if (kCount && (k < -128 || k > 127)) atomicAdd(outside, 1ull);
       out[row + c * kBlock + 32 * i + lane] = wrap ? num::wrap8(k) : num::sat8(k);
     }
 }
@@ -818,7 +899,10 @@ inline void launch_hadamard(int L, int n, int block, int blocks, const uint16_t*
   const unsigned wb = static_cast<unsigned>((L + kHadWarps - 1) / kHadWarps), wt = 32 * kHadWarps;
 #define QMSIM_HAD_WARP(NB, PER)                                                              \
   if (blocks == NB && block == 32 * PER) {                                                   \
-    k_hadamard_warp<NB, PER><<<wb, wt>>>(L, y, scale, wrap, out, outside);                   \
+    if (outside)                                                                             \
+      k_hadamard_warp<NB, PER, true><<<wb, wt>>>(L, y, scale, wrap, out, outside);           \
+    else                                                                                     \
+      k_hadamard_warp<NB, PER, false><<<wb, wt>>>(L, y, scale, wrap, out, outside);          \
     return;                                                                                  \
   }
   QMSIM_HAD_WARP(1, 1) QMSIM_HAD_WARP(1, 2) QMSIM_HAD_WARP(1, 4) QMSIM_HAD_WARP(1, 8) QMSIM_HAD_WARP(1, 16)

@@ -51,8 +51,9 @@ QMSIM_HD float round_rne(float x) {
 }
 /// RNA (C roundf): ties away from zero. ax - trunc(ax) is exact for every float.
 QMSIM_HD float round_rna(float x) {
+  // No range check needed: for |x| >= 2^23 (and inf) trunc is the identity and ax - t is 0 (NaN
+  // for inf, which fails the test too), so x comes back; NaN stays NaN.
   const float ax = fabsf(x);
-  if (!(ax < 8388608.0f)) return x;
   float t = truncf(ax);
   if (ax - t >= 0.5f) t += 1.0f;
   return copysignf(t, x);
@@ -65,11 +66,22 @@ QMSIM_HD float round_rnat(float x) {
 
 /// float -> int32 with saturation, NaN -> 0 (PTX cvt.*.s32.f32 semantics). Input must be integral
 /// (already rounded); non-integral inputs are truncated toward zero.
-QMSIM_HD int32_t f32_to_i32_sat(float x) {
+QMSIM_HD int32_t f32_to_i32_sat_soft(float x) {
   if (x != x) return 0;
   if (x >= 2147483648.0f) return 2147483647;
   if (x <= -2147483648.0f) return (-2147483647 - 1);
   return static_cast<int32_t>(x);
+}
+/// f32_to_i32_sat_soft; on the device the one instruction cvt.rzi.s32.f32 (which saturates and
+/// maps NaN to 0: gpu_ops_test checks it on every input).
+QMSIM_HD int32_t f32_to_i32_sat(float x) {
+#if defined(__CUDA_ARCH__)
+  int32_t i;
+  asm("cvt.rzi.s32.f32 %0, %1;" : "=r"(i) : "f"(x));
+  return i;
+#else
+  return f32_to_i32_sat_soft(x);
+#endif
 }
 /// int32 -> f32, RNE (exact for |v| <= 2^24). spec §2.4.
 QMSIM_HD float i32_to_f32_rne(int32_t v) { return static_cast<float>(v); }
@@ -174,8 +186,9 @@ inline constexpr int8_t kHadamard12[12][12] = {
 };
 
 // ---------------------------------------------------------------- f16 / bf16 conversion
-/// binary16 -> binary32, exact (subnormals, inf, NaN preserved; NaN payload kept quiet).
-QMSIM_HD float f16_to_f32(uint16_t h) {
+/// binary16 -> binary32, exact (subnormals, inf, NaN preserved; NaN payload kept quiet). The
+/// portable definition; f16_to_f32 below is it, with the hardware conversion on the device.
+QMSIM_HD float f16_to_f32_soft(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exp = (h >> 10) & 0x1Fu;
   uint32_t mant = h & 0x3FFu;
@@ -195,8 +208,9 @@ QMSIM_HD float f16_to_f32(uint16_t h) {
   }
   return f32_from_bits(bits);
 }
-/// binary32 -> binary16, RNE, IEEE overflow to +-inf, gradual underflow; NaN -> quiet NaN.
-QMSIM_HD uint16_t f32_to_f16_rne(float f) {
+/// binary32 -> binary16, RNE, IEEE overflow to +-inf, gradual underflow; NaN -> quiet NaN. The
+/// portable definition; f32_to_f16_rne below is it, with the hardware conversion on the device.
+QMSIM_HD uint16_t f32_to_f16_rne_soft(float f) {
   const uint32_t x = f32_bits(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t ax = x & 0x7FFFFFFFu;
@@ -219,6 +233,32 @@ QMSIM_HD uint16_t f32_to_f16_rne(float f) {
   const uint32_t half = 1u << (shift - 1u);
   if (rem > half || (rem == half && (q & 1u))) ++q;
   return static_cast<uint16_t>(sign | q);
+}
+/// binary16 -> binary32 (f16_to_f32_soft's values). On the device every non-NaN input goes
+/// through cvt.f32.f16 (exact: each binary16 value is a binary32 value) and NaNs through the
+/// portable code, which keeps their payload; gpu_ops_test compares the two on all 65536 inputs.
+QMSIM_HD float f16_to_f32(uint16_t h) {
+#if defined(__CUDA_ARCH__)
+  if ((h & 0x7FFFu) <= 0x7C00u) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+  }
+#endif
+  return f16_to_f32_soft(h);
+}
+/// binary32 -> binary16, RNE (f32_to_f16_rne_soft's values). On the device non-NaN inputs go
+/// through cvt.rn.f16.f32 (IEEE RNE with overflow to inf and subnormal results), NaNs through the
+/// portable code; gpu_ops_test compares the two on all 2^32 inputs.
+QMSIM_HD uint16_t f32_to_f16_rne(float f) {
+#if defined(__CUDA_ARCH__)
+  if (f == f) {
+    uint16_t h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+  }
+#endif
+  return f32_to_f16_rne_soft(f);
 }
 /// Round a float to the nearest f16 value and widen back (RNE; overflow -> inf).
 QMSIM_HD float round_to_f16(float f) { return f16_to_f32(f32_to_f16_rne(f)); }

@@ -27,12 +27,16 @@ GemmKernel gemm_kernel_from_env();
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
 ///   kChannels  one thread per (document, channel), the N states in registers
 ///   kStates    one lane per (document, channel, state), the output sum through warp shuffles
-///   kAuto      kChannels from kScanChannelThreads (document, channel) pairs up, kStates below
-/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|auto says otherwise.
-enum class ScanKernel { kAuto, kChannels, kStates };
+///   kShared    kChannels with the scan's tables (ScanTable) in shared memory: a block holds the
+///              tables of 4 channels and runs 64 documents of them (N = 16 and an int8 dt only;
+///              otherwise kChannels)
+///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared where it applies
+///              (else kChannels), kStates below
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|auto says otherwise.
+enum class ScanKernel { kAuto, kChannels, kStates, kShared };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
-/// Parses auto | channels | states; throws std::invalid_argument naming the variable otherwise.
+/// Parses auto | channels | states | shared; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
 /// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
@@ -116,6 +120,11 @@ double time_exp_ms(bool ff, size_t n, int reps);
 /// num::exp_cr_ff against num::exp_cr on the GPU for every binary32 input (2^32): the count of
 /// inputs where the two differ (bitwise; NaN == NaN), the first such input in *first.
 uint64_t exp_ff_mismatches_all_inputs(uint32_t* first);
+/// num::f32_to_f16_rne, num::f16_to_f32 and num::f32_to_i32_sat on the device (hardware cvt)
+/// against their portable definitions (_soft, the host's code) on every binary32 input and every
+/// binary16 input: the
+/// count of inputs where they differ, the first such input (bit pattern) in *first.
+uint64_t f16_conversion_mismatches_all_inputs(uint32_t* first);
 
 }  // namespace ops
 }  // namespace gpu
