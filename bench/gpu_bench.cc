@@ -2,8 +2,9 @@
 // output, __dp4a tiles on CUDA cores, mma.sync tensor cores) at the GEMM shapes of a mamba-130m
 // W8A8 forward over a batch of 32,768 tokens, and the selective scan. Times are GPU time from CUDA
 // events (manual time); counters: TOPS = 2·M·N·K / time, and for the scan tokens/s; the scan with
-// each of its two kernels at 256 documents and at 1, with and without its exp tables (the
-// table-building kernel included); the correctly rounded exp in its two device
+// each of its kernels at 256 documents and at 1, with and without its exp tables (the
+// table-building kernel included; the shared-memory kernel falls back to the channel kernel
+// without them); the correctly rounded exp in its two device
 // evaluations (exp_cr's binary64 fast path, exp_cr_ff's binary32 float-float one). Run on the
 // device by tools/device-test.sh; without a GPU every benchmark reports an error and is skipped.
 #include <benchmark/benchmark.h>
@@ -80,7 +81,7 @@ void register_all() {
   using qmsim::gpu::ScanKernel;
   using qmsim::gpu::ScanTable;
   for (const ScanTable t : {ScanTable::kOff, ScanTable::kOn})
-    for (const ScanKernel k : {ScanKernel::kChannels, ScanKernel::kStates})
+    for (const ScanKernel k : {ScanKernel::kChannels, ScanKernel::kStates, ScanKernel::kShared})
       for (const int docs : {256, 1})
         benchmark::RegisterBenchmark((std::string("Scan130m/") + qmsim::gpu::scan_kernel_name(k) + "/table_" +
                                       qmsim::gpu::scan_table_name(t) + "/docs" + std::to_string(docs) + "_L128")

@@ -19,7 +19,8 @@
 # Environment: DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
 #   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
-#   HF_DOCS_B1, 64).
+#   HF_DOCS_B1, 64), PROFILE_SCANS (scan kernels of the per-kernel-time runs, QMSIM_GPU_SCAN values,
+#   "auto").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?OUTDIR}
@@ -78,8 +79,10 @@ for stage in $STAGES; do
         step "full LAMBADA, mamba-130m shape, gpu, mode 0, GEMM $g (wall time after model load)"
         QMSIM_GPU_GEMM=$g "$Q" eval "${common[@]}" --model "$S130/w8a8" --output "$OUT/s130-gpu-$g.json" 2>&1 | tee "$OUT/eval-s130-$g.log"
       done
-      step "full LAMBADA, mamba-130m shape, per-kernel times (QMSIM_GPU_PROFILE=1)"
-      QMSIM_GPU_PROFILE=1 "$Q" eval "${common[@]}" --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile.log"
+      for k in ${PROFILE_SCANS:-auto}; do
+        step "full LAMBADA, mamba-130m shape, per-kernel times (QMSIM_GPU_PROFILE=1), scan kernel $k"
+        QMSIM_GPU_SCAN=$k QMSIM_GPU_PROFILE=1 "$Q" eval "${common[@]}" --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile-$k.log"
+      done
       for b in ${HF_BATCHES:-1 64 256}; do
         n=${HF_DOCS:-5153}; [ "$b" = 1 ] && n=${HF_DOCS_B1:-64}
         step "baseline: transformers MambaForCausalLM FP32, same weights, batch $b, $n documents"

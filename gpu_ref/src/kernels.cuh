@@ -177,13 +177,21 @@ __global__ void k_gemm_dp4a(int M, int N, int K, const int8_t* x, int ldx, const
 // double-buffered.
 // x rows and W rows are both K-contiguous, which is exactly the row.col operand layout: each
 // fragment register is one 4-byte word of a shared-memory row. Rows are padded to 20 words so the
-// fragment loads of a warp hit 32 different banks.
+// 8 rows an ldmatrix reads lie in 8 different 4-bank groups.
 constexpr int kMM = 128, kMN = 128, kMK = 64, kMW = kMK / 4 + 4;
 __device__ __forceinline__ void mma_s8(int32_t (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   asm volatile(
       "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+// Four 8x8 b16 matrices from shared memory (ldmatrix.sync.aligned.m8n8.x4): p is this lane's row
+// address (16-byte aligned).
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const uint32_t* p) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
 }
 // 16 bytes of row `row` (of `rows`, stride ld) from column k: zero past the matrix.
 __device__ __forceinline__ uint4 load16(const int8_t* p, int row, int rows, int ld, int k, int K, bool vec) {
@@ -240,19 +248,22 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
 #pragma unroll
     for (int kw = 0; kw < kMK / 4; kw += 8) {  // one k32 step = 8 words
       uint32_t a[4][4], b[4][2];
+      // Fragments by ldmatrix.x4: lane l gives the row address of row l % 8 of 8x8 (b16) matrix
+      // l / 8 and receives word l % 4 of row l / 4 of each matrix, which is the s8 m16n8k32
+      // fragment layout (g = l / 4, tg = l % 4): A matrices (rows +0/+8) x (words +0/+4) give
+      // a[0..3], B matrices (words +0/+4) x (rows +0/+8) give b[ni][0..1], b[ni+1][0..1].
+      const int mat = lane / 8, mrow = lane % 8;
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi) {
-        const int r = wm * 64 + mi * 16 + g;
-        a[mi][0] = xs[cur][r][kw + tg];
-        a[mi][1] = xs[cur][r + 8][kw + tg];
-        a[mi][2] = xs[cur][r][kw + 4 + tg];
-        a[mi][3] = xs[cur][r + 8][kw + 4 + tg];
+        const uint32_t* p = &xs[cur][wm * 64 + mi * 16 + mrow + (mat & 1) * 8][kw + (mat >> 1) * 4];
+        ldmatrix_x4(a[mi], p);
       }
 #pragma unroll
-      for (int ni = 0; ni < 4; ++ni) {
-        const int c = wn * 32 + ni * 8 + g;
-        b[ni][0] = ws[cur][c][kw + tg];
-        b[ni][1] = ws[cur][c][kw + 4 + tg];
+      for (int ni = 0; ni < 4; ni += 2) {
+        const uint32_t* p = &ws[cur][wn * 32 + ni * 8 + mrow + (mat >> 1) * 8][kw + (mat & 1) * 4];
+        uint32_t r[4];
+        ldmatrix_x4(r, p);
+        b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
       }
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi)
@@ -473,6 +484,30 @@ __device__ __forceinline__ float scan_c(const ScanIn& in, const ScanScales& s, i
   const size_t i = static_cast<size_t>(t) * in.ld_bc + in.c_off + n;
   return in.bc_q ? s.C * static_cast<float>(in.bc_q[i]) : in.bc_f[i];
 }
+// B and C of token t for N = 16 (scan_b, scan_c for n = 0..15): with int8 rows whose B and C
+// start on 16-byte boundaries (vec), two 16-byte loads instead of 32 one-byte ones, each byte
+// dequantized with the same product.
+__device__ __forceinline__ bool scan_bc_vec(const ScanIn& in) {
+  return in.bc_q != nullptr && reinterpret_cast<uintptr_t>(in.bc_q) % 16 == 0 && in.ld_bc % 16 == 0 &&
+         in.b_off % 16 == 0 && in.c_off % 16 == 0;
+}
+__device__ __forceinline__ void scan_bc16(const ScanIn& in, const ScanScales& s, int t, bool vec, float (&Bv)[16],
+                                          float (&Cv)[16]) {
+  if (vec) {
+    const int8_t* row = in.bc_q + static_cast<size_t>(t) * in.ld_bc;
+    const int4 bq = __ldg(reinterpret_cast<const int4*>(row + in.b_off));
+    const int4 cq = __ldg(reinterpret_cast<const int4*>(row + in.c_off));
+    const int bw[4] = {bq.x, bq.y, bq.z, bq.w}, cw[4] = {cq.x, cq.y, cq.z, cq.w};
+#pragma unroll
+    for (int n = 0; n < 16; ++n) {
+      Bv[n] = s.B * static_cast<float>(static_cast<int8_t>(bw[n / 4] >> (8 * (n % 4))));
+      Cv[n] = s.C * static_cast<float>(static_cast<int8_t>(cw[n / 4] >> (8 * (n % 4))));
+    }
+    return;
+  }
+#pragma unroll
+  for (int n = 0; n < 16; ++n) Bv[n] = scan_b(in, s, t, n), Cv[n] = scan_c(in, s, t, n);
+}
 // State n's update h -> h' for one token, given dA = e^(dt·A[n]).
 template <bool kPseq>
 __device__ __forceinline__ float scan_state(const ScanTok& k, float dA, float h, float Bn) {
@@ -551,9 +586,15 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
   const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
   const float* tab_e = kTab ? in.tab_dA + static_cast<size_t>(e) * 256 * N : nullptr;
   const float* tab_dt_e = kTab ? in.tab_dt + static_cast<size_t>(e) * 256 : nullptr;
+  constexpr bool k16 = kN == 16;
+  const bool vec = k16 && scan_bc_vec(in);
   for (int t = off[d]; t < off[d + 1]; ++t) {
     const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt, tab_dt_e, in.tab_zden);
     float acc = scan_acc0<kPseq>(k, Dv);
+    float Bv[16], Cv[16];
+    if (k16) scan_bc16(in, s, t, vec, Bv, Cv);
+    auto Bn = [&](int n) { return k16 ? Bv[n & 15] : scan_b(in, s, t, n); };
+    auto Cn = [&](int n) { return k16 ? Cv[n & 15] : scan_c(in, s, t, n); };
     if (kTab) {
       const float* row = tab_e + static_cast<size_t>(k.q) * N;
       if (kN > 0 && kN % 4 == 0) {
@@ -563,16 +604,16 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
           const float dA[4] = {a.x, a.y, a.z, a.w};
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
-            h[n4 + j] = scan_state<kPseq>(k, dA[j], h[n4 + j], scan_b(in, s, t, n4 + j));
-            acc = scan_acc<kPseq>(acc, h[n4 + j], scan_c(in, s, t, n4 + j), n4 + j);
+            h[n4 + j] = scan_state<kPseq>(k, dA[j], h[n4 + j], Bn(n4 + j));
+            acc = scan_acc<kPseq>(acc, h[n4 + j], Cn(n4 + j), n4 + j);
           }
         }
       } else {
 #pragma unroll kUnroll
         for (int n = 0; n < kMax; ++n) {
           if (n >= N) break;
-          h[n] = scan_state<kPseq>(k, __ldg(row + n), h[n], scan_b(in, s, t, n));
-          acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
+          h[n] = scan_state<kPseq>(k, __ldg(row + n), h[n], Bn(n));
+          acc = scan_acc<kPseq>(acc, h[n], Cn(n), n);
         }
       }
     } else {
@@ -582,8 +623,8 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
 #pragma unroll kUnroll
       for (int n = 0; n < kMax; ++n) {
         if (n >= N) break;
-        h[n] = scan_state<kPseq>(k, num::exp_cr_fast(k.dtf * A[kTab ? 0 : n]), h[n], scan_b(in, s, t, n));
-        acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
+        h[n] = scan_state<kPseq>(k, num::exp_cr_fast(k.dtf * A[kTab ? 0 : n]), h[n], Bn(n));
+        acc = scan_acc<kPseq>(acc, h[n], Cn(n), n);
       }
     }
     y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(k, acc, Dv);
@@ -673,9 +714,12 @@ __global__ void __launch_bounds__(kShWarps * 32, 3) k_scan_shared(int B, const i
   float h[N];
 #pragma unroll
   for (int n = 0; n < N; ++n) h[n] = 0.0f;
+  const bool vec = scan_bc_vec(in);
   for (int t = off[d]; t < off[d + 1]; ++t) {
     const ScanTok tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, tab_dt_e, sh_zden);
     float acc = scan_acc0<kPseq>(tk, Dv);
+    float Bv[16], Cv[16];
+    scan_bc16(in, s, t, vec, Bv, Cv);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const float4 a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
@@ -683,8 +727,8 @@ __global__ void __launch_bounds__(kShWarps * 32, 3) k_scan_shared(int B, const i
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int n = 4 * j + i;
-        h[n] = scan_state<kPseq>(tk, dA[i], h[n], scan_b(in, s, t, n));
-        acc = scan_acc<kPseq>(acc, h[n], scan_c(in, s, t, n), n);
+        h[n] = scan_state<kPseq>(tk, dA[i], h[n], Bv[n]);
+        acc = scan_acc<kPseq>(acc, h[n], Cv[n], n);
       }
     }
     y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(tk, acc, Dv);
