@@ -171,7 +171,7 @@ struct GpuModel::Impl {
   DevBuf<int32_t> tok, pos, off, start, doc, order;  // order: documents by decreasing length
   DevBuf<uint8_t> row_alpha;
   DevBuf<uint16_t> h, y, yf;
-  DevBuf<float> res, st, logits, scan_tab;
+  DevBuf<float> res, st, logits, scan_tab, bc_f;
   DevBuf<int32_t> tgt;  // score_batch: each logit row's target token
   DevBuf<double> row_lp;
   DevBuf<uint8_t> row_greedy;
@@ -441,6 +441,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
   I.xdbl.resize(LX), I.dt.resize(LE), I.y.resize(LE), I.yq.resize(LE), I.yf.resize(LD);
   I.st.resize(static_cast<size_t>(B) * E * N), I.stq.resize(static_cast<size_t>(B) * E * N);
   I.logits.resize(static_cast<size_t>(P) * V);
+  I.bc_f.resize(static_cast<size_t>(L) * 2 * N);
 
   // Which mode sites run (as golden::forward_w8a8 decides them).
   using US = ModeSpec::USource;
@@ -614,6 +615,14 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
         });
         in.dt_pre = I.dt_pre.p, in.bc_f = I.xdbl_f.p;
       }
+    }
+    // B and C dequantized once per token (k_dequant_bc: the products the scan threads would form)
+    // instead of by every channel's thread.
+    if (in.bc_q != nullptr) {
+      elementwise("dequant B,C", static_cast<size_t>(L) * 2 * N, 5, [&](unsigned nb) {
+        k_dequant_bc<<<nb, TB>>>(L, X, R, N, in.bc_q, l.B_scale, l.C_scale, I.bc_f.p);
+      });
+      in.bc_q = nullptr, in.bc_f = I.bc_f.p, in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
     }
     // Mode site ssm: the golden kernel arithmetic or P-seq, per (document, channel).
     const ScanScales s{l.u_scale, l.dt_scale, l.B_scale, l.C_scale, l.z_scale, l.A_scale, l.D_scale, l.dt_bias_scale,
@@ -982,7 +991,11 @@ double time_scan_ms(ScanKernel k, ScanTable tb, int docs, int L, int E, int N, i
   A.upload(a), D.upload(random_s8(E, 7)), db.upload(random_s8(E, 8));
   y.resize(TE), st.resize(static_cast<size_t>(docs) * E * N), stq.resize(static_cast<size_t>(docs) * E * N);
   ScanIn in{};
-  in.u_q = u.p, in.dt_q = dt.p, in.bc_q = bc.p, in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
+  // B and C as the forward passes them: f32 rows (k_dequant_bc's products).
+  DevBuf<float> bcf;
+  bcf.resize(T * 2 * N);
+  k_dequant_bc<<<blocks_for(T * 2 * N, 256), 256>>>(static_cast<int>(T), 2 * N, 0, N, bc.p, 0.03f, 0.03f, bcf.p);
+  in.u_q = u.p, in.dt_q = dt.p, in.bc_f = bcf.p, in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
   in.z = z.p, in.ld_z = E, in.A_log = A.p, in.D = D.p, in.dt_bias = db.p;
   const ScanScales s{0.02f, 0.05f, 0.03f, 0.03f, 0.05f, 0.03f, 0.01f, 0.02f, 0.05f};
   DevBuf<float> tab;

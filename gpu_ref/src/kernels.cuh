@@ -177,21 +177,14 @@ __global__ void k_gemm_dp4a(int M, int N, int K, const int8_t* x, int ldx, const
 // double-buffered.
 // x rows and W rows are both K-contiguous, which is exactly the row.col operand layout: each
 // fragment register is one 4-byte word of a shared-memory row. Rows are padded to 20 words so the
-// 8 rows an ldmatrix reads lie in 8 different 4-bank groups.
+// fragment loads of a warp hit 32 different banks. (Fragments by ldmatrix.x4 measured slower:
+// in_proj 225 against 249 TOPS, docs/results/gpu/run13.)
 constexpr int kMM = 128, kMN = 128, kMK = 64, kMW = kMK / 4 + 4;
 __device__ __forceinline__ void mma_s8(int32_t (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   asm volatile(
       "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-// Four 8x8 b16 matrices from shared memory (ldmatrix.sync.aligned.m8n8.x4): p is this lane's row
-// address (16-byte aligned).
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const uint32_t* p) {
-  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
 }
 // 16 bytes of row `row` (of `rows`, stride ld) from column k: zero past the matrix.
 __device__ __forceinline__ uint4 load16(const int8_t* p, int row, int rows, int ld, int k, int K, bool vec) {
@@ -248,22 +241,19 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
 #pragma unroll
     for (int kw = 0; kw < kMK / 4; kw += 8) {  // one k32 step = 8 words
       uint32_t a[4][4], b[4][2];
-      // Fragments by ldmatrix.x4: lane l gives the row address of row l % 8 of 8x8 (b16) matrix
-      // l / 8 and receives word l % 4 of row l / 4 of each matrix, which is the s8 m16n8k32
-      // fragment layout (g = l / 4, tg = l % 4): A matrices (rows +0/+8) x (words +0/+4) give
-      // a[0..3], B matrices (words +0/+4) x (rows +0/+8) give b[ni][0..1], b[ni+1][0..1].
-      const int mat = lane / 8, mrow = lane % 8;
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi) {
-        const uint32_t* p = &xs[cur][wm * 64 + mi * 16 + mrow + (mat & 1) * 8][kw + (mat >> 1) * 4];
-        ldmatrix_x4(a[mi], p);
+        const int r = wm * 64 + mi * 16 + g;
+        a[mi][0] = xs[cur][r][kw + tg];
+        a[mi][1] = xs[cur][r + 8][kw + tg];
+        a[mi][2] = xs[cur][r][kw + 4 + tg];
+        a[mi][3] = xs[cur][r + 8][kw + 4 + tg];
       }
 #pragma unroll
-      for (int ni = 0; ni < 4; ni += 2) {
-        const uint32_t* p = &ws[cur][wn * 32 + ni * 8 + mrow + (mat >> 1) * 8][kw + (mat & 1) * 4];
-        uint32_t r[4];
-        ldmatrix_x4(r, p);
-        b[ni][0] = r[0], b[ni][1] = r[1], b[ni + 1][0] = r[2], b[ni + 1][1] = r[3];
+      for (int ni = 0; ni < 4; ++ni) {
+        const int c = wn * 32 + ni * 8 + g;
+        b[ni][0] = ws[cur][c][kw + tg];
+        b[ni][1] = ws[cur][c][kw + 4 + tg];
       }
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi)
@@ -414,6 +404,16 @@ __global__ void k_requant_bc(int L, int X, int R, int N, const float* xf, float 
   const int c = R + static_cast<int>(i % (2 * N));
   xq[t * X + c] = num::requant_sat8(num::Rounding::kRne, xf[t * X + c], c < R + N ? sB : sC);
 }
+// The scan's B and C dequantized once per token for all channels: out[t][c] = s·q with s = sB for
+// c < N, sC above, q the int8 x_proj output at column R + c of row t (X columns): exactly the
+// product each scan thread would form (scan_b, scan_c).
+__global__ void k_dequant_bc(int L, int X, int R, int N, const int8_t* xq, float sB, float sC, float* out) {
+  const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<size_t>(L) * 2 * N) return;
+  const size_t t = i / (2 * N);
+  const int c = static_cast<int>(i % (2 * N));
+  out[i] = (c < N ? sB : sC) * static_cast<float>(xq[t * X + R + c]);
+}
 // f32 dt into the scan: fl32(dt + fl32(s_db·q_db)).
 __global__ void k_dt_pre(int L, int E, const float* dt, const int8_t* dbq, float s_db, float* out) {
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -484,15 +484,29 @@ __device__ __forceinline__ float scan_c(const ScanIn& in, const ScanScales& s, i
   const size_t i = static_cast<size_t>(t) * in.ld_bc + in.c_off + n;
   return in.bc_q ? s.C * static_cast<float>(in.bc_q[i]) : in.bc_f[i];
 }
-// B and C of token t for N = 16 (scan_b, scan_c for n = 0..15): with int8 rows whose B and C
-// start on 16-byte boundaries (vec), two 16-byte loads instead of 32 one-byte ones, each byte
-// dequantized with the same product.
+// B and C of token t for N = 16 (scan_b, scan_c for n = 0..15): f32 rows (the forward's, from
+// k_dequant_bc) by eight 16-byte loads; int8 rows whose B and C start on 16-byte boundaries by two
+// 16-byte loads instead of 32 one-byte ones, each byte dequantized with the same product.
 __device__ __forceinline__ bool scan_bc_vec(const ScanIn& in) {
+  if (in.bc_f != nullptr)  // f32 rows: 16-byte aligned when the offsets are multiples of 4 floats
+    return reinterpret_cast<uintptr_t>(in.bc_f) % 16 == 0 && in.ld_bc % 4 == 0 && in.b_off % 4 == 0 &&
+           in.c_off % 4 == 0;
   return in.bc_q != nullptr && reinterpret_cast<uintptr_t>(in.bc_q) % 16 == 0 && in.ld_bc % 16 == 0 &&
          in.b_off % 16 == 0 && in.c_off % 16 == 0;
 }
 __device__ __forceinline__ void scan_bc16(const ScanIn& in, const ScanScales& s, int t, bool vec, float (&Bv)[16],
                                           float (&Cv)[16]) {
+  if (vec && in.bc_f != nullptr) {
+    const float* row = in.bc_f + static_cast<size_t>(t) * in.ld_bc;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float4 b = __ldg(reinterpret_cast<const float4*>(row + in.b_off) + j);
+      const float4 c = __ldg(reinterpret_cast<const float4*>(row + in.c_off) + j);
+      Bv[4 * j] = b.x, Bv[4 * j + 1] = b.y, Bv[4 * j + 2] = b.z, Bv[4 * j + 3] = b.w;
+      Cv[4 * j] = c.x, Cv[4 * j + 1] = c.y, Cv[4 * j + 2] = c.z, Cv[4 * j + 3] = c.w;
+    }
+    return;
+  }
   if (vec) {
     const int8_t* row = in.bc_q + static_cast<size_t>(t) * in.ld_bc;
     const int4 bq = __ldg(reinterpret_cast<const int4*>(row + in.b_off));
