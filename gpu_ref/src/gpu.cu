@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -70,58 +72,43 @@ void load_h12() {
 
 // ------------------------------------------------------------------ GEMM selection
 
-const char* gemm_kernel_name(GemmKernel k) {
-  switch (k) {
-    case GemmKernel::kNaive: return "naive";
-    case GemmKernel::kDp4a: return "dp4a";
-    case GemmKernel::kMma: return "mma";
-  }
+namespace {
+// The names of a selection enum, the default (what an unset or empty variable means) first.
+template <class E>
+using EnumNames = std::initializer_list<std::pair<const char*, E>>;
+template <class E>
+const char* enum_name(E k, EnumNames<E> names) {
+  for (const auto& [n, v] : names)
+    if (v == k) return n;
   return "?";
 }
-
-GemmKernel gemm_kernel_from_env() {
-  const char* e = std::getenv("QMSIM_GPU_GEMM");
-  if (e == nullptr || *e == 0 || std::strcmp(e, "mma") == 0) return GemmKernel::kMma;
-  if (std::strcmp(e, "dp4a") == 0) return GemmKernel::kDp4a;
-  if (std::strcmp(e, "naive") == 0) return GemmKernel::kNaive;
-  throw std::invalid_argument(std::string("QMSIM_GPU_GEMM=") + e + ": unknown (known: mma, dp4a, naive)");
-}
-
-const char* scan_kernel_name(ScanKernel k) {
-  switch (k) {
-    case ScanKernel::kAuto: return "auto";
-    case ScanKernel::kChannels: return "channels";
-    case ScanKernel::kStates: return "states";
-    case ScanKernel::kShared: return "shared";
+// Parses environment variable `var` as one of `names`; throws std::invalid_argument naming the
+// variable, its value and the known names otherwise.
+template <class E>
+E enum_from_env(const char* var, EnumNames<E> names) {
+  const char* e = std::getenv(var);
+  if (e == nullptr || *e == 0) return names.begin()->second;
+  std::string known;
+  for (const auto& [n, v] : names) {
+    if (std::strcmp(e, n) == 0) return v;
+    known += (known.empty() ? "" : ", ") + std::string(n);
   }
-  return "?";
+  throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
+const EnumNames<GemmKernel> kGemmNames = {{"mma", GemmKernel::kMma}, {"dp4a", GemmKernel::kDp4a}, {"naive", GemmKernel::kNaive}};
+const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
+                                          {"channels", ScanKernel::kChannels},
+                                          {"states", ScanKernel::kStates},
+                                          {"shared", ScanKernel::kShared}};
+const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
+}  // namespace
 
-ScanKernel scan_kernel_from_env() {
-  const char* e = std::getenv("QMSIM_GPU_SCAN");
-  if (e == nullptr || *e == 0 || std::strcmp(e, "auto") == 0) return ScanKernel::kAuto;
-  if (std::strcmp(e, "channels") == 0) return ScanKernel::kChannels;
-  if (std::strcmp(e, "states") == 0) return ScanKernel::kStates;
-  if (std::strcmp(e, "shared") == 0) return ScanKernel::kShared;
-  throw std::invalid_argument(std::string("QMSIM_GPU_SCAN=") + e + ": unknown (known: auto, channels, states, shared)");
-}
-
-const char* scan_table_name(ScanTable t) {
-  switch (t) {
-    case ScanTable::kAuto: return "auto";
-    case ScanTable::kOn: return "on";
-    case ScanTable::kOff: return "off";
-  }
-  return "?";
-}
-
-ScanTable scan_table_from_env() {
-  const char* e = std::getenv("QMSIM_GPU_SCAN_TABLE");
-  if (e == nullptr || *e == 0 || std::strcmp(e, "auto") == 0) return ScanTable::kAuto;
-  if (std::strcmp(e, "on") == 0) return ScanTable::kOn;
-  if (std::strcmp(e, "off") == 0) return ScanTable::kOff;
-  throw std::invalid_argument(std::string("QMSIM_GPU_SCAN_TABLE=") + e + ": unknown (known: auto, on, off)");
-}
+const char* gemm_kernel_name(GemmKernel k) { return enum_name(k, kGemmNames); }
+GemmKernel gemm_kernel_from_env() { return enum_from_env("QMSIM_GPU_GEMM", kGemmNames); }
+const char* scan_kernel_name(ScanKernel k) { return enum_name(k, kScanNames); }
+ScanKernel scan_kernel_from_env() { return enum_from_env("QMSIM_GPU_SCAN", kScanNames); }
+const char* scan_table_name(ScanTable t) { return enum_name(t, kTableNames); }
+ScanTable scan_table_from_env() { return enum_from_env("QMSIM_GPU_SCAN_TABLE", kTableNames); }
 
 namespace {
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
@@ -210,12 +197,6 @@ struct GpuModel::Impl {
   }
   ~Impl() {
     for (auto& p : pending) cudaEventDestroy(p.a), cudaEventDestroy(p.b);
-  }
-  // Page-locked staging for forward_batch's logits (grown on demand).
-  std::unique_ptr<PinnedFloats> pinned;
-  float* pinned_logits(size_t n) {
-    if (!pinned || pinned->size() < n) pinned.reset(), pinned = std::make_unique<PinnedFloats>(n);
-    return pinned->data();
   }
 
   // Runs `launch` (one kernel launch) and, when profiling, times it with two events.
@@ -321,53 +302,24 @@ std::vector<float> GpuModel::forward(const std::vector<int32_t>& tokens, const s
   return forward_batch({tokens}, {positions}, opt, cap).front();
 }
 
-PinnedFloats::PinnedFloats(size_t n) : n_(n) {
-  ck(cudaMallocHost(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(float)), "cudaMallocHost");
-}
-PinnedFloats::~PinnedFloats() {
-  if (p_) cudaFreeHost(p_);
-}
-
 std::vector<std::vector<float>> GpuModel::forward_batch(const std::vector<std::vector<int32_t>>& docs,
                                                         const std::vector<std::vector<int>>& positions,
                                                         const RunOptions& opt, golden::Capture* cap) {
   Impl& I = *impl_;
-  size_t total = 0;
-  for (const auto& p : positions) total += p.size();
-  total *= static_cast<size_t>(I.m.cfg.vocab_size);
-  float* rows = I.pinned_logits(total);
-  forward_batch_into(docs, positions, opt, rows, total, cap);
-  return split_logits(rows, positions, static_cast<size_t>(I.m.cfg.vocab_size));
-}
-
-std::vector<std::vector<float>> split_logits(const float* rows, const std::vector<std::vector<int>>& positions,
-                                             size_t vocab) {
+  const int P = run_forward(docs, positions, opt, cap);
+  const size_t V = static_cast<size_t>(I.m.cfg.vocab_size);
+  // All logit rows in one copy, then one vector per document.
+  std::vector<float> rows(static_cast<size_t>(P) * V);
+  I.logits.download(rows.data(), rows.size());
+  if (I.profiling) I.collect();
   std::vector<std::vector<float>> out(positions.size());
+  const float* r = rows.data();
   for (size_t d = 0; d < positions.size(); ++d) {
-    const size_t n = positions[d].size() * vocab;
-    out[d].assign(rows, rows + n);
-    rows += n;
+    const size_t n = positions[d].size() * V;
+    out[d].assign(r, r + n);
+    r += n;
   }
   return out;
-}
-
-size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
-                                    const std::vector<std::vector<int>>& positions, const RunOptions& opt,
-                                    float* logits_out, size_t capacity) {
-  return forward_batch_into(docs, positions, opt, logits_out, capacity, nullptr);
-}
-
-size_t GpuModel::forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
-                                    const std::vector<std::vector<int>>& positions, const RunOptions& opt,
-                                    float* logits_out, size_t capacity, golden::Capture* cap) {
-  Impl& I = *impl_;
-  const int P = run_forward(docs, positions, opt, cap);
-  // All logit rows in one copy (full PCIe rate when logits_out is page-locked).
-  const size_t total = static_cast<size_t>(P) * I.m.cfg.vocab_size;
-  if (total > capacity) throw std::invalid_argument("gpu: the logits buffer holds fewer floats than the batch's rows");
-  if (total) ck(cudaMemcpy(logits_out, I.logits.p, total * 4, cudaMemcpyDeviceToHost), "logits");
-  if (I.profiling) I.collect();
-  return total;
 }
 
 size_t GpuModel::score_batch(const std::vector<std::vector<int32_t>>& docs, const std::vector<std::vector<int>>& positions,

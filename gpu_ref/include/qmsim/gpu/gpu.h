@@ -35,26 +35,6 @@ struct KernelStat {
   double bytes = 0;  // DRAM bytes the kernel must move at least (inputs read + outputs written)
 };
 
-/// Page-locked (pinned) host memory for n floats: the GPU copies into it at the full PCIe rate.
-class PinnedFloats {
- public:
-  explicit PinnedFloats(size_t n);
-  ~PinnedFloats();
-  PinnedFloats(const PinnedFloats&) = delete;
-  PinnedFloats& operator=(const PinnedFloats&) = delete;
-  float* data() { return p_; }
-  size_t size() const { return n_; }
-
- private:
-  float* p_ = nullptr;
-  size_t n_ = 0;
-};
-
-/// Splits logits written back to back ([total positions, V], as forward_batch_into writes them)
-/// into one vector per document: positions[d].size() rows of `vocab` floats each.
-std::vector<std::vector<float>> split_logits(const float* rows, const std::vector<std::vector<int>>& positions,
-                                             size_t vocab);
-
 /// A quantized model resident on the GPU. forward() runs one document with one kernel per op;
 /// every kernel follows the golden definition of its op (spec §5.8: correctly rounded exp/log1p,
 /// IEEE division, explicit FMAs, fixed orders), so results equal golden::forward_w8a8 bit for bit
@@ -75,12 +55,6 @@ class GpuModel {
   std::vector<std::vector<float>> forward_batch(const std::vector<std::vector<int32_t>>& docs,
                                                 const std::vector<std::vector<int>>& positions,
                                                 const RunOptions& opt, golden::Capture* cap = nullptr);
-  /// forward_batch's logits written to `out` instead, all documents' rows back to back
-  /// ([total positions, V]); `capacity` (floats) must hold them. Page-locked `out` (PinnedFloats)
-  /// is copied into at the full PCIe rate. Returns the number of floats written.
-  size_t forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
-                            const std::vector<std::vector<int>>& positions, const RunOptions& opt, float* out,
-                            size_t capacity);
   /// The batch scored on the device (eval::score_row's log-softmax, the same bits): for every
   /// logit row (documents back to back) log p(target) in logprob_out and whether the target is
   /// the first argmax in greedy_out; targets[d] has one token per positions[d] entry. capacity:
@@ -102,9 +76,6 @@ class GpuModel {
   std::string kernel_report() const;
 
  private:
-  size_t forward_batch_into(const std::vector<std::vector<int32_t>>& docs,
-                            const std::vector<std::vector<int>>& positions, const RunOptions& opt, float* out,
-                            size_t capacity, golden::Capture* cap);
   // The forward up to the logits (left on the device); returns the number of logit rows.
   int run_forward(const std::vector<std::vector<int32_t>>& docs, const std::vector<std::vector<int>>& positions,
                   const RunOptions& opt, golden::Capture* cap);
