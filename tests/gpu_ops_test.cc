@@ -33,6 +33,7 @@
 #include "qmsim/gpu/gpu.h"
 #include "qmsim/gpu/ops.h"
 #include "qmsim/numerics.h"
+#include "gpu_require.h"
 
 namespace qmsim {
 namespace {
@@ -207,8 +208,7 @@ std::string gemm_name(const char* kind, const GemmData& d) {
 }
 
 TEST(GpuOps, GemmS8RandomShapes) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   struct Shape {
     int M, N, K, ldx;
   };
@@ -227,8 +227,7 @@ TEST(GpuOps, GemmS8RandomShapes) {
 }
 
 TEST(GpuOps, GemmS8Saturation) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   // int8: scales 50x too big, most outputs clip at 127 / -128.
   uint32_t seed = 200;
   const int sat_shapes[][3] = {{33, 70, 64}, {1, 130, 1536}, {130, 129, 47}};
@@ -254,8 +253,7 @@ TEST(GpuOps, GemmS8Saturation) {
 }
 
 TEST(GpuOps, GemmS8RoundingTies) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   // int8 RNE ties: inner = 0.5, outer = 1 (and alpha = 0.5): v = acc/2 exactly, k + 0.5 for odd acc.
   // Small operands keep |acc| < 256 so the ties are not hidden by saturation.
   uint32_t seed = 300;
@@ -288,8 +286,7 @@ TEST(GpuOps, GemmS8RoundingTies) {
 }
 
 TEST(GpuOps, GemmS8ExtremeOperands) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   // Rows of x all -128 or all 127, W rows all -128 / all 127 / random {-128, 127} / random: the
   // int32 sums reach 16384·K (K = 1537: above 2^24, so the i32 -> f32 conversion rounds too).
   for (int K : {1536, 1537, 19}) {
@@ -313,8 +310,7 @@ TEST(GpuOps, GemmS8ExtremeOperands) {
 }
 
 TEST(GpuOps, GemmS8LargePartialSumsCancel) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   // The int32 sums must be exact even where an f32 (or f16/tf32) accumulator would round: K = 4112,
   // the first 2048 products are +-16129 (odd), the next 2048 cancel them exactly, and a tail of 16
   // small products leaves |acc| < 160. With inner = 0.5, outer = 1 every unit of acc is visible
@@ -365,8 +361,7 @@ class ScopedEnv {
 };
 
 TEST(GpuOps, GemmKernelNamesAndEnv) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kNaive), "naive");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kDp4a), "dp4a");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMma), "mma");
@@ -389,8 +384,7 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
 
 // ================================================================ norms
 TEST(GpuOps, RmsnormQuant) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   const int shapes[][2] = {{1, 1}, {1, 7}, {5, 64}, {3, 768}, {17, 1536}, {2, 1000}};
   uint32_t seed = 500;
   for (const auto& sh : shapes) {
@@ -414,8 +408,7 @@ TEST(GpuOps, RmsnormQuant) {
 }
 
 TEST(GpuOps, RmsnormQuantRoundingTies) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   // D = 16, |x| = six 3s and ten 1s: Σx² = 64, ms = 4, eps = 0 -> r = 0.5 exactly, y = ±1.5 / ±0.5:
   // with s_in = 1 every output is an RNE tie (1.5 -> 2, 0.5 -> 0).
   const int L = 6, D = 16;
@@ -439,8 +432,7 @@ TEST(GpuOps, RmsnormQuantRoundingTies) {
 }
 
 TEST(GpuOps, RmsnormFinalF16) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   const int shapes[][2] = {{1, 7}, {4, 64}, {3, 768}, {9, 1000}};
   uint32_t seed = 600;
   for (const auto& sh : shapes) {
@@ -493,8 +485,7 @@ ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std:
 }
 
 TEST(GpuOps, Conv1dSiluQuant) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   const int shapes[][3] = {{1, 5, 4}, {3, 1, 4}, {37, 64, 4}, {16, 96, 4}, {200, 48, 4}, {9, 7, 3}, {4, 33, 2}};
   uint32_t seed = 700;
   size_t saturated = 0;  // over the s_u = 0.01 runs
@@ -520,8 +511,7 @@ TEST(GpuOps, Conv1dSiluQuant) {
 }
 
 TEST(GpuOps, Conv1dSiluQuantRnaTies) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   // w_c = s_xz = b_c = 1: v = acc + b exactly; for v >= 17, 1 + exp(-v) rounds to 1 so silu(v) = v;
   // s_u = 2: odd v gives v/s_u = k + 0.5, an RNA tie (RNE would round half of them the other way).
   const int L = 40, E = 64, K = 4;
@@ -598,8 +588,7 @@ const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"}, {"c
 
 
 TEST(GpuOps, SelectiveScanInt8) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t seed = 800;
   for (const auto& sh : kScanShapes)
   for (const ScanVariant& var : kScanVariants) {
@@ -633,8 +622,7 @@ TEST(GpuOps, SelectiveScanInt8) {
 }
 
 TEST(GpuOps, SelectiveScanF32In) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t seed = 900;
   for (const auto& sh : kScanShapes)
   for (const ScanVariant& var : kScanVariants) {
@@ -664,8 +652,7 @@ TEST(GpuOps, SelectiveScanF32In) {
 }
 
 TEST(GpuOps, SelectiveScanPseq) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t seed = 1000;
   for (const auto& sh : kScanShapes)
   for (const ScanVariant& var : kScanVariants) {
@@ -697,8 +684,7 @@ TEST(GpuOps, SelectiveScanPseq) {
 // every code in every channel (shifted per channel so that the codes meet different states),
 // through both kernels with tables, in kernel arithmetic and P-seq, against golden.
 TEST(GpuOps, SelectiveScanTablesEveryCode) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   const int L = 256, E = 24, N = 16;
   ScanIn c = make_scan(1100, L, E, N);
   for (int t = 0; t < L; ++t)
@@ -729,8 +715,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
 }
 
 TEST(GpuOps, ScanKernelNamesAndEnv) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,
                                   gpu::ScanKernel::kShared}) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
@@ -764,8 +749,7 @@ TEST(GpuOps, ScanKernelNamesAndEnv) {
 // input: the scan and the conv use the former, golden the latter (tools/crmath_exhaustive proves
 // exp_cr correctly rounded on the host).
 TEST(GpuOps, ExpCrFfEqualsExpCrOnEveryInput) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t first = 0;
   const uint64_t bad = gpu::ops::exp_ff_mismatches_all_inputs(&first);
   EXPECT_EQ(bad, 0u) << "first differing input 0x" << std::hex << first << " ("
@@ -775,8 +759,7 @@ TEST(GpuOps, ExpCrFfEqualsExpCrOnEveryInput) {
 // The device's f16 and float->int32 conversions (cvt instructions) give the portable
 // definitions' bits on every input, NaN payloads included.
 TEST(GpuOps, CvtConversionsEqualPortableOnEveryInput) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t first = 0;
   const uint64_t bad = gpu::ops::f16_conversion_mismatches_all_inputs(&first);
   EXPECT_EQ(bad, 0u) << "first differing input 0x" << std::hex << first;
@@ -784,8 +767,7 @@ TEST(GpuOps, CvtConversionsEqualPortableOnEveryInput) {
 
 // ================================================================ Hadamard
 TEST(GpuOps, HadamardQuant) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t seed = 1100;
   // Warp kernel: 64, 256, 2048 (1 block), 384, 768, 1536 (12 blocks); block kernel: 12, 192
   // (block < 32), 4096 (128 elements per lane). L = 1, 3, 9: partly filled 4-warp blocks.
@@ -815,8 +797,7 @@ TEST(GpuOps, HadamardQuant) {
 
 // ================================================================ lm_head
 TEST(GpuOps, LmHeadF16) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   const int shapes[][3] = {{1, 1000, 128}, {3, 1000, 128}, {2, 17, 64}, {4, 256, 7}, {1, 50, 768}, {5, 1, 1}};
   uint32_t seed = 1200;
   for (const auto& sh : shapes) {
@@ -841,8 +822,7 @@ TEST(GpuOps, LmHeadF16) {
 // and vocabularies that are not multiples of 32, with f64 and f16 log-probs: == on the log-prob,
 // the same greedy flag.
 TEST(GpuOps, ScoreRowsEqualsHostScoring) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   for (const int V : {1, 31, 33, 1000, 50280}) {
     std::mt19937 g(1300 + V);
     std::normal_distribution<float> nd(0.0f, 6.0f);
@@ -884,8 +864,7 @@ TEST(GpuOps, ScoreRowsEqualsHostScoring) {
 
 // num::exp_f64 / log_f64 give the host's bits on the device (they are the scoring's e^x and ln x).
 TEST(GpuOps, ScoringExpLogEqualHost) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   std::mt19937_64 g(77);
   std::vector<double> x;
   for (int i = 0; i < 1 << 20; ++i) {
@@ -928,8 +907,7 @@ std::vector<float> u_inputs(uint32_t seed, float s, int n_random) {
 }
 
 TEST(GpuOps, QuantizeU) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   using golden::OutlierScale;
   using golden::UQuantizer;
   struct Kind {
@@ -1009,8 +987,7 @@ std::vector<float> requant_inputs(uint32_t seed, float s) {
 }
 
 TEST(GpuOps, RequantS8) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t seed = 1400;
   for (Rounding r : {Rounding::kRne, Rounding::kRna})
     for (float s : {0.015625f, 0.037f}) {
@@ -1034,8 +1011,7 @@ TEST(GpuOps, RequantS8) {
 }
 
 TEST(GpuOps, RegridRne) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t seed = 1500;
   for (float s : {0.015625f, 0.037f}) {
     const std::vector<float> x = requant_inputs(seed++, s);
@@ -1049,8 +1025,7 @@ TEST(GpuOps, RegridRne) {
 }
 
 TEST(GpuOps, DynamicInputRequant) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   uint32_t seed = 1600;
   struct Case {
     const char* name;
@@ -1080,8 +1055,7 @@ TEST(GpuOps, DynamicInputRequant) {
 }
 
 TEST(GpuOps, LinearF32Deq) {
-  std::string why;
-  if (!gpu::device_available(&why)) GTEST_SKIP() << "SKIPPED: no CUDA device (" << why << "); run tools/device-test.sh on a GPU machine";
+  REQUIRE_GPU();
   const int shapes[][3] = {{5, 256, 40}, {1, 8, 256}, {3, 1536, 48}, {7, 13, 5}, {1, 1, 1}, {64, 33, 130}};
   uint32_t seed = 1700;
   for (const auto& sh : shapes) {

@@ -19,16 +19,10 @@
 #include "qmsim/model/quant_format.h"
 #include "qmsim/model/synth.h"
 #include "qmsim/tokenizer.h"
+#include "gpu_require.h"
 
 namespace qmsim {
 namespace {
-
-#define REQUIRE_GPU()                                                                                        \
-  do {                                                                                                       \
-    std::string why_;                                                                                        \
-    if (!gpu::device_available(&why_))                                                                      \
-      GTEST_SKIP() << "SKIPPED: no CUDA device (" << why_ << "); run tools/device-test.sh on a GPU machine"; \
-  } while (0)
 
 // Golden and gpu on one document: logits and every tensor the gpu captures must be identical.
 // Returns the number of elements compared.
