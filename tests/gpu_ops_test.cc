@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
@@ -385,7 +386,7 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
 // ================================================================ norms
 TEST(GpuOps, RmsnormQuant) {
   REQUIRE_GPU();
-  const int shapes[][2] = {{1, 1}, {1, 7}, {5, 64}, {3, 768}, {17, 1536}, {2, 1000}};
+  const int shapes[][2] = {{1, 1}, {1, 7}, {5, 64}, {3, 768}, {37, 768}, {17, 1536}, {2, 1000}, {3, 6}};
   uint32_t seed = 500;
   for (const auto& sh : shapes) {
     const int L = sh[0], D = sh[1];
@@ -476,9 +477,11 @@ ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std:
     gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out.data(), v.data());
     expect_same_bits(out_g, out, tag + " out", E);
     expect_same_bits(v_g, v, tag + " v_out", E);
-    std::vector<int8_t> out2(sz(L, E), int8_t{0x5A});
-    gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out2.data(), nullptr);
-    expect_same_bits(out_g, out2, tag + " out (v_out=null)", E);
+    for (gpu::ConvKernel k : {gpu::ConvKernel::kAuto, gpu::ConvKernel::kExact}) {
+      std::vector<int8_t> out2(sz(L, E), int8_t{0x5A});
+      gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out2.data(), nullptr, k);
+      expect_same_bits(out_g, out2, tag + " out (v_out=null, " + gpu::conv_kernel_name(k) + ")", E);
+    }
     if (with_bias) gr = {out_g, v_g};
   }
   return gr;
@@ -525,6 +528,25 @@ TEST(GpuOps, Conv1dSiluQuantRnaTies) {
   size_t ties = 0;
   for (size_t i = 0; i < gr.v.size(); ++i) ties += is_half(gr.v[i] / 2.0f) && gr.v[i] / 2.0f < 127.0f;
   EXPECT_GT(ties, 0u) << "the case must produce exact .5 ties";
+}
+
+TEST(GpuOps, ConvFastQuantEqualsGoldenOnEveryInput) {
+  REQUIRE_GPU();
+  // k_conv4's quantizer (hardware ex2/rcp approximations, golden's definition within the
+  // certified margin of a rounding boundary) against golden's quant_rna_sat8(silu_f32(y) / s_u)
+  // for every binary32 y: the fast path must never decide a code golden would not.
+  for (float s_u : {0.1f, 0.01f, 2.0f, 0.0371f, 1e-3f, 7.5f, 3e-5f, 0.2883f}) {
+    uint32_t first = 0;
+    uint64_t fallbacks = 0;
+    const uint64_t bad = gpu::ops::conv_quant_mismatches_all_inputs(s_u, &first, &fallbacks);
+    EXPECT_EQ(bad, 0u) << "s_u=" << s_u << ": first differing y bits 0x" << std::hex << first;
+    // |y| <= 64 covers about 2·(127 - 0 + 1 + 6)·2^23 bit patterns; the margin fallbacks are a
+    // small fraction of them, and some there must be (rounding boundaries are crossed).
+    EXPECT_GT(fallbacks, 0u) << "s_u=" << s_u;
+    EXPECT_LT(fallbacks, uint64_t{1} << 26) << "s_u=" << s_u << ": the margin takes too many inputs";
+    std::printf("conv quantizer s_u=%g: 0 of 2^32 inputs differ, %llu margin fallbacks\n", s_u,
+                static_cast<unsigned long long>(fallbacks));
+  }
 }
 
 // ================================================================ selective scan

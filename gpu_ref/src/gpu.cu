@@ -101,6 +101,7 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"states", ScanKernel::kStates},
                                           {"shared", ScanKernel::kShared}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
+const EnumNames<ConvKernel> kConvNames = {{"auto", ConvKernel::kAuto}, {"exact", ConvKernel::kExact}};
 }  // namespace
 
 const char* gemm_kernel_name(GemmKernel k) { return enum_name(k, kGemmNames); }
@@ -109,6 +110,8 @@ const char* scan_kernel_name(ScanKernel k) { return enum_name(k, kScanNames); }
 ScanKernel scan_kernel_from_env() { return enum_from_env("QMSIM_GPU_SCAN", kScanNames); }
 const char* scan_table_name(ScanTable t) { return enum_name(t, kTableNames); }
 ScanTable scan_table_from_env() { return enum_from_env("QMSIM_GPU_SCAN_TABLE", kTableNames); }
+const char* conv_kernel_name(ConvKernel k) { return enum_name(k, kConvNames); }
+ConvKernel conv_kernel_from_env() { return enum_from_env("QMSIM_GPU_CONV", kConvNames); }
 
 namespace {
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
@@ -152,6 +155,7 @@ struct GpuModel::Impl {
   GemmKernel gemm_kernel = GemmKernel::kMma;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
+  ConvKernel conv_kernel = ConvKernel::kAuto;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).
@@ -179,6 +183,7 @@ struct GpuModel::Impl {
   explicit Impl(const QModel& model) : m(model) {
     gemm_kernel = gemm_kernel_from_env();
     scan_kernel = scan_kernel_from_env();
+    conv_kernel = conv_kernel_from_env();
     scan_table = scan_table_from_env();
     const char* p = std::getenv("QMSIM_GPU_PROFILE");
     profiling = p != nullptr && p[0] == '1';
@@ -439,8 +444,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     const LayerDev& d = I.layers[static_cast<size_t>(i)];
     // spec §2.3: residual add + RMSNorm + quantize (layer 0: residual = embedding).
     I.run("rmsnorm_quant", 0, LD * 11.0, [&] {
-      k_rmsnorm_quant<<<blocks_for(L, kNormWarps), 32 * kNormWarps, kNormWarps * D * sizeof(float)>>>(
-          L, D, I.h.p, i > 0 ? I.res.p : nullptr, I.res.p, c.norm_eps, l.norm_output_scale, I.qn.p);
+      launch_rmsnorm_quant(L, D, I.h.p, i > 0 ? I.res.p : nullptr, I.res.p, c.norm_eps, l.norm_output_scale, I.qn.p);
     });
     put(cap, lname(i, "norm.res"), "float32", {L, D}, I.res.p, LD);
     put(cap, lname(i, "norm.out"), "int8", {L, D}, I.qn.p, LD);
@@ -461,10 +465,9 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
       put(cap, lname(i, "conv1d.in_dynamic"), "int8", {L, E}, I.xq_dyn.p, LE);
     }
     I.run("conv1d", 0, LE * (need_v ? 6.0 : 2.0), [&] {
-      k_conv<<<dim3(blocks_for(E, 128), L), 128>>>(L, E, c.d_conv, conv_in, conv_ld, d.conv_w.p,
-                                                 l.conv_b.empty() ? nullptr : d.conv_b.p, l.conv_weight_scale,
-                                                 l.conv_bias_scale, l.conv_input_scale, s_in_doc, I.doc.p,
-                                                 l.conv_output_scale, I.start.p, I.xc.p, need_v ? I.v.p : nullptr);
+      launch_conv(I.conv_kernel, L, E, c.d_conv, conv_in, conv_ld, d.conv_w.p, l.conv_b.empty() ? nullptr : d.conv_b.p,
+                  l.conv_weight_scale, l.conv_bias_scale, l.conv_input_scale, s_in_doc, I.doc.p, l.conv_output_scale,
+                  I.start.p, I.xc.p, need_v ? I.v.p : nullptr);
     });
     put(cap, lname(i, "conv1d.out"), "int8", {L, E}, I.xc.p, LE);
     if (need_v) put(cap, lname(i, "conv1d.v"), "float32", {L, E}, I.v.p, LE);
@@ -661,8 +664,7 @@ void rmsnorm_quant(int L, int D, const uint16_t* h_f16, const float* residual_in
   DevBuf<float> rin, rout;
   DevBuf<int8_t> q;
   h.upload(h_f16, n), dev_in(rin, residual_in, n), rout.resize(n), q.resize(n);
-  k_rmsnorm_quant<<<blocks_for(L, kNormWarps), 32 * kNormWarps, kNormWarps * D * sizeof(float)>>>(
-      L, D, h.p, residual_in ? rin.p : nullptr, rout.p, eps, s_in, q.p);
+  launch_rmsnorm_quant(L, D, h.p, residual_in ? rin.p : nullptr, rout.p, eps, s_in, q.p);
   sync("rmsnorm_quant");
   rout.download(residual_out, n), q.download(q_out, n);
 }
@@ -680,16 +682,15 @@ void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residua
 }
 
 void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
-                       const golden::Conv1dScales& s, int8_t* out, float* v_out) {
+                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k) {
   const size_t n = static_cast<size_t>(L) * E;
   OneDoc od(L);
   DevBuf<int8_t> dx, dw, db, dout;
   DevBuf<float> dv;
   dx.upload(x, n), dw.upload(w, static_cast<size_t>(E) * K), dev_in(db, bias, E), dout.resize(n);
   if (v_out) dv.resize(n);
-  k_conv<<<dim3(blocks_for(E, 128), L), 128>>>(L, E, K, dx.p, E, dw.p, bias ? db.p : nullptr, s.weight_scale,
-                                              s.bias_scale, s.input_scale, nullptr, od.doc.p, s.output_scale,
-                                              od.start.p, dout.p, v_out ? dv.p : nullptr);
+  launch_conv(k, L, E, K, dx.p, E, dw.p, bias ? db.p : nullptr, s.weight_scale, s.bias_scale, s.input_scale, nullptr,
+              od.doc.p, s.output_scale, od.start.p, dout.p, v_out ? dv.p : nullptr);
   sync("conv1d");
   dout.download(out, n);
   if (v_out) dv.download(v_out, n);
@@ -1023,6 +1024,45 @@ uint64_t f16_conversion_mismatches_all_inputs(uint32_t* first) {
   count.download(c.data(), 1);
   f.download(fv.data(), 1);
   if (first) *first = fv[0];
+  return c[0];
+}
+
+namespace {
+__global__ void k_conv_quant_check(uint64_t base, float s_u, float inv_su, unsigned long long* count, unsigned* first,
+                                   unsigned long long* fallbacks) {
+  const uint64_t i = base + static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const uint32_t b = static_cast<uint32_t>(i);
+  const float y = num::f32_from_bits(b);
+  int8_t q;
+  const bool fast = conv_quant_fast(y, inv_su, &q);
+  const int8_t want = num::quant_rna_sat8(num::silu_f32(y) / s_u);
+  const unsigned fb = __ballot_sync(0xFFFFFFFFu, !fast && fabsf(y) <= 64.0f);  // margin fallbacks
+  if (threadIdx.x % 32 == 0 && fb != 0) atomicAdd(fallbacks, static_cast<unsigned long long>(__popc(fb)));
+  if (conv_quant(y, s_u, inv_su) != want || (fast && q != want)) {
+    atomicAdd(count, 1ull);
+    atomicMin(first, b);
+  }
+}
+}  // namespace
+
+uint64_t conv_quant_mismatches_all_inputs(float s_u, uint32_t* first, uint64_t* fallbacks) {
+  if (!conv_fast_scale_ok(s_u)) throw std::invalid_argument("conv_quant_mismatches_all_inputs: s_u outside the fast path");
+  DevBuf<unsigned long long> count, fb;
+  DevBuf<unsigned> f;
+  count.upload(std::vector<unsigned long long>{0});
+  fb.upload(std::vector<unsigned long long>{0});
+  f.upload(std::vector<unsigned>{0xFFFFFFFFu});
+  const uint64_t chunk = uint64_t{1} << 30;
+  for (uint64_t base = 0; base < (uint64_t{1} << 32); base += chunk)
+    k_conv_quant_check<<<static_cast<unsigned>(chunk / 256), 256>>>(base, s_u, 1.0f / s_u, count.p, f.p, fb.p);
+  sync("conv quant check");
+  std::vector<unsigned long long> c(1), fbv(1);
+  std::vector<unsigned> fv(1);
+  count.download(c.data(), 1);
+  fb.download(fbv.data(), 1);
+  f.download(fv.data(), 1);
+  if (first) *first = fv[0];
+  if (fallbacks) *fallbacks = fbv[0];
   return c[0];
 }
 

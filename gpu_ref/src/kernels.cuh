@@ -13,6 +13,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "qmsim/golden/mode.h"
@@ -61,6 +62,69 @@ __global__ void k_rmsnorm_quant(int L, int D, const uint16_t* h, const float* re
   float r = lane == 0 ? rms_reciprocal(x, D, eps) : 0.0f;
   r = __shfl_sync(0xffffffffu, r, 0);
   for (int j = lane; j < D; j += 32) q[row + j] = num::quant_rne_sat8((x[j] * r) / s_in);
+}
+
+// k_rmsnorm_quant with kNormTok tokens per block of 256 threads (D % 4 == 0, 16-byte aligned
+// rows): the threads load and store the rows 4 elements at a time and keep x in shared memory
+// (rows padded to D + 1 floats); lane i of warp 0 then forms token i's sum of squares (golden's
+// order, the same operations as rms_reciprocal), so that a warp instruction advances 16 sums
+// instead of one.
+constexpr int kNormTok = 16, kNormTokThreads = 256;
+inline size_t rmsnorm_tok_smem(int D) { return static_cast<size_t>(kNormTok) * (D + 1) * sizeof(float); }
+__global__ void __launch_bounds__(kNormTokThreads) k_rmsnorm_quant_tok(int L, int D, const uint16_t* h,
+                                                                       const float* res_in, float* res_out, float eps,
+                                                                       float s_in, int8_t* q) {
+  extern __shared__ float xs[];  // [kNormTok][D + 1]
+  __shared__ float rs[kNormTok];
+  const int t0 = blockIdx.x * kNormTok, D4 = D / 4;
+  const int rows = min(kNormTok, L - t0);
+  for (int i = threadIdx.x; i < rows * D4; i += blockDim.x) {
+    const int r = i / D4, j = 4 * (i % D4);
+    const size_t g = static_cast<size_t>(t0 + r) * D + j;
+    const uint2 hv = *reinterpret_cast<const uint2*>(h + g);
+    float v[4] = {num::f16_to_f32(static_cast<uint16_t>(hv.x)), num::f16_to_f32(static_cast<uint16_t>(hv.x >> 16)),
+                  num::f16_to_f32(static_cast<uint16_t>(hv.y)), num::f16_to_f32(static_cast<uint16_t>(hv.y >> 16))};
+    if (res_in) {
+      const float4 rv = *reinterpret_cast<const float4*>(res_in + g);
+      v[0] = v[0] + rv.x, v[1] = v[1] + rv.y, v[2] = v[2] + rv.z, v[3] = v[3] + rv.w;
+    }
+    *reinterpret_cast<float4*>(res_out + g) = make_float4(v[0], v[1], v[2], v[3]);
+    float* x = xs + static_cast<size_t>(r) * (D + 1) + j;
+    x[0] = v[0], x[1] = v[1], x[2] = v[2], x[3] = v[3];
+  }
+  __syncthreads();
+  if (threadIdx.x < rows) rs[threadIdx.x] = rms_reciprocal(xs + static_cast<size_t>(threadIdx.x) * (D + 1), D, eps);
+  __syncthreads();
+  for (int i = threadIdx.x; i < rows * D4; i += blockDim.x) {
+    const int r = i / D4, j = 4 * (i % D4);
+    const float* x = xs + static_cast<size_t>(r) * (D + 1) + j;
+    const float rr = rs[r];
+    uint32_t packed = 0;
+#pragma unroll
+    for (int c = 0; c < 4; ++c)
+      packed |= static_cast<uint32_t>(static_cast<uint8_t>(num::quant_rne_sat8((x[c] * rr) / s_in))) << (8 * c);
+    *reinterpret_cast<uint32_t*>(q + static_cast<size_t>(t0 + r) * D + j) = packed;
+  }
+}
+// One QRMSNorm launch: k_rmsnorm_quant_tok where the rows allow it, else k_rmsnorm_quant.
+inline void launch_rmsnorm_quant(int L, int D, const uint16_t* h, const float* res_in, float* res_out, float eps,
+                                 float s_in, int8_t* q, cudaStream_t st = 0) {
+  if (L == 0) return;
+  const bool tok = D % 4 == 0 && rmsnorm_tok_smem(D) <= 160 * 1024 && reinterpret_cast<uintptr_t>(h) % 8 == 0 &&
+                   reinterpret_cast<uintptr_t>(res_in) % 16 == 0 && reinterpret_cast<uintptr_t>(res_out) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(q) % 4 == 0;
+  if (tok) {
+    static bool attr = false;  // once: more than the default 48 KB of dynamic shared memory
+    if (!attr) {
+      cudaFuncSetAttribute(k_rmsnorm_quant_tok, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024);
+      attr = true;
+    }
+    k_rmsnorm_quant_tok<<<static_cast<unsigned>((L + kNormTok - 1) / kNormTok), kNormTokThreads, rmsnorm_tok_smem(D),
+                          st>>>(L, D, h, res_in, res_out, eps, s_in, q);
+    return;
+  }
+  k_rmsnorm_quant<<<static_cast<unsigned>((L + kNormWarps - 1) / kNormWarps), 32 * kNormWarps,
+                    kNormWarps * D * sizeof(float), st>>>(L, D, h, res_in, res_out, eps, s_in, q);
 }
 
 // Final norm (spec §2.11, §5.8; f16_residual = the SE-fe5 variant).
@@ -298,6 +362,113 @@ __global__ void k_conv(int L, int E, int K, const int8_t* x, int ldx, const int8
   const size_t i = static_cast<size_t>(t) * E + e;
   if (v_out) v_out[i] = v;
   out[i] = num::quant_rna_sat8(v / s_u);
+}
+
+// The conv output's int8 code without the correctly rounded exp and the two IEEE divisions, where
+// that provably gives the golden code q = sat8(RNA(silu_f32(y) / s_u)). r = y·rcp(1 + 2^(-y·log2e))
+// ·inv_su with the hardware approximations (ex2.approx, rcp.approx) differs from golden's
+// quotient by less than |r|·(2^-20 + |y|·2^-23.5) (ex2.approx within 2^-21 relative, the rounding
+// of -y·log2e amplified by |y|, five further roundings; golden's own five roundings), so RNA(r) is
+// golden's code unless r lies within that distance of a rounding boundary k + 1/2. The margin
+// taken is 8x (4x for the |y| term) that bound; inside it, or for |y| > 64 or a non-finite y, the
+// function returns false and the caller evaluates golden's definition. |r| >= 192 saturates
+// in both. gpu_ops_test checks the function against the definition on all 2^32 bit patterns of y
+// for several s_u (ConvFastQuantEqualsGoldenOnEveryInput).
+__device__ __forceinline__ float ex2_approx(float x) {
+  float r;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ float rcp_approx(float x) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ bool conv_quant_fast(float y, float inv_su, int8_t* q) {
+  const float ay = fabsf(y);
+  if (!(ay <= 64.0f)) return false;
+  const float r = (y * rcp_approx(1.0f + ex2_approx(y * -1.44269504f))) * inv_su;
+  const float a = fabsf(r);
+  if (a < 192.0f && !(fabsf((a - truncf(a)) - 0.5f) > a * (0x1p-17f + ay * 0x1p-21f))) return false;
+  *q = num::quant_rna_sat8(r);
+  return true;
+}
+// golden's code: num::quant_rna_sat8(num::silu_f32(y) / s_u).
+__device__ __forceinline__ int8_t conv_quant(float y, float s_u, float inv_su) {
+  int8_t q;
+  if (conv_quant_fast(y, inv_su, &q)) return q;
+  return num::quant_rna_sat8(num::silu_f32(y) / s_u);
+}
+// Whether the fast path applies to s_u: 1/s_u rounded is a finite normal float and s_u normal.
+inline bool conv_fast_scale_ok(float s_u) {
+  const float inv = 1.0f / s_u;
+  return s_u > 0.0f && std::isfinite(inv) && std::isnormal(inv) && std::isnormal(s_u);
+}
+
+// k_conv for the forward's usual case (int8 output only, K = 4, E % 4 == 0, 4-byte aligned rows,
+// 16-byte aligned weights): a thread owns 4 channels (one 4-byte load per row) and kConvTok
+// consecutive tokens, keeping the window in registers, and quantizes through conv_quant. The
+// integer sums and y = fma(scale, acc, bias) are k_conv's.
+constexpr int kConvTok = 16, kConvThreads = 128;
+__global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8_t* x, int ldx, const int8_t* w,
+                                                        const int8_t* b, float w_c, float b_c, float s_x,
+                                                        const float* s_in_doc, const int32_t* doc, float s_u,
+                                                        float inv_su, const int32_t* start, int8_t* out) {
+  const int e4 = blockIdx.x * blockDim.x + threadIdx.x;  // channels 4·e4 .. 4·e4 + 3
+  if (4 * e4 >= E) return;
+  const int t0 = blockIdx.y * kConvTok;
+  const int t1 = min(L, t0 + kConvTok);
+  const int4 wv = __ldg(reinterpret_cast<const int4*>(w) + e4);  // [4 channels][4 taps]
+  const int wk[4] = {wv.x, wv.y, wv.z, wv.w};
+  float bias[4];
+  const char4 bq = b ? *reinterpret_cast<const char4*>(b + 4 * e4) : make_char4(0, 0, 0, 0);
+  bias[0] = static_cast<float>(bq.x) * b_c, bias[1] = static_cast<float>(bq.y) * b_c;
+  bias[2] = static_cast<float>(bq.z) * b_c, bias[3] = static_cast<float>(bq.w) * b_c;
+  auto row = [&](int ti) { return *reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(ti) * ldx + 4 * e4); };
+  uint32_t win[4];  // rows t-3 .. t (window[3] = row t)
+  for (int k = 0; k < 3; ++k) win[k + 1] = t0 - 3 + k >= 0 ? row(t0 - 3 + k) : 0u;
+  for (int t = t0; t < t1; ++t) {
+    win[0] = win[1], win[1] = win[2], win[2] = win[3];
+    win[3] = row(t);
+    const int st = start[t];
+    int32_t acc[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      if (t - 3 + k < st) continue;  // the window never crosses the document start
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int32_t xv = static_cast<int8_t>(win[k] >> (8 * c));
+        const int32_t wv8 = static_cast<int8_t>(static_cast<uint32_t>(wk[c]) >> (8 * k));
+        acc[c] += wv8 * xv;
+      }
+    }
+    const float scale = w_c * (s_in_doc ? s_in_doc[doc[t]] : s_x);
+    uint32_t packed = 0;
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc[c]), bias[c]);
+      packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
+    }
+    *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
+  }
+}
+// One conv launch: k_conv4 where it applies (and kind is kAuto), else k_conv.
+inline void launch_conv(ConvKernel kind, int L, int E, int K, const int8_t* x, int ldx, const int8_t* w,
+                        const int8_t* b, float w_c, float b_c, float s_x, const float* s_in_doc, const int32_t* doc,
+                        float s_u, const int32_t* start, int8_t* out, float* v_out, cudaStream_t st = 0) {
+  const bool fast = kind == ConvKernel::kAuto && v_out == nullptr && K == 4 && E % 4 == 0 && ldx % 4 == 0 &&
+                    reinterpret_cast<uintptr_t>(x) % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(b) % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 4 == 0 &&
+                    conv_fast_scale_ok(s_u);
+  if (fast) {
+    const dim3 grid(static_cast<unsigned>((E / 4 + kConvThreads - 1) / kConvThreads),
+                    static_cast<unsigned>((L + kConvTok - 1) / kConvTok));
+    k_conv4<<<grid, kConvThreads, 0, st>>>(L, E, x, ldx, w, b, w_c, b_c, s_x, s_in_doc, doc, s_u, 1.0f / s_u, start,
+                                           out);
+    return;
+  }
+  const dim3 grid(static_cast<unsigned>((E + 127) / 128), static_cast<unsigned>(L));
+  k_conv<<<grid, 128, 0, st>>>(L, E, K, x, ldx, w, b, w_c, b_c, s_x, s_in_doc, doc, s_u, start, out, v_out);
 }
 
 // ------------------------------------------------------------------ mode sites (spec §4, §5.8)

@@ -54,6 +54,17 @@ const char* scan_table_name(ScanTable t);
 /// Parses auto | on | off; throws std::invalid_argument naming the variable otherwise.
 ScanTable scan_table_from_env();
 
+/// The conv1d kernels (spec §2.5; the same integer sums and y = fma(scale, acc, bias)):
+///   kAuto   k_conv4 where it applies (int8 output only, K = 4, E % 4 == 0, aligned rows): four
+///           channels and 16 tokens a thread, the code from hardware approximations of SiLU and
+///           1/s_u wherever their certified error cannot change it, else golden's definition
+///   kExact  k_conv: one thread per (token, channel), golden's definition on every element
+/// GpuModel uses kAuto unless QMSIM_GPU_CONV=auto|exact says otherwise.
+enum class ConvKernel { kAuto, kExact };
+const char* conv_kernel_name(ConvKernel k);
+/// Parses auto | exact; throws std::invalid_argument naming the variable otherwise.
+ConvKernel conv_kernel_from_env();
+
 namespace ops {
 
 /// y[m, n] for x [M, K] (row stride ldx) and W [N, K]: int8 out = sat8(RNE(fl32(outer·fl32(inner·acc))))
@@ -71,7 +82,7 @@ void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residua
                        float eps, bool f16_residual, uint16_t* out_f16);
 /// golden::conv1d_silu_quant on one document (x [L, E] contiguous; v_out nullable).
 void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
-                       const golden::Conv1dScales& s, int8_t* out, float* v_out);
+                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k = ConvKernel::kAuto);
 /// golden::selective_scan (int8 inputs; B, C [L, N]; state, state_q nullable).
 void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, const int8_t* B, const int8_t* C,
                     const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
@@ -125,6 +136,12 @@ uint64_t exp_ff_mismatches_all_inputs(uint32_t* first);
 /// binary16 input: the
 /// count of inputs where they differ, the first such input (bit pattern) in *first.
 uint64_t f16_conversion_mismatches_all_inputs(uint32_t* first);
+/// The conv output quantizer of k_conv4 (approximations with a certified margin, golden's
+/// definition inside it) against golden's num::quant_rna_sat8(num::silu_f32(y) / s_u) for every
+/// binary32 y (2^32): the count of y where the codes differ (first such bit pattern in *first) and
+/// the count of y with |y| <= 64 that took golden's definition (*fallbacks: the inputs near a
+/// rounding boundary; larger |y| always take it).
+uint64_t conv_quant_mismatches_all_inputs(float s_u, uint32_t* first, uint64_t* fallbacks);
 
 }  // namespace ops
 }  // namespace gpu
