@@ -1000,7 +1000,8 @@ __global__ void k_f16_check(uint64_t base, unsigned long long* count, unsigned* 
   const uint64_t i = base + static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const uint32_t b = static_cast<uint32_t>(i);
   const float x = num::f32_from_bits(b);
-  bool bad = num::f32_to_f16_rne(x) != num::f32_to_f16_rne_soft(x) || num::f32_to_i32_sat(x) != num::f32_to_i32_sat_soft(x);
+  bool bad = num::f32_to_f16_rne(x) != num::f32_to_f16_rne_soft(x) || num::f32_to_i32_sat(x) != num::f32_to_i32_sat_soft(x) ||
+             num::f32_to_i32_rne_sat(x) != num::f32_to_i32_sat_soft(num::round_rne(x));
   if (b < 65536u) bad |= num::f32_bits(num::f16_to_f32(static_cast<uint16_t>(b))) !=
                          num::f32_bits(num::f16_to_f32_soft(static_cast<uint16_t>(b)));
   if (bad) {

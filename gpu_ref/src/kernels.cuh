@@ -164,14 +164,33 @@ struct GemmEpilogue {
   void* y;
   int ldy;
   // int8 sat8(RNE(fl32(outer·fl32(inner·acc)))), or f16; alpha rows: fl32(alpha·acc).
+  __device__ __forceinline__ float value(bool use_alpha, int32_t acc) const {
+    return use_alpha ? alpha * num::i32_to_f32_rne(acc) : outer * (inner * num::i32_to_f32_rne(acc));
+  }
   __device__ void store(int m, int n, int32_t acc) const {
-    const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
-    const float v = use_alpha ? alpha * num::i32_to_f32_rne(acc) : outer * (inner * num::i32_to_f32_rne(acc));
+    const float v = value(row_alpha != nullptr && row_alpha[m] != 0, acc);
     const size_t o = static_cast<size_t>(m) * ldy + n;
     if (out_f16)
       static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
     else
       static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
+  }
+  // Outputs (m, n) and (m, n + 1) (both inside the matrix) in one 2- or 4-byte store; needs
+  // pair_ok() and an even n.
+  __device__ bool pair_ok() const {
+    return ldy % 2 == 0 && reinterpret_cast<uintptr_t>(y) % (out_f16 ? 4 : 2) == 0;
+  }
+  __device__ __forceinline__ void store2(int m, int n, int32_t acc0, int32_t acc1) const {
+    const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
+    const float v0 = value(use_alpha, acc0), v1 = value(use_alpha, acc1);
+    const size_t o = static_cast<size_t>(m) * ldy + n;
+    if (out_f16)
+      *reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(y) + o) =
+          static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
+    else
+      *reinterpret_cast<uint16_t*>(static_cast<int8_t*>(y) + o) =
+          static_cast<uint16_t>(static_cast<uint8_t>(num::quant_rne_sat8(v0)) |
+                                static_cast<uint8_t>(num::quant_rne_sat8(v1)) << 8);
   }
 };
 
@@ -328,15 +347,22 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
     __syncthreads();
     cur ^= 1;
   }
+  const bool pairs = ep.pair_ok();
 #pragma unroll
   for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
     for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
+      for (int c = 0; c < 4; c += 2) {  // (c, c + 1): columns n, n + 1 of row m
         const int m = m0 + wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0);
-        const int n = n0 + wn * 32 + ni * 8 + tg * 2 + (c & 1);
-        if (m < M && n < N) ep.store(m, n, acc[mi][ni][c]);
+        const int n = n0 + wn * 32 + ni * 8 + tg * 2;
+        if (m >= M) continue;
+        if (pairs && n + 1 < N) {
+          ep.store2(m, n, acc[mi][ni][c], acc[mi][ni][c + 1]);
+        } else {
+          if (n < N) ep.store(m, n, acc[mi][ni][c]);
+          if (n + 1 < N) ep.store(m, n + 1, acc[mi][ni][c + 1]);
+        }
       }
 }
 

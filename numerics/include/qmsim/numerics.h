@@ -83,12 +83,23 @@ QMSIM_HD int32_t f32_to_i32_sat(float x) {
   return f32_to_i32_sat_soft(x);
 #endif
 }
+/// RNE to int32 with saturation, NaN -> 0: f32_to_i32_sat(round_rne(x)). On the device the one
+/// instruction cvt.rni.s32.f32 (gpu_ops_test compares the two on every input).
+QMSIM_HD int32_t f32_to_i32_rne_sat(float x) {
+#if defined(__CUDA_ARCH__)
+  int32_t i;
+  asm("cvt.rni.s32.f32 %0, %1;" : "=r"(i) : "f"(x));
+  return i;
+#else
+  return f32_to_i32_sat_soft(round_rne(x));
+#endif
+}
 /// int32 -> f32, RNE (exact for |v| <= 2^24). spec §2.4.
 QMSIM_HD float i32_to_f32_rne(int32_t v) { return static_cast<float>(v); }
 
 // ---------------------------------------------------------------- quantizers (float -> int8)
 /// sat8(RNE(v)): GEMM epilogues (cvt.rni.sat.s8.f32), QRMSNorm, PyTorch requant. NaN -> 0.
-QMSIM_HD int8_t quant_rne_sat8(float v) { return sat8(f32_to_i32_sat(round_rne(v))); }
+QMSIM_HD int8_t quant_rne_sat8(float v) { return sat8(f32_to_i32_rne_sat(v)); }
 /// sat8(RNA(v)): conv1d output, SSM state (spec §2.5, §2.6). NaN -> 0.
 QMSIM_HD int8_t quant_rna_sat8(float v) { return sat8(f32_to_i32_sat(round_rna(v))); }
 /// wrap8(RNA(v)): the original Hadamard quantizer `(int8_t)roundf(x)` = cvt.rzi.s32 + 8-bit

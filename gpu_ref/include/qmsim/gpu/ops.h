@@ -131,7 +131,8 @@ double time_exp_ms(bool ff, size_t n, int reps);
 /// num::exp_cr_ff against num::exp_cr on the GPU for every binary32 input (2^32): the count of
 /// inputs where the two differ (bitwise; NaN == NaN), the first such input in *first.
 uint64_t exp_ff_mismatches_all_inputs(uint32_t* first);
-/// num::f32_to_f16_rne, num::f16_to_f32 and num::f32_to_i32_sat on the device (hardware cvt)
+/// num::f32_to_f16_rne, num::f16_to_f32, num::f32_to_i32_sat and num::f32_to_i32_rne_sat on the
+/// device (hardware cvt)
 /// against their portable definitions (_soft, the host's code) on every binary32 input and every
 /// binary16 input: the
 /// count of inputs where they differ, the first such input (bit pattern) in *first.
