@@ -799,7 +799,7 @@ __global__ void k_scan(int B, const int32_t* off, int E, int N_rt, ScanIn in, Sc
   const float* tab_dt_e = kTab ? in.tab_dt + static_cast<size_t>(e) * 256 : nullptr;
   constexpr bool k16 = kN == 16;
   const bool vec = k16 && scan_bc_vec(in);
-  for (int t = off[d]; t < off[d + 1]; ++t) {
+  for (int t = off[d], t_end = off[d + 1]; t < t_end; ++t) {  // t_end loaded once (y may alias off)
     const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt, tab_dt_e, in.tab_zden);
     float acc = scan_acc0<kPseq>(k, Dv);
     float Bv[16], Cv[16];
@@ -868,7 +868,7 @@ __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in
   const float bias_dt = s.dt_bias * static_cast<float>(in.dt_bias[e]);
   const float* tab_e = kTab ? in.tab_dA + static_cast<size_t>(e) * 256 * N : nullptr;
   const float* tab_dt_e = kTab ? in.tab_dt + static_cast<size_t>(e) * 256 : nullptr;
-  for (int t = off[d]; t < off[d + 1]; ++t) {
+  for (int t = off[d], t_end = off[d + 1]; t < t_end; ++t) {  // t_end loaded once (y may alias off)
     const ScanTok k = scan_token<kPseq>(in, s, E, t, e, bias_dt, tab_dt_e, in.tab_zden);
     float Cn = 0.0f;
     if (live) {
@@ -926,7 +926,7 @@ __global__ void __launch_bounds__(kShWarps * 32, 3) k_scan_shared(int B, const i
 #pragma unroll
   for (int n = 0; n < N; ++n) h[n] = 0.0f;
   const bool vec = scan_bc_vec(in);
-  for (int t = off[d]; t < off[d + 1]; ++t) {
+  for (int t = off[d], t_end = off[d + 1]; t < t_end; ++t) {  // t_end loaded once (y may alias off)
     const ScanTok tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, tab_dt_e, sh_zden);
     float acc = scan_acc0<kPseq>(tk, Dv);
     float Bv[16], Cv[16];
