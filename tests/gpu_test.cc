@@ -278,10 +278,16 @@ TEST(Gpu, Mamba130mShape) {
     batch.push_back(random_doc(L, 300 + d, big.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  for (const char* mode_name : {"0", "2-1", "6-4"}) {
+  // The same batch through the 12-channel shared-memory scan (QMSIM_GPU_SCAN=shared12, read when
+  // a GpuModel is made).
+  setenv("QMSIM_GPU_SCAN", "shared12", 1);
+  gpu::GpuModel g12(big);
+  unsetenv("QMSIM_GPU_SCAN");
+  for (const char* mode_name : {"0", "2-1", "6-4", "0 shared12"}) {
+    const bool s12 = std::strchr(mode_name, ' ') != nullptr;
     gpu::RunOptions ro;
-    ro.mode = config::resolve_mode(mode_name).spec;
-    const auto out = g.forward_batch(batch, pos, ro);
+    ro.mode = config::resolve_mode(s12 ? "0" : mode_name).spec;
+    const auto out = (s12 ? g12 : g).forward_batch(batch, pos, ro);
     for (size_t d = 0; d < batch.size(); ++d) {
       golden::ForwardOptions o;
       o.threads = 16;

@@ -99,7 +99,8 @@ const EnumNames<GemmKernel> kGemmNames = {{"mma", GemmKernel::kMma}, {"dp4a", Ge
 const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"channels", ScanKernel::kChannels},
                                           {"states", ScanKernel::kStates},
-                                          {"shared", ScanKernel::kShared}};
+                                          {"shared", ScanKernel::kShared},
+                                          {"shared12", ScanKernel::kShared12}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {{"auto", ConvKernel::kAuto}, {"exact", ConvKernel::kExact}};
 }  // namespace

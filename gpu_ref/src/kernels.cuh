@@ -885,21 +885,29 @@ __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in
 }
 
 // Parallel over channels with the tables in shared memory (N == 16, int8 dt): a block owns
-// kShC channels and copies their tables (kShC·256 rows of 16 exps, 256 softplus values each, and
-// the 256 SiLU denominators: 69 KB) into shared memory once; its lanes are (document slot,
-// channel), so that a warp advances 32 / kShC documents of kShC channels, one token at a time. Per
+// kC channels and copies their tables (kC·256 rows of 16 exps, 256 softplus values each, and the
+// 256 SiLU denominators: 17 KB a channel) into shared memory once; its lanes are (document slot,
+// channel), so that a warp advances 32 / kC documents of kC channels, one token at a time. Per
 // thread the arithmetic and its order are k_scan's. The 16 exps of a row are 4 float4 chunks,
 // stored XOR-swizzled by the row so that the lanes of a warp, reading rows at random, spread over
 // the banks. Documents in `order` (longest first: the documents of a warp have similar lengths),
 // or 0..B-1 when null.
-constexpr int kShC = 4, kShWarps = 8, kShDocs = kShWarps * 32 / kShC;  // documents per block
-constexpr size_t kShBytes = (static_cast<size_t>(kShC) * 256 * 17 + 256) * sizeof(float);
+// Two shapes (ScanKernel): kShared, 4 channels x 64 documents (8 warps, 69 KB, 3 blocks an SM),
+// and kShared12, 12 channels x 64 documents (24 warps, 205 KB, one block an SM): the same 768
+// threads an SM, but each token's B and C row (128 bytes) serves 12 channels instead of 4 and each
+// 32-byte sector of u, z and dt 12 bytes instead of 4 (a third of the L2 traffic per step).
+template <int kC, int kWarps>
+struct ScanShape {
+  static constexpr int kDocs = kWarps * 32 / kC;  // documents per block
+  static constexpr size_t kBytes = (static_cast<size_t>(kC) * 256 * 17 + 256) * sizeof(float);
+};
 __device__ __forceinline__ int sh_chunk(int q, int j) { return j ^ ((q >> 1) & 3); }
-template <bool kPseq>
-__global__ void __launch_bounds__(kShWarps * 32, 3) k_scan_shared(int B, const int32_t* off, const int32_t* order, int E,
-                                                                  ScanIn in, ScanScales s, uint16_t* y, float* state,
-                                                                  int8_t* state_q) {
-  constexpr int N = 16;
+template <bool kPseq, int kC, int kWarps, int kMinBlocks>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, const int32_t* off,
+                                                                         const int32_t* order, int E, ScanIn in,
+                                                                         ScanScales s, uint16_t* y, float* state,
+                                                                         int8_t* state_q) {
+  constexpr int N = 16, kShC = kC, kShDocs = ScanShape<kC, kWarps>::kDocs;
   extern __shared__ float4 sh4[];
   float4* sh_dA = sh4;                                                 // [kShC][256][4 chunks]
   float* sh_dt = reinterpret_cast<float*>(sh4 + kShC * 256 * 4);       // [kShC][256]
@@ -976,12 +984,27 @@ inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, 
   else
     k_scan<kPseq, 0, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
 }
+template <bool kPseq, int kC, int kWarps, int kMinBlocks>
+inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
+                               const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+  using Shape = ScanShape<kC, kWarps>;
+  static bool attr = false;  // once per instantiation: its dynamic shared memory
+  if (!attr) {
+    cudaFuncSetAttribute(k_scan_shared<kPseq, kC, kWarps, kMinBlocks>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(Shape::kBytes));
+    attr = true;
+  }
+  const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
+  k_scan_shared<kPseq, kC, kWarps, kMinBlocks><<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y,
+                                                                                        state, state_q);
+}
 template <bool kPseq>
 inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, const int32_t* order,
                           int E, int N, ScanIn in,
                           const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab, cudaStream_t st) {
   const size_t pairs = static_cast<size_t>(B) * E;
-  if (kind == ScanKernel::kShared && (in.dt_q == nullptr || N != 16 || tab == nullptr || table == ScanTable::kOff))
+  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12) &&
+      (in.dt_q == nullptr || N != 16 || tab == nullptr || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernel needs the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
                                    (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
@@ -996,15 +1019,13 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
   in.tab_dt = tab;
   in.tab_dA = tab + static_cast<size_t>(E) * 256;
   in.tab_zden = in.tab_dA + static_cast<size_t>(E) * 256 * N;
-  const bool shared = N == 16 && (kind == ScanKernel::kShared || (kind == ScanKernel::kAuto && !states));
+  const bool shared = N == 16 && (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
+                                  (kind == ScanKernel::kAuto && !states));
   if (shared) {
-    static bool attr = false;  // once per instantiation: the 69 KB of dynamic shared memory
-    if (!attr) {
-      cudaFuncSetAttribute(k_scan_shared<kPseq>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kShBytes));
-      attr = true;
-    }
-    const dim3 grid(static_cast<unsigned>((E + kShC - 1) / kShC), static_cast<unsigned>((B + kShDocs - 1) / kShDocs));
-    k_scan_shared<kPseq><<<grid, kShWarps * 32, kShBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
+    if (kind == ScanKernel::kShared12)
+      launch_scan_shared<kPseq, 12, 24, 1>(B, off, order, E, in, s, y, state, state_q, st);
+    else
+      launch_scan_shared<kPseq, 4, 8, 3>(B, off, order, E, in, s, y, state, state_q, st);
     return;
   }
   launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);

@@ -30,10 +30,12 @@ GemmKernel gemm_kernel_from_env();
 ///   kShared    kChannels with the scan's tables (ScanTable) in shared memory: a block holds the
 ///              tables of 4 channels and runs 64 documents of them (N = 16 and an int8 dt only;
 ///              otherwise kChannels)
+///   kShared12  kShared with 12 channels a block (24 warps, one block an SM): a token's B and C
+///              and each 32-byte sector of u, z, dt serve 12 channels instead of 4
 ///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared where it applies
 ///              (else kChannels), kStates below
-/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|auto says otherwise.
-enum class ScanKernel { kAuto, kChannels, kStates, kShared };
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|auto says otherwise.
+enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12 };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
 /// Parses auto | channels | states | shared; throws std::invalid_argument naming the variable otherwise.
