@@ -43,7 +43,8 @@ using gpu::GemmKernel;
 using num::Rounding;
 
 constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
-const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma};
+const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma, GemmKernel::kMmaAsync,
+                                   GemmKernel::kMmaWide};
 
 // ---------------------------------------------------------------- random inputs
 std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {

@@ -176,7 +176,7 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     batch.push_back(random_doc(L, 500 + d, q.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  for (const char* kernel : {"mma", "dp4a", "naive"}) {
+  for (const char* kernel : {"mma", "mma-async", "mma-wide", "dp4a", "naive"}) {
     setenv("QMSIM_GPU_GEMM", kernel, 1);
     gpu::GpuModel g(q);
     unsetenv("QMSIM_GPU_GEMM");

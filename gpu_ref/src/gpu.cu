@@ -95,7 +95,11 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   }
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
-const EnumNames<GemmKernel> kGemmNames = {{"mma", GemmKernel::kMma}, {"dp4a", GemmKernel::kDp4a}, {"naive", GemmKernel::kNaive}};
+const EnumNames<GemmKernel> kGemmNames = {{"mma", GemmKernel::kMma},
+                                          {"dp4a", GemmKernel::kDp4a},
+                                          {"naive", GemmKernel::kNaive},
+                                          {"mma-async", GemmKernel::kMmaAsync},
+                                          {"mma-wide", GemmKernel::kMmaWide}};
 const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"channels", ScanKernel::kChannels},
                                           {"states", ScanKernel::kStates},
@@ -115,6 +119,19 @@ const char* conv_kernel_name(ConvKernel k) { return enum_name(k, kConvNames); }
 ConvKernel conv_kernel_from_env() { return enum_from_env("QMSIM_GPU_CONV", kConvNames); }
 
 namespace {
+template <int kBN, int kMinBlocks>
+void launch_gemm_async(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
+                       cudaStream_t st) {
+  constexpr size_t bytes = GemmAsyncShape<kBN>::kBytes;
+  static bool attr = false;  // once per instantiation: more than 48 KB of dynamic shared memory
+  if (!attr) {
+    cudaFuncSetAttribute(k_gemm_mma_async<kBN, kMinBlocks>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(bytes));
+    attr = true;
+  }
+  k_gemm_mma_async<kBN, kMinBlocks><<<dim3(blocks_for(N, kBN), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx,
+                                                                                                   W, ep);
+}
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                  cudaStream_t st = 0) {
   if (M == 0 || N == 0) return;
@@ -125,10 +142,18 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
     case GemmKernel::kDp4a:
       k_gemm_dp4a<<<dim3(blocks_for(N, kTN), blocks_for(M, kTM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep);
       break;
-    case GemmKernel::kMma: {
+    case GemmKernel::kMma:
+    case GemmKernel::kMmaAsync:
+    case GemmKernel::kMmaWide: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
-      k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);
+      if (vec && k == GemmKernel::kMmaAsync) {
+        launch_gemm_async<128, 2>(M, N, K, x, ldx, W, ep, st);
+      } else if (vec && k == GemmKernel::kMmaWide) {
+        launch_gemm_async<256, 1>(M, N, K, x, ldx, W, ep, st);
+      } else {
+        k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);
+      }
       break;
     }
   }
@@ -430,7 +455,9 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
                                                  static_cast<double>(L) * Nn * (f16 ? 2 : 1);
     // The tensor-core kernel's K stage is 64 bytes: for K < 64 (dt_proj, K = dt_rank) most of it
     // would multiply zero padding, and the __dp4a kernel is faster (docs/BENCHMARKS.md).
-    const GemmKernel k = I.gemm_kernel == GemmKernel::kMma && K < 64 ? GemmKernel::kDp4a : I.gemm_kernel;
+    const bool tc = I.gemm_kernel == GemmKernel::kMma || I.gemm_kernel == GemmKernel::kMmaAsync ||
+                    I.gemm_kernel == GemmKernel::kMmaWide;
+    const GemmKernel k = tc && K < 64 ? GemmKernel::kDp4a : I.gemm_kernel;
     const std::string label = std::string(name) + " (" + gemm_kernel_name(k) + ")";
     I.run(label.c_str(), ops, bytes, [&] { launch_gemm(k, L, Nn, K, x, ldx, W, ep); });
   };

@@ -366,6 +366,111 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
       }
 }
 
+// k_gemm_mma with a kStages-deep cp.async pipeline (global -> shared without registers; tiles
+// past the matrix zero-filled by the copy's source size) and a kBN-column block tile: 8 warps as
+// 2 x 4, each 64 x kBN/4 (kBN = 256: 64 x 64 warp tiles, 4 x 8 mma tiles, one block an SM).
+// Needs K % 16 == 0 and 16-byte aligned rows (the vec case of k_gemm_mma). Same fragments, same
+// exact int32 sums, same epilogue.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool full) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(full ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kN>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kN)); }
+template <int kBN>
+struct GemmAsyncShape {
+  static constexpr int kStages = 3;
+  static constexpr size_t kStageWords = static_cast<size_t>(kMM + kBN) * kMW;
+  static constexpr size_t kBytes = kStages * kStageWords * 4;
+};
+template <int kBN, int kMinBlocks>
+__global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N, int K, const int8_t* x, int ldx,
+                                                                    const int8_t* W, GemmEpilogue ep) {
+  using Shape = GemmAsyncShape<kBN>;
+  constexpr int kS = Shape::kStages, kNI = kBN / 32;  // mma tiles of 8 columns per warp
+  extern __shared__ __align__(16) uint32_t gsm[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
+  const int wm = warp / 4, wn = warp % 4;
+  const int m0 = blockIdx.y * kMM, n0 = blockIdx.x * kBN;
+  auto xs = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + r * kMW + w; };
+  auto ws = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + (kMM + r) * kMW + w; };
+  const int kt_count = (K + kMK - 1) / kMK;
+  auto issue = [&](int kt) {
+    if (kt < kt_count) {
+      const int st = kt % kS, k0 = kt * kMK;
+      for (int i = threadIdx.x; i < (kMM + kBN) * (kMK / 16); i += 256) {
+        const int r = i / (kMK / 16), c = i % (kMK / 16), k = k0 + c * 16;
+        if (r < kMM) {
+          const int m = m0 + r;
+          const bool ok = m < M && k < K;
+          cp_async16(xs(st, r, c * 4), x + (ok ? static_cast<size_t>(m) * ldx + k : 0), ok);
+        } else {
+          const int n = n0 + r - kMM;
+          const bool ok = n < N && k < K;
+          cp_async16(ws(st, r - kMM, c * 4), W + (ok ? static_cast<size_t>(n) * K + k : 0), ok);
+        }
+      }
+    }
+    cp_async_commit();  // an empty group past the end keeps the wait counts uniform
+  };
+  int32_t acc[4][kNI][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < kNI; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[i][j][c] = 0;
+#pragma unroll
+  for (int s = 0; s < kS - 1; ++s) issue(s);
+  for (int kt = 0; kt < kt_count; ++kt) {
+    cp_async_wait<kS - 2>();  // tile kt has landed (this thread's copies) ...
+    __syncthreads();          // ... everyone's, and everyone is done with tile kt - 1's stage
+    issue(kt + kS - 1);       // into the stage tile kt - 1 used
+    const int st = kt % kS;
+#pragma unroll
+    for (int kw = 0; kw < kMK / 4; kw += 8) {
+      uint32_t a[4][4], b[kNI][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) {
+        const int r = wm * 64 + mi * 16 + g;
+        a[mi][0] = *xs(st, r, kw + tg);
+        a[mi][1] = *xs(st, r + 8, kw + tg);
+        a[mi][2] = *xs(st, r, kw + 4 + tg);
+        a[mi][3] = *xs(st, r + 8, kw + 4 + tg);
+      }
+#pragma unroll
+      for (int ni = 0; ni < kNI; ++ni) {
+        const int c = wn * (kBN / 4) + ni * 8 + g;
+        b[ni][0] = *ws(st, c, kw + tg);
+        b[ni][1] = *ws(st, c, kw + 4 + tg);
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < kNI; ++ni) mma_s8(acc[mi][ni], a[mi], b[ni]);
+    }
+  }
+  cp_async_wait<0>();
+  const bool pairs = ep.pair_ok();
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < kNI; ++ni)
+#pragma unroll
+      for (int c = 0; c < 4; c += 2) {
+        const int m = m0 + wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0);
+        const int n = n0 + wn * (kBN / 4) + ni * 8 + tg * 2;
+        if (m >= M) continue;
+        if (pairs && n + 1 < N) {
+          ep.store2(m, n, acc[mi][ni][c], acc[mi][ni][c + 1]);
+        } else {
+          if (n < N) ep.store(m, n, acc[mi][ni][c]);
+          if (n + 1 < N) ep.store(m, n + 1, acc[mi][ni][c + 1]);
+        }
+      }
+}
+
 // ------------------------------------------------------------------ conv1d (spec §2.5)
 
 // Causal conv1d + SiLU + RNA quantizer, one thread per (t, e); x [T, E] with row stride ldx. The

@@ -17,9 +17,12 @@ namespace gpu {
 ///   kNaive  one thread per output (the baseline of the benchmarks)
 ///   kDp4a   64x64 tiles in shared memory, __dp4a on CUDA cores
 ///   kMma    tensor cores: mma.sync m16n8k32 s8.s8.s32, 128x128 block tiles
+///   kMmaAsync  kMma fed by a 3-stage cp.async pipeline (global -> shared without registers)
+///   kMmaWide   kMmaAsync with 128 x 256 block tiles (64 x 64 per warp, one block an SM)
+///   (the two async kernels need K % 16 == 0 and 16-byte aligned rows, else they run kMma)
 /// GpuModel uses kMma (and kDp4a for the GEMMs with K < 64, where it is faster) unless
-/// QMSIM_GPU_GEMM=naive|dp4a|mma says otherwise (dp4a and naive: every GEMM).
-enum class GemmKernel { kNaive, kDp4a, kMma };
+/// QMSIM_GPU_GEMM=naive|dp4a|mma|mma-async|mma-wide says otherwise (dp4a and naive: every GEMM).
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaWide };
 const char* gemm_kernel_name(GemmKernel k);
 /// Parses naive | dp4a | mma; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
