@@ -822,7 +822,7 @@ TEST(GpuOps, HadamardQuant) {
 // ================================================================ lm_head
 TEST(GpuOps, LmHeadF16) {
   REQUIRE_GPU();
-  const int shapes[][3] = {{1, 1000, 128}, {3, 1000, 128}, {2, 17, 64}, {4, 256, 7}, {1, 50, 768}, {5, 1, 1}};
+  const int shapes[][3] = {{1, 1000, 128}, {3, 1000, 128}, {2, 17, 64}, {4, 256, 7}, {1, 50, 768}, {5, 1, 1}, {130, 300, 72}, {129, 257, 768}};
   uint32_t seed = 1200;
   for (const auto& sh : shapes) {
     const int P = sh[0], V = sh[1], D = sh[2];

@@ -640,8 +640,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
   });
   put(cap, "norm_f.out", "float16", {L, D}, I.yf.p, LD);
   I.run("lm_head", 2.0 * P * V * D, static_cast<double>(V) * D * 2 + static_cast<double>(P) * V * 4, [&] {
-    k_lm_head<<<dim3(blocks_for(V, kHV), blocks_for(P, kHP)), 256>>>(P, V, D, I.yf.p, I.pos.p, I.head.p,
-                                                                      profile.f16_logits, I.logits.p);
+    launch_lm_head(P, V, D, I.yf.p, I.pos.p, I.head.p, profile.f16_logits, I.logits.p);
   });
   ck(cudaGetLastError(), "kernel launch");
   return P;
@@ -817,7 +816,7 @@ void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f
   DevBuf<float> dl;
   dy.upload(y_f16, static_cast<size_t>(P) * D), dw.upload(W_f16, static_cast<size_t>(V) * D);
   dl.resize(static_cast<size_t>(P) * V);
-  k_lm_head<<<dim3(blocks_for(V, kHV), blocks_for(P, kHP)), 256>>>(P, V, D, dy.p, nullptr, dw.p, f16_logits, dl.p);
+  launch_lm_head(P, V, D, dy.p, nullptr, dw.p, f16_logits, dl.p);
   sync("lm_head");
   dl.download(logits, static_cast<size_t>(P) * V);
 }
