@@ -455,9 +455,10 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
                                                  static_cast<double>(L) * Nn * (f16 ? 2 : 1);
     // The tensor-core kernel's K stage is 64 bytes: for K < 64 (dt_proj, K = dt_rank) most of it
     // would multiply zero padding, and the __dp4a kernel is faster (docs/BENCHMARKS.md).
-    const bool tc = I.gemm_kernel == GemmKernel::kMma || I.gemm_kernel == GemmKernel::kMmaAsync ||
-                    I.gemm_kernel == GemmKernel::kMmaWide;
-    const GemmKernel k = tc && K < 64 ? GemmKernel::kDp4a : I.gemm_kernel;
+    // K < 64 (dt_proj): dp4a beats k_gemm_mma there; the async kernels take it as 128 x 128 tiles.
+    GemmKernel k = I.gemm_kernel;
+    if (K < 64 && k == GemmKernel::kMma) k = GemmKernel::kDp4a;
+    if (K < 64 && k == GemmKernel::kMmaWide) k = GemmKernel::kMmaAsync;
     const std::string label = std::string(name) + " (" + gemm_kernel_name(k) + ")";
     I.run(label.c_str(), ops, bytes, [&] { launch_gemm(k, L, Nn, K, x, ldx, W, ep); });
   };
