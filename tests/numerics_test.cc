@@ -567,3 +567,97 @@ TEST(Bf16, KnownAnswers) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- conv fast-path decision
+// num::conv_code_from_approx decides the conv code from an approximation r of silu_f32(y)/s_u
+// whose error is within |r|·(2^-20 + |y|·2^-23.5) (gpu_ref's k_conv4, hardware ex2/rcp). Here the
+// approximations are adversarial: golden's quotient moved by up to 4x that bound in either
+// direction (and the float neighbours of those), for random y and for y within 1000 ulp of every
+// point where golden's quotient crosses a rounding boundary k + 1/2. Whatever the function accepts
+// must be golden's code; near the boundaries it must decline (the caller then evaluates golden).
+namespace {
+struct ConvDecisionStats {
+  uint64_t accepted = 0, declined = 0, wrong = 0;
+};
+void check_conv_decision(float y, float s_u, ConvDecisionStats* st) {
+  const float rg = num::silu_f32(y) / s_u;
+  const int8_t want = num::quant_rna_sat8(rg);
+  const double b = std::ldexp(1.0, -20) + std::fabs(static_cast<double>(y)) * std::pow(2.0, -23.5);
+  for (double f : {-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0}) {
+    const float r = static_cast<float>(static_cast<double>(rg) * (1.0 + f * b));
+    for (float rr : {r, std::nextafter(r, -INFINITY), std::nextafter(r, INFINITY)}) {
+      int8_t q = 0;
+      if (num::conv_code_from_approx(y, rr, &q)) {
+        ++st->accepted;
+        if (q != want) {
+          if (st->wrong++ == 0)
+            ADD_FAILURE() << "y " << std::hexfloat << y << " s_u " << s_u << " r " << rr << " golden " << rg
+                          << ": code " << int{q} << ", golden " << int{want};
+        }
+      } else {
+        ++st->declined;
+      }
+    }
+  }
+}
+// Ordered integer image of a float (monotone over all non-NaN floats) and back.
+int64_t ord(float f) {
+  const int32_t i = static_cast<int32_t>(num::f32_bits(f));
+  return i >= 0 ? i : -static_cast<int64_t>(i & 0x7FFFFFFF);
+}
+float unord(int64_t o) {
+  return o >= 0 ? num::f32_from_bits(static_cast<uint32_t>(o)) : num::f32_from_bits(static_cast<uint32_t>(-o) | 0x80000000u);
+}
+}  // namespace
+
+TEST(ConvCodeFromApprox, AdversarialApproximationsNeverChangeTheCode) {
+  ConvDecisionStats random_st, edge_st;
+  uint64_t crossings = 0, crossing_declined = 0;
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&] {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+  };
+  for (float s_u : {0.1f, 0.01f, 2.0f, 0.0371f, 1e-3f, 7.5f, 3e-5f, 0.2883f}) {
+    for (int i = 0; i < 200000; ++i) {  // random bit patterns with |y| <= 64
+      const uint32_t u = static_cast<uint32_t>(next());
+      const float y = num::f32_from_bits((u & 0x80000000u) | ((u & 0x7FFFFFFFu) % 0x42800001u));
+      check_conv_decision(y, s_u, &random_st);
+    }
+    // Every crossing of a boundary k + 1/2 by golden's quotient on the three monotone pieces
+    // (SiLU falls on [-64, -1.2785] and rises on [-1.2785, 0] and [0, 64]), by bisection on the
+    // float order, then the 2001 floats around it.
+    const float pieces[3][2] = {{-64.0f, -1.2785f}, {-1.2785f, 0.0f}, {0.0f, 64.0f}};
+    for (const auto& pc : pieces) {
+      const float lo_y = pc[0], hi_y = pc[1];
+      const float r_lo = num::silu_f32(lo_y) / s_u, r_hi = num::silu_f32(hi_y) / s_u;
+      const float r_min = std::min(r_lo, r_hi), r_max = std::max(r_lo, r_hi);
+      for (int k = -300; k <= 300; ++k) {
+        const float bnd = static_cast<float>(k) + 0.5f;
+        if (!(bnd > r_min && bnd < r_max)) continue;
+        int64_t a = ord(lo_y), c = ord(hi_y);
+        const bool rising = r_hi > r_lo;
+        while (c - a > 1) {
+          const int64_t m = a + (c - a) / 2;
+          const float r = num::silu_f32(unord(m)) / s_u;
+          ((r < bnd) == rising ? a : c) = m;
+        }
+        for (int64_t o = a - 1000; o <= a + 1000; ++o) check_conv_decision(unord(o), s_u, &edge_st);
+        for (int64_t o : {a, c}) {  // the two floats around the crossing: golden's own quotient declined
+          if (std::fabs(bnd) > 190.0f) break;  // (saturated beyond 192 either way)
+          int8_t q = 0;
+          ++crossings;
+          crossing_declined += !num::conv_code_from_approx(unord(o), num::silu_f32(unord(o)) / s_u, &q);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(random_st.wrong + edge_st.wrong, 0u);
+  // The random inputs are nearly all decided; at the crossings themselves the function declines.
+  EXPECT_GT(random_st.accepted, 1000 * random_st.declined) << random_st.accepted << " accepted, " << random_st.declined;
+  EXPECT_GT(crossings, 1000u);
+  EXPECT_EQ(crossing_declined, crossings);
+  std::printf("conv decision: random %llu accepted / %llu declined; near boundaries %llu / %llu\n",
+              static_cast<unsigned long long>(random_st.accepted), static_cast<unsigned long long>(random_st.declined),
+              static_cast<unsigned long long>(edge_st.accepted), static_cast<unsigned long long>(edge_st.declined));
+}

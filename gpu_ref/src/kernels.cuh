@@ -496,15 +496,14 @@ __global__ void k_conv(int L, int E, int K, const int8_t* x, int ldx, const int8
 }
 
 // The conv output's int8 code without the correctly rounded exp and the two IEEE divisions, where
-// that provably gives the golden code q = sat8(RNA(silu_f32(y) / s_u)). r = y·rcp(1 + 2^(-y·log2e))
-// ·inv_su with the hardware approximations (ex2.approx, rcp.approx) differs from golden's
-// quotient by less than |r|·(2^-20 + |y|·2^-23.5) (ex2.approx within 2^-21 relative, the rounding
-// of -y·log2e amplified by |y|, five further roundings; golden's own five roundings), so RNA(r) is
-// golden's code unless r lies within that distance of a rounding boundary k + 1/2. The margin
-// taken is 8x (4x for the |y| term) that bound; inside it, or for |y| > 64 or a non-finite y, the
-// function returns false and the caller evaluates golden's definition. |r| >= 192 saturates
-// in both. gpu_ops_test checks the function against the definition on all 2^32 bit patterns of y
-// for several s_u (ConvFastQuantEqualsGoldenOnEveryInput).
+// that provably gives the golden code q = sat8(RNA(silu_f32(y) / s_u)): r = y·rcp(1 + 2^(-y·log2e))
+// ·inv_su with the hardware approximations (ex2.approx within 2 ulp, rcp.approx within 1 ulp)
+// differs from golden's quotient by less than |r|·(2^-20 + |y|·2^-23.5) (the rounding of -y·log2e
+// amplified by |y|, five further roundings, golden's own five), which is the precondition of
+// num::conv_code_from_approx; that function decides, or sends the element back to golden's
+// definition (near a rounding boundary, |y| > 64). gpu_ops_test checks the whole path against the
+// definition on all 2^32 bit patterns of y for several s_u (ConvFastQuantEqualsGoldenOnEveryInput);
+// numerics_test checks the decision against adversarial approximations at the bound.
 __device__ __forceinline__ float ex2_approx(float x) {
   float r;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
@@ -516,13 +515,8 @@ __device__ __forceinline__ float rcp_approx(float x) {
   return r;
 }
 __device__ __forceinline__ bool conv_quant_fast(float y, float inv_su, int8_t* q) {
-  const float ay = fabsf(y);
-  if (!(ay <= 64.0f)) return false;
-  const float r = (y * rcp_approx(1.0f + ex2_approx(y * -1.44269504f))) * inv_su;
-  const float a = fabsf(r);
-  if (a < 192.0f && !(fabsf((a - truncf(a)) - 0.5f) > a * (0x1p-17f + ay * 0x1p-21f))) return false;
-  *q = num::quant_rna_sat8(r);
-  return true;
+  if (!(fabsf(y) <= 64.0f)) return false;
+  return num::conv_code_from_approx(y, (y * rcp_approx(1.0f + ex2_approx(y * -1.44269504f))) * inv_su, q);
 }
 // golden's code: num::quant_rna_sat8(num::silu_f32(y) / s_u).
 __device__ __forceinline__ int8_t conv_quant(float y, float s_u, float inv_su) {

@@ -309,6 +309,21 @@ QMSIM_HD float exp_cr_fast(float x) {
 }
 /// SiLU as the golden model defines it (spec §5.8, conv): v / (1 + exp(-v)), each op rounded.
 QMSIM_HD float silu_f32(float v) { return v / (1.0f + exp_cr_fast(-v)); }
+/// The conv output code q = quant_rna_sat8(silu_f32(y) / s_u) (spec §2.5) from an approximation
+/// r of that quotient, where that is certain (gpu_ref's k_conv4 forms r with the hardware ex2/rcp
+/// approximations). Precondition: |r - silu_f32(y)/s_u| <= |r|·(2^-20 + |y|·2^-23.5), the
+/// approximation's error bound together with golden's own roundings. Returns true with *q set
+/// when |r| >= 192 (saturated either way) or when r is farther than 8x that bound (4x for the |y|
+/// term) from every rounding boundary k + 1/2, so that both values round to the same integer;
+/// false (the caller evaluates the definition) inside that margin, for |y| > 64 or a NaN y.
+QMSIM_HD bool conv_code_from_approx(float y, float r, int8_t* q) {
+  const float ay = fabsf(y);
+  if (!(ay <= 64.0f)) return false;
+  const float a = fabsf(r);
+  if (a < 192.0f && !(fabsf((a - truncf(a)) - 0.5f) > a * (0x1p-17f + ay * 0x1p-21f))) return false;
+  *q = quant_rna_sat8(r);
+  return true;
+}
 /// softplus with the Mamba threshold (spec §1.3 b): dt <= 20 ? log1p(exp(dt)) : dt.
 QMSIM_HD float softplus_thr20_f32(float dt) { return dt <= 20.0f ? log1p_cr(exp_cr_fast(dt)) : dt; }
 
