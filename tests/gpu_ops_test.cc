@@ -402,9 +402,13 @@ TEST(GpuOps, RmsnormQuant) {
         std::vector<float> ro_g(sz(L, D)), ro(sz(L, D), -1.0f);
         std::vector<int8_t> q_g(sz(L, D)), q(sz(L, D), int8_t{0x5A});
         golden::rmsnorm_quant(L, D, h.data(), r, nullptr, 1e-5f, s_in, ro_g.data(), q_g.data());
-        gpu::ops::rmsnorm_quant(L, D, h.data(), r, 1e-5f, s_in, ro.data(), q.data());
-        expect_same_bits(ro_g, ro, tag.str() + " residual_out", D);
-        expect_same_bits(q_g, q, tag.str() + " q_out", D);
+        for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens}) {
+          std::fill(ro.begin(), ro.end(), -1.0f), std::fill(q.begin(), q.end(), int8_t{0x5A});
+          gpu::ops::rmsnorm_quant(L, D, h.data(), r, 1e-5f, s_in, ro.data(), q.data(), k);
+          const std::string kt = tag.str() + " " + gpu::norm_kernel_name(k);
+          expect_same_bits(ro_g, ro, kt + " residual_out", D);
+          expect_same_bits(q_g, q, kt + " q_out", D);
+        }
       }
   }
 }
@@ -425,9 +429,11 @@ TEST(GpuOps, RmsnormQuantRoundingTies) {
   std::vector<float> ro_g(sz(L, D)), ro(sz(L, D));
   std::vector<int8_t> q_g(sz(L, D)), q(sz(L, D), int8_t{0x5A});
   golden::rmsnorm_quant(L, D, h.data(), nullptr, nullptr, 0.0f, 1.0f, ro_g.data(), q_g.data());
-  gpu::ops::rmsnorm_quant(L, D, h.data(), nullptr, 0.0f, 1.0f, ro.data(), q.data());
-  expect_same_bits(ro_g, ro, "ties residual_out", D);
-  expect_same_bits(q_g, q, "ties q_out", D);
+  for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens}) {
+    gpu::ops::rmsnorm_quant(L, D, h.data(), nullptr, 0.0f, 1.0f, ro.data(), q.data(), k);
+    expect_same_bits(ro_g, ro, std::string("ties residual_out ") + gpu::norm_kernel_name(k), D);
+    expect_same_bits(q_g, q, std::string("ties q_out ") + gpu::norm_kernel_name(k), D);
+  }
   size_t ties = 0;
   for (size_t i = 0; i < ro_g.size(); ++i) ties += is_half(ro_g[i] * 0.5f) && (q_g[i] == 0 || std::abs(q_g[i]) == 2);
   EXPECT_EQ(ties, ro_g.size()) << "every output of this case is a tie";
@@ -478,7 +484,7 @@ ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std:
     gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out.data(), v.data());
     expect_same_bits(out_g, out, tag + " out", E);
     expect_same_bits(v_g, v, tag + " v_out", E);
-    for (gpu::ConvKernel k : {gpu::ConvKernel::kAuto, gpu::ConvKernel::kExact}) {
+    for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast}) {
       std::vector<int8_t> out2(sz(L, E), int8_t{0x5A});
       gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out2.data(), nullptr, k);
       expect_same_bits(out_g, out2, tag + " out (v_out=null, " + gpu::conv_kernel_name(k) + ")", E);
@@ -768,6 +774,32 @@ TEST(GpuOps, ScanKernelNamesAndEnv) {
   }
 }
 
+TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
+  REQUIRE_GPU();
+  {
+    ScopedEnv a("QMSIM_GPU_CONV", nullptr), b("QMSIM_GPU_NORM", nullptr), c("QMSIM_GPU_LM_HEAD", nullptr);
+    EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kExact);  // the defaults: the device-checked kernels
+    EXPECT_EQ(gpu::norm_kernel_from_env(), gpu::NormKernel::kWarp);
+    EXPECT_EQ(gpu::lm_head_kernel_from_env(), gpu::LmHeadKernel::kTile64);
+  }
+  for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast}) {
+    ScopedEnv env("QMSIM_GPU_CONV", gpu::conv_kernel_name(k));
+    EXPECT_EQ(gpu::conv_kernel_from_env(), k);
+  }
+  for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens}) {
+    ScopedEnv env("QMSIM_GPU_NORM", gpu::norm_kernel_name(k));
+    EXPECT_EQ(gpu::norm_kernel_from_env(), k);
+  }
+  for (gpu::LmHeadKernel k : {gpu::LmHeadKernel::kTile64, gpu::LmHeadKernel::kTile128}) {
+    ScopedEnv env("QMSIM_GPU_LM_HEAD", gpu::lm_head_kernel_name(k));
+    EXPECT_EQ(gpu::lm_head_kernel_from_env(), k);
+  }
+  ScopedEnv a("QMSIM_GPU_CONV", "bogus"), b("QMSIM_GPU_NORM", "bogus"), c("QMSIM_GPU_LM_HEAD", "bogus");
+  EXPECT_THROW(gpu::conv_kernel_from_env(), std::invalid_argument);
+  EXPECT_THROW(gpu::norm_kernel_from_env(), std::invalid_argument);
+  EXPECT_THROW(gpu::lm_head_kernel_from_env(), std::invalid_argument);
+}
+
 // ================================================================ correctly rounded exp
 // The device's exp_cr_ff (binary32 float-float) against exp_cr (binary64) on every binary32
 // input: the scan and the conv use the former, golden the latter (tools/crmath_exhaustive proves
@@ -834,8 +866,11 @@ TEST(GpuOps, LmHeadF16) {
       tag << "lm_head_f16 P=" << P << " V=" << V << " D=" << D << " f16_logits=" << f16_logits;
       std::vector<float> lg_g(sz(P, V)), lg(sz(P, V), -1.0f);
       golden::lm_head_f16(P, V, D, y.data(), W.data(), f16_logits, lg_g.data(), kThreads);
-      gpu::ops::lm_head_f16(P, V, D, y.data(), W.data(), f16_logits, lg.data());
-      expect_same_bits(lg_g, lg, tag.str(), V);
+      for (gpu::LmHeadKernel k : {gpu::LmHeadKernel::kTile64, gpu::LmHeadKernel::kTile128}) {
+        std::fill(lg.begin(), lg.end(), -1.0f);
+        gpu::ops::lm_head_f16(P, V, D, y.data(), W.data(), f16_logits, lg.data(), k);
+        expect_same_bits(lg_g, lg, tag.str() + " " + gpu::lm_head_kernel_name(k), V);
+      }
     }
   }
 }

@@ -163,7 +163,8 @@ TEST(Gpu, DefaultModelLengthsOneTo600) {
 }
 
 // Batched (ragged, 1-token documents included) == per document == golden, in modes with per-call
-// quantities (3: dynamic conv input scale; 5-3: outlier scale) and with every GEMM kernel.
+// quantities (3: dynamic conv input scale; 5-3: outlier scale) and with every GEMM kernel (and,
+// once, every kernel selection that is not the default).
 TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   REQUIRE_GPU();
   const DefaultModel& m = default_model();
@@ -176,10 +177,19 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     batch.push_back(random_doc(L, 500 + d, q.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  for (const char* kernel : {"mma", "mma-async", "mma-wide", "dp4a", "naive"}) {
-    setenv("QMSIM_GPU_GEMM", kernel, 1);
+  // "mma-wide next": with it the other kernels that have not yet run on a GPU (12-channel scan,
+  // fast conv, 16-token norm, 128 x 128 lm_head).
+  for (const char* kernel : {"mma", "mma-async", "mma-wide next", "dp4a", "naive"}) {
+    const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
+    const bool next = kname != kernel;
+    setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
+    if (next) {
+      setenv("QMSIM_GPU_SCAN", "shared12", 1), setenv("QMSIM_GPU_CONV", "fast", 1);
+      setenv("QMSIM_GPU_NORM", "tokens", 1), setenv("QMSIM_GPU_LM_HEAD", "tile128", 1);
+    }
     gpu::GpuModel g(q);
-    unsetenv("QMSIM_GPU_GEMM");
+    for (const char* v : {"QMSIM_GPU_GEMM", "QMSIM_GPU_SCAN", "QMSIM_GPU_CONV", "QMSIM_GPU_NORM", "QMSIM_GPU_LM_HEAD"})
+      unsetenv(v);
     for (const char* mode_name : {"0", "3", "5-3", "6-1"})
       for (const auto& prof : {num::profile_golden(), num::profile_quamba_compat()}) {
         gpu::RunOptions ro;
@@ -278,16 +288,20 @@ TEST(Gpu, Mamba130mShape) {
     batch.push_back(random_doc(L, 300 + d, big.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  // The same batch through the 12-channel shared-memory scan (QMSIM_GPU_SCAN=shared12, read when
-  // a GpuModel is made).
-  setenv("QMSIM_GPU_SCAN", "shared12", 1);
-  gpu::GpuModel g12(big);
-  unsetenv("QMSIM_GPU_SCAN");
-  for (const char* mode_name : {"0", "2-1", "6-4", "0 shared12"}) {
-    const bool s12 = std::strchr(mode_name, ' ') != nullptr;
+  // The same batch through the kernels that have not yet run on a GPU (the selections are read
+  // when a GpuModel is made): 12-channel shared-memory scan, cp.async 128 x 256 GEMM, fast conv,
+  // 16-token norm, 128 x 128 lm_head.
+  const char* next_env[][2] = {{"QMSIM_GPU_SCAN", "shared12"}, {"QMSIM_GPU_GEMM", "mma-wide"},
+                               {"QMSIM_GPU_CONV", "fast"},     {"QMSIM_GPU_NORM", "tokens"},
+                               {"QMSIM_GPU_LM_HEAD", "tile128"}};
+  for (const auto& e : next_env) setenv(e[0], e[1], 1);
+  gpu::GpuModel g_next(big);
+  for (const auto& e : next_env) unsetenv(e[0]);
+  for (const char* mode_name : {"0", "2-1", "6-4", "0 next", "2-1 next"}) {
+    const bool next = std::strchr(mode_name, ' ') != nullptr;
     gpu::RunOptions ro;
-    ro.mode = config::resolve_mode(s12 ? "0" : mode_name).spec;
-    const auto out = (s12 ? g12 : g).forward_batch(batch, pos, ro);
+    ro.mode = config::resolve_mode(std::string(mode_name).substr(0, std::string(mode_name).find(' '))).spec;
+    const auto out = (next ? g_next : g).forward_batch(batch, pos, ro);
     for (size_t d = 0; d < batch.size(); ++d) {
       golden::ForwardOptions o;
       o.threads = 16;

@@ -12,11 +12,16 @@
 #                 crosscheck-tiny / crosscheck-s130 run one of the two. The 130m one takes about
 #                 30 s per mode on 16 cores (12 min for all 23): split it across device calls with
 #                 CROSS_MODES="0 2-0 2-1 ..." (mode names as qmsim crosscheck --mode takes them)
+#     variants    full LAMBADA on the 130m shape with the default kernels and with the kernels that
+#                 have not yet run on a GPU (NEXT_ENV below), timed and profiled, results compared
+#                 (per-document log-likelihoods identical)
 #     lambada     full LAMBADA (5153 documents) through eval --path gpu: the default model in mode 0
 #                 compared with the golden result file $GOLDEN_TINY (per-document log-likelihoods
 #                 identical), the 130m shape timed with each GEMM kernel and per-kernel times, and
 #                 transformers' MambaForCausalLM (FP32, same weights) as the baseline
-# Environment: DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
+# Environment: NEXT=1 runs every stage with NEXT_ENV (the kernel selections awaiting the device:
+#   QMSIM_GPU_SCAN=shared12 QMSIM_GPU_GEMM=mma-wide QMSIM_GPU_CONV=fast QMSIM_GPU_NORM=tokens
+#   QMSIM_GPU_LM_HEAD=tile128), DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
 #   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
 #   HF_DOCS_B1, 64), PROFILE_SCANS (scan kernels of the per-kernel-time runs, QMSIM_GPU_SCAN values,
@@ -27,6 +32,8 @@ OUT=${1:?OUTDIR}
 shift
 STAGES=${*:-tests crosscheck lambada}
 mkdir -p "$OUT"
+NEXT_ENV=(QMSIM_GPU_SCAN=shared12 QMSIM_GPU_GEMM=mma-wide QMSIM_GPU_CONV=fast QMSIM_GPU_NORM=tokens QMSIM_GPU_LM_HEAD=tile128)
+[ "${NEXT:-0}" = 1 ] && export "${NEXT_ENV[@]}"
 BUNDLE=${BUNDLE:-.devrun/bundle}
 [ -x "$BUNDLE/bin/qmsim" ] || tar -C "$(dirname "$BUNDLE")" -xJf "$BUNDLE.tar.xz" || { echo "no bundle: run tools/device-pack.sh first"; exit 2; }
 export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -68,6 +75,18 @@ for stage in $STAGES; do
         step "crosscheck golden,gpu, mode $m, $DOCS documents, mamba-130m shape"
         "$Q" crosscheck --paths golden,gpu --mode "$m" --limit "$DOCS" --threads "$T" --model "$S130/w8a8" 2>&1 | tee -a "$OUT/crosscheck-s130.log" | grep -v "^MISMATCH" ; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       done
+      ;;
+    variants)
+      make_s130 || rc=1
+      for v in default next; do
+        envs=(); [ $v = next ] && envs=("${NEXT_ENV[@]}")
+        step "full LAMBADA, mamba-130m shape, $v kernels (${envs[*]:-defaults})"
+        env "${envs[@]}" "$Q" eval --path gpu --mode 0 --no-progress --batch 512 --model "$S130/w8a8" \
+          --output "$OUT/s130-$v.json" 2>&1 | tee "$OUT/eval-s130-$v.log" | grep "tokens in"
+        env "${envs[@]}" QMSIM_GPU_PROFILE=1 "$Q" eval --path gpu --mode 0 --no-progress --batch 512 \
+          --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile-$v.log" | sed -n '/kernel times/,/total kernel/p'
+      done
+      python3 tools/compare_eval.py "$OUT/s130-default.json" "$OUT/s130-next.json" | tee "$OUT/compare-variants.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       ;;
     lambada)
       common=(--path gpu --mode 0 --no-progress --batch 512)

@@ -106,7 +106,9 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"shared", ScanKernel::kShared},
                                           {"shared12", ScanKernel::kShared12}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
-const EnumNames<ConvKernel> kConvNames = {{"auto", ConvKernel::kAuto}, {"exact", ConvKernel::kExact}};
+const EnumNames<ConvKernel> kConvNames = {{"exact", ConvKernel::kExact}, {"fast", ConvKernel::kFast}};
+const EnumNames<NormKernel> kNormNames = {{"warp", NormKernel::kWarp}, {"tokens", NormKernel::kTokens}};
+const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile64", LmHeadKernel::kTile64}, {"tile128", LmHeadKernel::kTile128}};
 }  // namespace
 
 const char* gemm_kernel_name(GemmKernel k) { return enum_name(k, kGemmNames); }
@@ -117,6 +119,10 @@ const char* scan_table_name(ScanTable t) { return enum_name(t, kTableNames); }
 ScanTable scan_table_from_env() { return enum_from_env("QMSIM_GPU_SCAN_TABLE", kTableNames); }
 const char* conv_kernel_name(ConvKernel k) { return enum_name(k, kConvNames); }
 ConvKernel conv_kernel_from_env() { return enum_from_env("QMSIM_GPU_CONV", kConvNames); }
+const char* norm_kernel_name(NormKernel k) { return enum_name(k, kNormNames); }
+NormKernel norm_kernel_from_env() { return enum_from_env("QMSIM_GPU_NORM", kNormNames); }
+const char* lm_head_kernel_name(LmHeadKernel k) { return enum_name(k, kLmHeadNames); }
+LmHeadKernel lm_head_kernel_from_env() { return enum_from_env("QMSIM_GPU_LM_HEAD", kLmHeadNames); }
 
 namespace {
 template <int kBN, int kMinBlocks>
@@ -181,7 +187,9 @@ struct GpuModel::Impl {
   GemmKernel gemm_kernel = GemmKernel::kMma;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
-  ConvKernel conv_kernel = ConvKernel::kAuto;
+  ConvKernel conv_kernel = ConvKernel::kExact;
+  NormKernel norm_kernel = NormKernel::kWarp;
+  LmHeadKernel lm_head_kernel = LmHeadKernel::kTile64;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).
@@ -210,6 +218,8 @@ struct GpuModel::Impl {
     gemm_kernel = gemm_kernel_from_env();
     scan_kernel = scan_kernel_from_env();
     conv_kernel = conv_kernel_from_env();
+    norm_kernel = norm_kernel_from_env();
+    lm_head_kernel = lm_head_kernel_from_env();
     scan_table = scan_table_from_env();
     const char* p = std::getenv("QMSIM_GPU_PROFILE");
     profiling = p != nullptr && p[0] == '1';
@@ -473,7 +483,8 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     const LayerDev& d = I.layers[static_cast<size_t>(i)];
     // spec §2.3: residual add + RMSNorm + quantize (layer 0: residual = embedding).
     I.run("rmsnorm_quant", 0, LD * 11.0, [&] {
-      launch_rmsnorm_quant(L, D, I.h.p, i > 0 ? I.res.p : nullptr, I.res.p, c.norm_eps, l.norm_output_scale, I.qn.p);
+      launch_rmsnorm_quant(I.norm_kernel, L, D, I.h.p, i > 0 ? I.res.p : nullptr, I.res.p, c.norm_eps,
+                           l.norm_output_scale, I.qn.p);
     });
     put(cap, lname(i, "norm.res"), "float32", {L, D}, I.res.p, LD);
     put(cap, lname(i, "norm.out"), "int8", {L, D}, I.qn.p, LD);
@@ -641,7 +652,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
   });
   put(cap, "norm_f.out", "float16", {L, D}, I.yf.p, LD);
   I.run("lm_head", 2.0 * P * V * D, static_cast<double>(V) * D * 2 + static_cast<double>(P) * V * 4, [&] {
-    launch_lm_head(P, V, D, I.yf.p, I.pos.p, I.head.p, profile.f16_logits, I.logits.p);
+    launch_lm_head(I.lm_head_kernel, P, V, D, I.yf.p, I.pos.p, I.head.p, profile.f16_logits, I.logits.p);
   });
   ck(cudaGetLastError(), "kernel launch");
   return P;
@@ -686,13 +697,13 @@ void gemm_s8(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const 
 }
 
 void rmsnorm_quant(int L, int D, const uint16_t* h_f16, const float* residual_in, float eps, float s_in,
-                   float* residual_out, int8_t* q_out) {
+                   float* residual_out, int8_t* q_out, NormKernel k) {
   const size_t n = static_cast<size_t>(L) * D;
   DevBuf<uint16_t> h;
   DevBuf<float> rin, rout;
   DevBuf<int8_t> q;
   h.upload(h_f16, n), dev_in(rin, residual_in, n), rout.resize(n), q.resize(n);
-  launch_rmsnorm_quant(L, D, h.p, residual_in ? rin.p : nullptr, rout.p, eps, s_in, q.p);
+  launch_rmsnorm_quant(k, L, D, h.p, residual_in ? rin.p : nullptr, rout.p, eps, s_in, q.p);
   sync("rmsnorm_quant");
   rout.download(residual_out, n), q.download(q_out, n);
 }
@@ -812,12 +823,13 @@ void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, i
   if (out_of_range) *out_of_range = static_cast<int64_t>(c);
 }
 
-void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits) {
+void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits,
+                 LmHeadKernel k) {
   DevBuf<uint16_t> dy, dw;
   DevBuf<float> dl;
   dy.upload(y_f16, static_cast<size_t>(P) * D), dw.upload(W_f16, static_cast<size_t>(V) * D);
   dl.resize(static_cast<size_t>(P) * V);
-  launch_lm_head(P, V, D, dy.p, nullptr, dw.p, f16_logits, dl.p);
+  launch_lm_head(k, P, V, D, dy.p, nullptr, dw.p, f16_logits, dl.p);
   sync("lm_head");
   dl.download(logits, static_cast<size_t>(P) * V);
 }

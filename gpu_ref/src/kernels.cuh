@@ -106,11 +106,11 @@ __global__ void __launch_bounds__(kNormTokThreads) k_rmsnorm_quant_tok(int L, in
     *reinterpret_cast<uint32_t*>(q + static_cast<size_t>(t0 + r) * D + j) = packed;
   }
 }
-// One QRMSNorm launch: k_rmsnorm_quant_tok where the rows allow it, else k_rmsnorm_quant.
-inline void launch_rmsnorm_quant(int L, int D, const uint16_t* h, const float* res_in, float* res_out, float eps,
-                                 float s_in, int8_t* q, cudaStream_t st = 0) {
+// One QRMSNorm launch: k_rmsnorm_quant_tok for kTokens where the rows allow it, else k_rmsnorm_quant.
+inline void launch_rmsnorm_quant(NormKernel kind, int L, int D, const uint16_t* h, const float* res_in, float* res_out,
+                                 float eps, float s_in, int8_t* q, cudaStream_t st = 0) {
   if (L == 0) return;
-  const bool tok = D % 4 == 0 && rmsnorm_tok_smem(D) <= 160 * 1024 && reinterpret_cast<uintptr_t>(h) % 8 == 0 &&
+  const bool tok = kind == NormKernel::kTokens && D % 4 == 0 && rmsnorm_tok_smem(D) <= 160 * 1024 && reinterpret_cast<uintptr_t>(h) % 8 == 0 &&
                    reinterpret_cast<uintptr_t>(res_in) % 16 == 0 && reinterpret_cast<uintptr_t>(res_out) % 16 == 0 &&
                    reinterpret_cast<uintptr_t>(q) % 4 == 0;
   if (tok) {
@@ -347,22 +347,15 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
     __syncthreads();
     cur ^= 1;
   }
-  const bool pairs = ep.pair_ok();
 #pragma unroll
   for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
     for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
-      for (int c = 0; c < 4; c += 2) {  // (c, c + 1): columns n, n + 1 of row m
+      for (int c = 0; c < 4; ++c) {
         const int m = m0 + wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0);
-        const int n = n0 + wn * 32 + ni * 8 + tg * 2;
-        if (m >= M) continue;
-        if (pairs && n + 1 < N) {
-          ep.store2(m, n, acc[mi][ni][c], acc[mi][ni][c + 1]);
-        } else {
-          if (n < N) ep.store(m, n, acc[mi][ni][c]);
-          if (n + 1 < N) ep.store(m, n + 1, acc[mi][ni][c + 1]);
-        }
+        const int n = n0 + wn * 32 + ni * 8 + tg * 2 + (c & 1);
+        if (m < M && n < N) ep.store(m, n, acc[mi][ni][c]);
       }
 }
 
@@ -577,11 +570,11 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
     *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
   }
 }
-// One conv launch: k_conv4 where it applies (and kind is kAuto), else k_conv.
+// One conv launch: k_conv4 for kFast where it applies, else k_conv.
 inline void launch_conv(ConvKernel kind, int L, int E, int K, const int8_t* x, int ldx, const int8_t* w,
                         const int8_t* b, float w_c, float b_c, float s_x, const float* s_in_doc, const int32_t* doc,
                         float s_u, const int32_t* start, int8_t* out, float* v_out, cudaStream_t st = 0) {
-  const bool fast = kind == ConvKernel::kAuto && v_out == nullptr && K == 4 && E % 4 == 0 && ldx % 4 == 0 &&
+  const bool fast = kind == ConvKernel::kFast && v_out == nullptr && K == 4 && E % 4 == 0 && ldx % 4 == 0 &&
                     reinterpret_cast<uintptr_t>(x) % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(b) % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 4 == 0 &&
                     conv_fast_scale_ok(s_u);
@@ -1388,11 +1381,11 @@ __global__ void __launch_bounds__(256) k_lm_head8(int P, int V, int D, const uin
     }
   }
 }
-// One lm_head launch: k_lm_head8 where the rows allow it, else k_lm_head.
-inline void launch_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t* pos, const uint16_t* W, bool f16,
-                           float* logits, cudaStream_t st = 0) {
+// One lm_head launch: k_lm_head8 for kTile128 where the rows allow it, else k_lm_head.
+inline void launch_lm_head(LmHeadKernel kind, int P, int V, int D, const uint16_t* yf, const int32_t* pos,
+                           const uint16_t* W, bool f16, float* logits, cudaStream_t st = 0) {
   if (P == 0 || V == 0) return;
-  const bool wide = D % 8 == 0 && reinterpret_cast<uintptr_t>(yf) % 16 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0;
+  const bool wide = kind == LmHeadKernel::kTile128 && D % 8 == 0 && reinterpret_cast<uintptr_t>(yf) % 16 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0;
   if (wide) {
     k_lm_head8<<<dim3((V + kH8 - 1) / kH8, (P + kH8 - 1) / kH8), 256, 0, st>>>(P, V, D, yf, pos, W, f16, logits);
     return;

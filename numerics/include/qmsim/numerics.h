@@ -84,7 +84,8 @@ QMSIM_HD int32_t f32_to_i32_sat(float x) {
 #endif
 }
 /// RNE to int32 with saturation, NaN -> 0: f32_to_i32_sat(round_rne(x)). On the device the one
-/// instruction cvt.rni.s32.f32 (gpu_ops_test compares the two on every input).
+/// instruction cvt.rni.s32.f32 (gpu_ops_test compares the two on every input). Not yet used by
+/// quant_rne_sat8: that waits for the comparison to have run on a GPU.
 QMSIM_HD int32_t f32_to_i32_rne_sat(float x) {
 #if defined(__CUDA_ARCH__)
   int32_t i;
@@ -99,7 +100,7 @@ QMSIM_HD float i32_to_f32_rne(int32_t v) { return static_cast<float>(v); }
 
 // ---------------------------------------------------------------- quantizers (float -> int8)
 /// sat8(RNE(v)): GEMM epilogues (cvt.rni.sat.s8.f32), QRMSNorm, PyTorch requant. NaN -> 0.
-QMSIM_HD int8_t quant_rne_sat8(float v) { return sat8(f32_to_i32_rne_sat(v)); }
+QMSIM_HD int8_t quant_rne_sat8(float v) { return sat8(f32_to_i32_sat(round_rne(v))); }
 /// sat8(RNA(v)): conv1d output, SSM state (spec §2.5, §2.6). NaN -> 0.
 QMSIM_HD int8_t quant_rna_sat8(float v) { return sat8(f32_to_i32_sat(round_rna(v))); }
 /// wrap8(RNA(v)): the original Hadamard quantizer `(int8_t)roundf(x)` = cvt.rzi.s32 + 8-bit
