@@ -15,6 +15,8 @@
 #     variants    full LAMBADA on the 130m shape with the default kernels and with the kernels that
 #                 have not yet run on a GPU (NEXT_ENV below), timed and profiled, results compared
 #                 (per-document log-likelihoods identical)
+#     ncu         Nsight Compute on one layer's kernels of a 512-document batch of the 130m shape
+#                 (throughputs, warp stalls, occupancy; --clock-control none) into OUTDIR/ncu.txt
 #     lambada     full LAMBADA (5153 documents) through eval --path gpu: the default model in mode 0
 #                 compared with the golden result file $GOLDEN_TINY (per-document log-likelihoods
 #                 identical), the 130m shape timed with each GEMM kernel and per-kernel times, and
@@ -87,6 +89,16 @@ for stage in $STAGES; do
           --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile-$v.log" | sed -n '/kernel times/,/total kernel/p'
       done
       python3 tools/compare_eval.py "$OUT/s130-default.json" "$OUT/s130-next.json" | tee "$OUT/compare-variants.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      ;;
+    ncu)
+      make_s130 || rc=1
+      NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+      step "ncu, one layer of a 512-document batch, mamba-130m shape"
+      "$NCU" --clock-control none -k 'regex:k_scan|k_gemm|k_conv|k_rmsnorm|k_hadamard|k_lm_head' --launch-skip 16 \
+        --launch-count 8 --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+        --section SchedulerStats --section Occupancy --section LaunchStats \
+        "$Q" eval --path gpu --mode 0 --no-progress --batch 512 --limit 512 --model "$S130/w8a8" > "$OUT/ncu.txt" 2>&1 || rc=1
+      grep -E "^  [a-z_]|^  void|Duration|Memory Throughput|Compute \(SM\) Throughput|L2 Cache Throughput|Achieved Occupancy|No Eligible" "$OUT/ncu.txt" | head -80
       ;;
     lambada)
       common=(--path gpu --mode 0 --no-progress --batch 512)

@@ -1040,7 +1040,8 @@ __global__ void k_f16_check(uint64_t base, unsigned long long* count, unsigned* 
   const uint64_t i = base + static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const uint32_t b = static_cast<uint32_t>(i);
   const float x = num::f32_from_bits(b);
-  bool bad = num::f32_to_f16_rne(x) != num::f32_to_f16_rne_soft(x) || num::f32_to_i32_sat(x) != num::f32_to_i32_sat_soft(x) ||
+  bool bad = num::f32_to_f16_rne(x) != num::f32_to_f16_rne_soft(x) ||
+             num::f32_to_i32_sat(x) != num::f32_to_i32_sat_soft(x) ||
              num::f32_to_i32_rne_sat(x) != num::f32_to_i32_sat_soft(num::round_rne(x));
   if (b < 65536u) bad |= num::f32_bits(num::f16_to_f32(static_cast<uint16_t>(b))) !=
                          num::f32_bits(num::f16_to_f32_soft(static_cast<uint16_t>(b)));
@@ -1087,7 +1088,8 @@ __global__ void k_conv_quant_check(uint64_t base, float s_u, float inv_su, unsig
 }  // namespace
 
 uint64_t conv_quant_mismatches_all_inputs(float s_u, uint32_t* first, uint64_t* fallbacks) {
-  if (!conv_fast_scale_ok(s_u)) throw std::invalid_argument("conv_quant_mismatches_all_inputs: s_u outside the fast path");
+  if (!conv_fast_scale_ok(s_u))
+    throw std::invalid_argument("conv_quant_mismatches_all_inputs: s_u outside the fast path");
   DevBuf<unsigned long long> count, fb;
   DevBuf<unsigned> f;
   count.upload(std::vector<unsigned long long>{0});

@@ -110,9 +110,9 @@ __global__ void __launch_bounds__(kNormTokThreads) k_rmsnorm_quant_tok(int L, in
 inline void launch_rmsnorm_quant(NormKernel kind, int L, int D, const uint16_t* h, const float* res_in, float* res_out,
                                  float eps, float s_in, int8_t* q, cudaStream_t st = 0) {
   if (L == 0) return;
-  const bool tok = kind == NormKernel::kTokens && D % 4 == 0 && rmsnorm_tok_smem(D) <= 160 * 1024 && reinterpret_cast<uintptr_t>(h) % 8 == 0 &&
-                   reinterpret_cast<uintptr_t>(res_in) % 16 == 0 && reinterpret_cast<uintptr_t>(res_out) % 16 == 0 &&
-                   reinterpret_cast<uintptr_t>(q) % 4 == 0;
+  const bool tok = kind == NormKernel::kTokens && D % 4 == 0 && rmsnorm_tok_smem(D) <= 160 * 1024 &&
+                   reinterpret_cast<uintptr_t>(h) % 8 == 0 && reinterpret_cast<uintptr_t>(res_in) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(res_out) % 16 == 0 && reinterpret_cast<uintptr_t>(q) % 4 == 0;
   if (tok) {
     static bool attr = false;  // once: more than the default 48 KB of dynamic shared memory
     if (!attr) {
