@@ -218,6 +218,9 @@ TEST(GpuOps, GemmS8RandomShapes) {
       {1, 1, 1, 1},         {1, 37, 5, 5},        {2, 5, 3, 3},          {3, 7, 13, 13},      {5, 200, 17, 20},
       {64, 64, 64, 64},     {128, 256, 96, 96},   {129, 130, 100, 100},  {200, 33, 33, 40},   {17, 300, 1536, 1536},
       {1, 48, 1536, 1536},  {257, 129, 200, 203}, {16, 8, 32, 32},       {33, 70, 31, 31},
+      // the cp.async kernels (K % 16 == 0, ldx % 16 == 0): several row blocks, an odd last
+      // column (scalar store after the pairs), dt_proj's K = 48 (one partial K tile), two whole tiles
+      {257, 300, 192, 192}, {130, 129, 64, 64},   {300, 1536, 48, 48},   {200, 257, 128, 144},
   };
   uint32_t seed = 100;
   for (const Shape& s : shapes) {

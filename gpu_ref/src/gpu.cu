@@ -463,9 +463,9 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     const GemmEpilogue ep{inner, outer, alpha, rows_alpha, f16, out, ldy};
     const double ops = 2.0 * L * Nn * K, bytes = static_cast<double>(L) * K + static_cast<double>(Nn) * K +
                                                  static_cast<double>(L) * Nn * (f16 ? 2 : 1);
-    // The tensor-core kernel's K stage is 64 bytes: for K < 64 (dt_proj, K = dt_rank) most of it
-    // would multiply zero padding, and the __dp4a kernel is faster (docs/BENCHMARKS.md).
-    // K < 64 (dt_proj): dp4a beats k_gemm_mma there; the async kernels take it as 128 x 128 tiles.
+    // K < 64 (dt_proj, K = dt_rank): k_gemm_mma's 64-byte K stage would multiply mostly zero
+    // padding and the __dp4a kernel is faster (docs/BENCHMARKS.md); the async kernels take it as
+    // 128 x 128 tiles (launch_gemm falls back to k_gemm_mma where their alignment does not hold).
     GemmKernel k = I.gemm_kernel;
     if (K < 64 && k == GemmKernel::kMma) k = GemmKernel::kDp4a;
     if (K < 64 && k == GemmKernel::kMmaWide) k = GemmKernel::kMmaAsync;
