@@ -43,8 +43,7 @@ using gpu::GemmKernel;
 using num::Rounding;
 
 constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
-const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma, GemmKernel::kMmaAsync,
-                                   GemmKernel::kMmaWide};
+const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma, GemmKernel::kMmaAsync};
 
 // ---------------------------------------------------------------- random inputs
 std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {
@@ -370,9 +369,14 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kNaive), "naive");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kDp4a), "dp4a");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMma), "mma");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaAsync), "mma-async");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
-    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMma);
+    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaAsync);
+  }
+  {
+    ScopedEnv gone("QMSIM_GPU_GEMM", "mma-wide");  // dropped (run17: 2x slower)
+    EXPECT_THROW(gpu::gemm_kernel_from_env(), std::invalid_argument);
   }
   for (GemmKernel k : kGemmKernels) {
     ScopedEnv env("QMSIM_GPU_GEMM", gpu::gemm_kernel_name(k));
@@ -781,9 +785,9 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
   REQUIRE_GPU();
   {
     ScopedEnv a("QMSIM_GPU_CONV", nullptr), b("QMSIM_GPU_NORM", nullptr), c("QMSIM_GPU_LM_HEAD", nullptr);
-    EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kExact);  // the defaults: the device-checked kernels
-    EXPECT_EQ(gpu::norm_kernel_from_env(), gpu::NormKernel::kWarp);
-    EXPECT_EQ(gpu::lm_head_kernel_from_env(), gpu::LmHeadKernel::kTile64);
+    EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kFast);  // the defaults: the faster kernels (run17)
+    EXPECT_EQ(gpu::norm_kernel_from_env(), gpu::NormKernel::kTokens);
+    EXPECT_EQ(gpu::lm_head_kernel_from_env(), gpu::LmHeadKernel::kTile128);
   }
   for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast}) {
     ScopedEnv env("QMSIM_GPU_CONV", gpu::conv_kernel_name(k));

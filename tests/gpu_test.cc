@@ -177,15 +177,15 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     batch.push_back(random_doc(L, 500 + d, q.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  // "mma-wide next": with it the other kernels that have not yet run on a GPU (12-channel scan,
-  // fast conv, 16-token norm, 128 x 128 lm_head).
-  for (const char* kernel : {"mma", "mma-async", "mma-wide next", "dp4a", "naive"}) {
+  // "mma prev": with it the other kernels the defaults replaced (4-channel scan, exact conv,
+  // warp norm, 64 x 64 lm_head).
+  for (const char* kernel : {"mma-async", "mma", "mma prev", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
-    const bool next = kname != kernel;
+    const bool prev = kname != kernel;
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
-    if (next) {
-      setenv("QMSIM_GPU_SCAN", "shared12", 1), setenv("QMSIM_GPU_CONV", "fast", 1);
-      setenv("QMSIM_GPU_NORM", "tokens", 1), setenv("QMSIM_GPU_LM_HEAD", "tile128", 1);
+    if (prev) {
+      setenv("QMSIM_GPU_SCAN", "shared", 1), setenv("QMSIM_GPU_CONV", "exact", 1);
+      setenv("QMSIM_GPU_NORM", "warp", 1), setenv("QMSIM_GPU_LM_HEAD", "tile64", 1);
     }
     gpu::GpuModel g(q);
     for (const char* v : {"QMSIM_GPU_GEMM", "QMSIM_GPU_SCAN", "QMSIM_GPU_CONV", "QMSIM_GPU_NORM", "QMSIM_GPU_LM_HEAD"})
@@ -288,20 +288,20 @@ TEST(Gpu, Mamba130mShape) {
     batch.push_back(random_doc(L, 300 + d, big.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  // The same batch through the kernels that have not yet run on a GPU (the selections are read
-  // when a GpuModel is made): 12-channel shared-memory scan, cp.async 128 x 256 GEMM, fast conv,
-  // 16-token norm, 128 x 128 lm_head.
-  const char* next_env[][2] = {{"QMSIM_GPU_SCAN", "shared12"}, {"QMSIM_GPU_GEMM", "mma-wide"},
-                               {"QMSIM_GPU_CONV", "fast"},     {"QMSIM_GPU_NORM", "tokens"},
-                               {"QMSIM_GPU_LM_HEAD", "tile128"}};
-  for (const auto& e : next_env) setenv(e[0], e[1], 1);
-  gpu::GpuModel g_next(big);
-  for (const auto& e : next_env) unsetenv(e[0]);
-  for (const char* mode_name : {"0", "2-1", "6-4", "0 next", "2-1 next"}) {
-    const bool next = std::strchr(mode_name, ' ') != nullptr;
+  // The same batch through the kernels the defaults replaced (the selections are read when a
+  // GpuModel is made): 4-channel shared-memory scan, register-staged mma GEMM (dp4a for K < 64),
+  // exact conv, warp norm, 64 x 64 lm_head.
+  const char* prev_env[][2] = {{"QMSIM_GPU_SCAN", "shared"}, {"QMSIM_GPU_GEMM", "mma"},
+                               {"QMSIM_GPU_CONV", "exact"},  {"QMSIM_GPU_NORM", "warp"},
+                               {"QMSIM_GPU_LM_HEAD", "tile64"}};
+  for (const auto& e : prev_env) setenv(e[0], e[1], 1);
+  gpu::GpuModel g_prev(big);
+  for (const auto& e : prev_env) unsetenv(e[0]);
+  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev"}) {
+    const bool prev = std::strchr(mode_name, ' ') != nullptr;
     gpu::RunOptions ro;
     ro.mode = config::resolve_mode(std::string(mode_name).substr(0, std::string(mode_name).find(' '))).spec;
-    const auto out = (next ? g_next : g).forward_batch(batch, pos, ro);
+    const auto out = (prev ? g_prev : g).forward_batch(batch, pos, ro);
     for (size_t d = 0; d < batch.size(); ++d) {
       golden::ForwardOptions o;
       o.threads = 16;

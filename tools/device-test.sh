@@ -12,30 +12,30 @@
 #                 crosscheck-tiny / crosscheck-s130 run one of the two. The 130m one takes about
 #                 30 s per mode on 16 cores (12 min for all 23): split it across device calls with
 #                 CROSS_MODES="0 2-0 2-1 ..." (mode names as qmsim crosscheck --mode takes them)
-#     variants    full LAMBADA on the 130m shape with the default kernels and with the kernels that
-#                 have not yet run on a GPU (NEXT_ENV below), timed and profiled, results compared
-#                 (per-document log-likelihoods identical)
+#     variants    full LAMBADA on the 130m shape with the default kernels and with the kernels they
+#                 replaced (PREV_ENV below), timed and profiled, results compared (per-document
+#                 log-likelihoods identical)
 #     ncu         Nsight Compute on one layer's kernels of a 512-document batch of the 130m shape
 #                 (throughputs, warp stalls, occupancy; --clock-control none) into OUTDIR/ncu.txt
 #     lambada     full LAMBADA (5153 documents) through eval --path gpu: the default model in mode 0
 #                 compared with the golden result file $GOLDEN_TINY (per-document log-likelihoods
 #                 identical), the 130m shape timed with each GEMM kernel and per-kernel times, and
 #                 transformers' MambaForCausalLM (FP32, same weights) as the baseline
-# Environment: NEXT=1 runs every stage with NEXT_ENV (the kernel selections awaiting the device:
-#   QMSIM_GPU_SCAN=shared12 QMSIM_GPU_GEMM=mma-wide QMSIM_GPU_CONV=fast QMSIM_GPU_NORM=tokens
-#   QMSIM_GPU_LM_HEAD=tile128), DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
+# Environment: PREV=1 runs every stage with PREV_ENV (the kernel selections the defaults replaced
+#   in run17: QMSIM_GPU_SCAN=shared QMSIM_GPU_GEMM=mma QMSIM_GPU_CONV=exact QMSIM_GPU_NORM=warp
+#   QMSIM_GPU_LM_HEAD=tile64), DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
 #   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
 #   HF_DOCS_B1, 64), PROFILE_SCANS (scan kernels of the per-kernel-time runs, QMSIM_GPU_SCAN values,
-#   "auto"), GEMMS (GEMM kernels of the timed full runs, "mma dp4a").
+#   "auto"), GEMMS (GEMM kernels of the timed full runs, "mma-async mma dp4a").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?OUTDIR}
 shift
 STAGES=${*:-tests crosscheck lambada}
 mkdir -p "$OUT"
-NEXT_ENV=(QMSIM_GPU_SCAN=shared12 QMSIM_GPU_GEMM=mma-wide QMSIM_GPU_CONV=fast QMSIM_GPU_NORM=tokens QMSIM_GPU_LM_HEAD=tile128)
-[ "${NEXT:-0}" = 1 ] && export "${NEXT_ENV[@]}"
+PREV_ENV=(QMSIM_GPU_SCAN=shared QMSIM_GPU_GEMM=mma QMSIM_GPU_CONV=exact QMSIM_GPU_NORM=warp QMSIM_GPU_LM_HEAD=tile64)
+[ "${PREV:-0}" = 1 ] && export "${PREV_ENV[@]}"
 BUNDLE=${BUNDLE:-.devrun/bundle}
 [ -x "$BUNDLE/bin/qmsim" ] || tar -C "$(dirname "$BUNDLE")" -xJf "$BUNDLE.tar.xz" || { echo "no bundle: run tools/device-pack.sh first"; exit 2; }
 export LD_LIBRARY_PATH="$PWD/$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -80,15 +80,15 @@ for stage in $STAGES; do
       ;;
     variants)
       make_s130 || rc=1
-      for v in default next; do
-        envs=(); [ $v = next ] && envs=("${NEXT_ENV[@]}")
+      for v in default prev; do
+        envs=(); [ $v = prev ] && envs=("${PREV_ENV[@]}")
         step "full LAMBADA, mamba-130m shape, $v kernels (${envs[*]:-defaults})"
         env "${envs[@]}" "$Q" eval --path gpu --mode 0 --no-progress --batch 512 --model "$S130/w8a8" \
           --output "$OUT/s130-$v.json" 2>&1 | tee "$OUT/eval-s130-$v.log" | grep "tokens in"
         env "${envs[@]}" QMSIM_GPU_PROFILE=1 "$Q" eval --path gpu --mode 0 --no-progress --batch 512 \
           --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile-$v.log" | sed -n '/kernel times/,/total kernel/p'
       done
-      python3 tools/compare_eval.py "$OUT/s130-default.json" "$OUT/s130-next.json" | tee "$OUT/compare-variants.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+      python3 tools/compare_eval.py "$OUT/s130-default.json" "$OUT/s130-prev.json" | tee "$OUT/compare-variants.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       ;;
     ncu)
       make_s130 || rc=1
@@ -106,7 +106,7 @@ for stage in $STAGES; do
       "$Q" eval "${common[@]}" --output "$OUT/tiny-gpu-mode0.json" 2>&1 | tee "$OUT/eval-tiny-gpu.log"
       python3 tools/compare_eval.py "${GOLDEN_TINY:-.devrun/golden-tiny-mode0.json.xz}" "$OUT/tiny-gpu-mode0.json" | tee "$OUT/compare-tiny.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       make_s130 || rc=1
-      for g in ${GEMMS:-mma dp4a}; do
+      for g in ${GEMMS:-mma-async mma dp4a}; do
         step "full LAMBADA, mamba-130m shape, gpu, mode 0, GEMM $g (wall time after model load)"
         QMSIM_GPU_GEMM=$g "$Q" eval "${common[@]}" --model "$S130/w8a8" --output "$OUT/s130-gpu-$g.json" 2>&1 | tee "$OUT/eval-s130-$g.log"
       done

@@ -95,20 +95,19 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   }
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
-const EnumNames<GemmKernel> kGemmNames = {{"mma", GemmKernel::kMma},
+const EnumNames<GemmKernel> kGemmNames = {{"mma-async", GemmKernel::kMmaAsync},
+                                          {"mma", GemmKernel::kMma},
                                           {"dp4a", GemmKernel::kDp4a},
-                                          {"naive", GemmKernel::kNaive},
-                                          {"mma-async", GemmKernel::kMmaAsync},
-                                          {"mma-wide", GemmKernel::kMmaWide}};
+                                          {"naive", GemmKernel::kNaive}};
 const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"channels", ScanKernel::kChannels},
                                           {"states", ScanKernel::kStates},
                                           {"shared", ScanKernel::kShared},
                                           {"shared12", ScanKernel::kShared12}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
-const EnumNames<ConvKernel> kConvNames = {{"exact", ConvKernel::kExact}, {"fast", ConvKernel::kFast}};
-const EnumNames<NormKernel> kNormNames = {{"warp", NormKernel::kWarp}, {"tokens", NormKernel::kTokens}};
-const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile64", LmHeadKernel::kTile64}, {"tile128", LmHeadKernel::kTile128}};
+const EnumNames<ConvKernel> kConvNames = {{"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
+const EnumNames<NormKernel> kNormNames = {{"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};
+const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile128", LmHeadKernel::kTile128}, {"tile64", LmHeadKernel::kTile64}};
 }  // namespace
 
 const char* gemm_kernel_name(GemmKernel k) { return enum_name(k, kGemmNames); }
@@ -149,14 +148,11 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
       k_gemm_dp4a<<<dim3(blocks_for(N, kTN), blocks_for(M, kTM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep);
       break;
     case GemmKernel::kMma:
-    case GemmKernel::kMmaAsync:
-    case GemmKernel::kMmaWide: {
+    case GemmKernel::kMmaAsync: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
       if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2>(M, N, K, x, ldx, W, ep, st);
-      } else if (vec && k == GemmKernel::kMmaWide) {
-        launch_gemm_async<256, 1>(M, N, K, x, ldx, W, ep, st);
       } else {
         k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);
       }
@@ -184,12 +180,12 @@ struct LayerDev {
 
 struct GpuModel::Impl {
   const QModel& m;
-  GemmKernel gemm_kernel = GemmKernel::kMma;
+  GemmKernel gemm_kernel = GemmKernel::kMmaAsync;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
-  ConvKernel conv_kernel = ConvKernel::kExact;
-  NormKernel norm_kernel = NormKernel::kWarp;
-  LmHeadKernel lm_head_kernel = LmHeadKernel::kTile64;
+  ConvKernel conv_kernel = ConvKernel::kFast;
+  NormKernel norm_kernel = NormKernel::kTokens;
+  LmHeadKernel lm_head_kernel = LmHeadKernel::kTile128;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).
@@ -464,11 +460,10 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     const double ops = 2.0 * L * Nn * K, bytes = static_cast<double>(L) * K + static_cast<double>(Nn) * K +
                                                  static_cast<double>(L) * Nn * (f16 ? 2 : 1);
     // K < 64 (dt_proj, K = dt_rank): k_gemm_mma's 64-byte K stage would multiply mostly zero
-    // padding and the __dp4a kernel is faster (docs/BENCHMARKS.md); the async kernels take it as
-    // 128 x 128 tiles (launch_gemm falls back to k_gemm_mma where their alignment does not hold).
+    // padding and the __dp4a kernel is faster (docs/BENCHMARKS.md); k_gemm_mma_async beats both
+    // there (36.6 ms against dp4a's 45.5 ms, run17).
     GemmKernel k = I.gemm_kernel;
     if (K < 64 && k == GemmKernel::kMma) k = GemmKernel::kDp4a;
-    if (K < 64 && k == GemmKernel::kMmaWide) k = GemmKernel::kMmaAsync;
     const std::string label = std::string(name) + " (" + gemm_kernel_name(k) + ")";
     I.run(label.c_str(), ops, bytes, [&] { launch_gemm(k, L, Nn, K, x, ldx, W, ep); });
   };

@@ -361,7 +361,8 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
 
 // k_gemm_mma with a kStages-deep cp.async pipeline (global -> shared without registers; tiles
 // past the matrix zero-filled by the copy's source size) and a kBN-column block tile: 8 warps as
-// 2 x 4, each 64 x kBN/4 (kBN = 256: 64 x 64 warp tiles, 4 x 8 mma tiles, one block an SM).
+// 2 x 4, each 64 x kBN/4. GpuModel runs kBN = 128 (2 blocks an SM); kBN = 256 (64 x 64 warp
+// tiles, one block an SM) ran 2x slower on the 130m GEMMs (run17) and is not instantiated.
 // Needs K % 16 == 0 and 16-byte aligned rows (the vec case of k_gemm_mma). Same fragments, same
 // exact int32 sums, same epilogue.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool full) {
@@ -1114,10 +1115,10 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
   const bool shared = N == 16 && (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
                                   (kind == ScanKernel::kAuto && !states));
   if (shared) {
-    if (kind == ScanKernel::kShared12)
-      launch_scan_shared<kPseq, 12, 24, 1>(B, off, order, E, in, s, y, state, state_q, st);
-    else
+    if (kind == ScanKernel::kShared)
       launch_scan_shared<kPseq, 4, 8, 3>(B, off, order, E, in, s, y, state, state_q, st);
+    else  // kShared12 and kAuto: 403 -> 347 ms on the 130m full-LAMBADA run (run17)
+      launch_scan_shared<kPseq, 12, 24, 1>(B, off, order, E, in, s, y, state, state_q, st);
     return;
   }
   launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);

@@ -13,19 +13,21 @@
 namespace qmsim {
 namespace gpu {
 
-/// The INT8 GEMM kernels (exact int32 sums; the epilogue is the same code in all three):
-///   kNaive  one thread per output (the baseline of the benchmarks)
-///   kDp4a   64x64 tiles in shared memory, __dp4a on CUDA cores
-///   kMma    tensor cores: mma.sync m16n8k32 s8.s8.s32, 128x128 block tiles
-///   kMmaAsync  kMma fed by a 3-stage cp.async pipeline (global -> shared without registers)
-///   kMmaWide   kMmaAsync with 128 x 256 block tiles (64 x 64 per warp, one block an SM)
-///   (the two async kernels need K % 16 == 0 and 16-byte aligned rows, else they run kMma; they
-///   have not yet run on a GPU)
-/// GpuModel uses kMma (and kDp4a for the GEMMs with K < 64, where it is faster) unless
-/// QMSIM_GPU_GEMM=naive|dp4a|mma|mma-async|mma-wide says otherwise (dp4a and naive: every GEMM).
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaWide };
+/// The INT8 GEMM kernels (exact int32 sums; the epilogue is the same code in all of them):
+///   kNaive     one thread per output (the baseline of the benchmarks)
+///   kDp4a      64x64 tiles in shared memory, __dp4a on CUDA cores
+///   kMma       tensor cores: mma.sync m16n8k32 s8.s8.s32, 128x128 block tiles, register-staged
+///              double buffer
+///   kMmaAsync  kMma fed by a 3-stage cp.async pipeline (global -> shared without registers),
+///              column pairs in one store; needs K % 16 == 0 and 16-byte aligned rows, else it
+///              runs kMma
+/// GpuModel uses kMmaAsync for every GEMM (dt_proj's K < 64 too) unless
+/// QMSIM_GPU_GEMM=mma-async|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64, where it beats
+/// kMma; dp4a and naive: every GEMM). A 128 x 256 tile variant of kMmaAsync ran 2x slower
+/// (docs/BENCHMARKS.md, run17) and was dropped.
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses naive | dp4a | mma; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-async | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
@@ -35,15 +37,14 @@ GemmKernel gemm_kernel_from_env();
 ///              tables of 4 channels and runs 64 documents of them (N = 16 and an int8 dt only;
 ///              otherwise kChannels)
 ///   kShared12  kShared with 12 channels a block (24 warps, one block an SM): a token's B and C
-///              and each 32-byte sector of u, z, dt serve 12 channels instead of 4 (has not yet
-///              run on a GPU)
-///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared where it applies
+///              and each 32-byte sector of u, z, dt serve 12 channels instead of 4
+///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared12 where it applies
 ///              (else kChannels), kStates below
 /// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|auto says otherwise.
 enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12 };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
-/// Parses auto | channels | states | shared; throws std::invalid_argument naming the variable otherwise.
+/// Parses auto | channels | states | shared | shared12; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
 /// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
@@ -67,8 +68,7 @@ ScanTable scan_table_from_env();
 ///           k_conv): four channels and 16 tokens a thread, the code from hardware
 ///           approximations of SiLU and 1/s_u wherever their error bound cannot change it
 ///           (num::conv_code_from_approx), golden's definition elsewhere
-/// GpuModel uses kExact unless QMSIM_GPU_CONV=exact|fast says otherwise (kFast has not yet run
-/// on a GPU: docs/ARCHITECTURE.md, "gpu_ref kernels awaiting the device").
+/// GpuModel uses kFast unless QMSIM_GPU_CONV=fast|exact says otherwise.
 enum class ConvKernel { kExact, kFast };
 const char* conv_kernel_name(ConvKernel k);
 /// Parses exact | fast; throws std::invalid_argument naming the variable otherwise.
@@ -78,8 +78,7 @@ ConvKernel conv_kernel_from_env();
 ///   kWarp    k_rmsnorm_quant: one warp per token, lane 0 forms the sum of squares
 ///   kTokens  k_rmsnorm_quant_tok where D % 4 == 0 and rows are aligned (else kWarp): 16 tokens
 ///            a block, rows moved 4 elements at a time, one lane per token's sum of squares
-/// GpuModel uses kWarp unless QMSIM_GPU_NORM=warp|tokens says otherwise (kTokens has not yet run
-/// on a GPU).
+/// GpuModel uses kTokens unless QMSIM_GPU_NORM=tokens|warp says otherwise.
 enum class NormKernel { kWarp, kTokens };
 const char* norm_kernel_name(NormKernel k);
 NormKernel norm_kernel_from_env();
@@ -88,8 +87,7 @@ NormKernel norm_kernel_from_env();
 ///   kTile64   k_lm_head: 64 x 64 blocks, 4 x 4 logits a thread
 ///   kTile128  k_lm_head8 where D % 8 == 0 and rows are aligned (else kTile64): 128 x 128
 ///             blocks, 8 x 8 logits a thread, k-major tiles read as float4
-/// GpuModel uses kTile64 unless QMSIM_GPU_LM_HEAD=tile64|tile128 says otherwise (kTile128 has
-/// not yet run on a GPU).
+/// GpuModel uses kTile128 unless QMSIM_GPU_LM_HEAD=tile128|tile64 says otherwise.
 enum class LmHeadKernel { kTile64, kTile128 };
 const char* lm_head_kernel_name(LmHeadKernel k);
 LmHeadKernel lm_head_kernel_from_env();
@@ -105,13 +103,13 @@ void gemm_s8(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const 
 /// golden::rmsnorm_quant with weight == nullptr (folded into in_proj, spec §2.3): residual_out =
 /// f32(h) (+ residual_in when non-null); q = sat8(RNE(fl32(x·r) / s_in)).
 void rmsnorm_quant(int L, int D, const uint16_t* h_f16, const float* residual_in, float eps, float s_in,
-                   float* residual_out, int8_t* q_out, NormKernel k = NormKernel::kWarp);
+                   float* residual_out, int8_t* q_out, NormKernel k = NormKernel::kTokens);
 /// golden::rmsnorm_final_f16.
 void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residual_in, const uint16_t* weight_f16,
                        float eps, bool f16_residual, uint16_t* out_f16);
 /// golden::conv1d_silu_quant on one document (x [L, E] contiguous; v_out nullable).
 void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
-                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k = ConvKernel::kExact);
+                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k = ConvKernel::kFast);
 /// golden::selective_scan (int8 inputs; B, C [L, N]; state, state_q nullable).
 void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, const int8_t* B, const int8_t* C,
                     const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
@@ -128,7 +126,7 @@ void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_
 void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range);
 /// golden::lm_head_f16.
 void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits,
-                 LmHeadKernel k = LmHeadKernel::kTile64);
+                 LmHeadKernel k = LmHeadKernel::kTile128);
 /// eval::score_row on the device for P rows of V logits: log p(target[p]) and the greedy flag.
 void score_rows(int P, int V, const float* logits, const int32_t* target, bool f16_logprobs, double* logprob,
                 uint8_t* greedy);
