@@ -128,12 +128,7 @@ template <int kBN, int kMinBlocks>
 void launch_gemm_async(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                        cudaStream_t st) {
   constexpr size_t bytes = GemmAsyncShape<kBN>::kBytes;
-  static bool attr = false;  // once per instantiation: more than 48 KB of dynamic shared memory
-  if (!attr) {
-    cudaFuncSetAttribute(k_gemm_mma_async<kBN, kMinBlocks>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(bytes));
-    attr = true;
-  }
+  allow_dynamic_smem(k_gemm_mma_async<kBN, kMinBlocks>, bytes, "k_gemm_mma_async");
   k_gemm_mma_async<kBN, kMinBlocks><<<dim3(blocks_for(N, kBN), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx,
                                                                                                    W, ep);
 }

@@ -15,6 +15,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "qmsim/golden/mode.h"
 #include "qmsim/golden/selective_scan.h"
@@ -24,6 +26,18 @@
 namespace qmsim {
 namespace gpu {
 namespace kern {
+
+// Lets `kernel` take `bytes` of dynamic shared memory (above the default 48 KB). Called before
+// every launch (a host call of about a microsecond) rather than once per process, so a second
+// device, or a device after cudaDeviceReset, gets it too; a failure throws, naming the kernel.
+template <class F>
+inline void allow_dynamic_smem(F* kernel, size_t bytes, const char* name) {
+  const cudaError_t e =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string(name) + ": cudaFuncSetAttribute(" + std::to_string(bytes) +
+                             " bytes of dynamic shared memory): " + cudaGetErrorString(e));
+}
 
 // ------------------------------------------------------------------ embedding, norms
 
@@ -114,11 +128,7 @@ inline void launch_rmsnorm_quant(NormKernel kind, int L, int D, const uint16_t* 
                    reinterpret_cast<uintptr_t>(h) % 8 == 0 && reinterpret_cast<uintptr_t>(res_in) % 16 == 0 &&
                    reinterpret_cast<uintptr_t>(res_out) % 16 == 0 && reinterpret_cast<uintptr_t>(q) % 4 == 0;
   if (tok) {
-    static bool attr = false;  // once: more than the default 48 KB of dynamic shared memory
-    if (!attr) {
-      cudaFuncSetAttribute(k_rmsnorm_quant_tok, cudaFuncAttributeMaxDynamicSharedMemorySize, 160 * 1024);
-      attr = true;
-    }
+    allow_dynamic_smem(k_rmsnorm_quant_tok, rmsnorm_tok_smem(D), "k_rmsnorm_quant_tok");
     k_rmsnorm_quant_tok<<<static_cast<unsigned>((L + kNormTok - 1) / kNormTok), kNormTokThreads, rmsnorm_tok_smem(D),
                           st>>>(L, D, h, res_in, res_out, eps, s_in, q);
     return;
@@ -1081,12 +1091,7 @@ template <bool kPseq, int kC, int kWarps, int kMinBlocks>
 inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
                                const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
   using Shape = ScanShape<kC, kWarps>;
-  static bool attr = false;  // once per instantiation: its dynamic shared memory
-  if (!attr) {
-    cudaFuncSetAttribute(k_scan_shared<kPseq, kC, kWarps, kMinBlocks>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(Shape::kBytes));
-    attr = true;
-  }
+  allow_dynamic_smem(k_scan_shared<kPseq, kC, kWarps, kMinBlocks>, Shape::kBytes, "k_scan_shared");
   const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   k_scan_shared<kPseq, kC, kWarps, kMinBlocks><<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y,
                                                                                         state, state_q);
