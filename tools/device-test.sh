@@ -16,7 +16,9 @@
 #                 replaced (PREV_ENV below), timed and profiled, results compared (per-document
 #                 log-likelihoods identical)
 #     ncu         Nsight Compute on one layer's kernels of a 512-document batch of the 130m shape
-#                 (throughputs, warp stalls, occupancy; --clock-control none) into OUTDIR/ncu.txt
+#                 (throughputs, shared-memory bank conflicts, warp stalls and the SASS lines they
+#                 sample, instruction mix, occupancy; --clock-control none) into OUTDIR/ncu.txt
+#     sass        the SASS of every kernel (cuobjdump -sass, xz) into OUTDIR/qmsim.sass.xz
 #     lambada     full LAMBADA (5153 documents) through eval --path gpu: the default model in mode 0
 #                 compared with the golden result file $GOLDEN_TINY (per-document log-likelihoods
 #                 identical), the 130m shape timed with each GEMM kernel and per-kernel times, and
@@ -94,11 +96,20 @@ for stage in $STAGES; do
       make_s130 || rc=1
       NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
       step "ncu, one layer of a 512-document batch, mamba-130m shape"
-      "$NCU" --clock-control none -k 'regex:k_scan|k_gemm|k_conv|k_rmsnorm|k_hadamard|k_lm_head' --launch-skip 16 \
-        --launch-count 8 --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
-        --section SchedulerStats --section Occupancy --section LaunchStats \
+      "$NCU" --clock-control none -k 'regex:k_scan|k_gemm|k_conv|k_rmsnorm|k_hadamard|k_lm_head|k_score' --launch-skip 16 \
+        --launch-count 10 --section SpeedOfLight --section MemoryWorkloadAnalysis \
+        --section MemoryWorkloadAnalysis_Tables --section WarpStateStats --section SchedulerStats \
+        --section Occupancy --section LaunchStats --section InstructionStats --section SourceCounters \
         "$Q" eval --path gpu --mode 0 --no-progress --batch 512 --limit 512 --model "$S130/w8a8" > "$OUT/ncu.txt" 2>&1 || rc=1
       grep -E "^  [a-z_]|^  void|Duration|Memory Throughput|Compute \(SM\) Throughput|L2 Cache Throughput|Achieved Occupancy|No Eligible" "$OUT/ncu.txt" | head -80
+      ;;
+    sass)
+      # cuobjdump and nvdisasm are on the GPU machine, not here: every kernel's SASS comes back to
+      # be read here (instruction counts of the hot loops, against the stalls ncu samples)
+      step "SASS of every kernel in qmsim (cuobjdump -sass)"
+      CUOBJDUMP=$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -1)
+      "$CUOBJDUMP" -sass "$Q" | xz > "$OUT/qmsim.sass.xz" || rc=1
+      ls -la "$OUT/qmsim.sass.xz"
       ;;
     lambada)
       common=(--path gpu --mode 0 --no-progress --batch 512)
