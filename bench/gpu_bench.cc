@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <utility>
 
 #include "qmsim/gpu/gpu.h"
 #include "qmsim/gpu/ops.h"
@@ -48,6 +49,18 @@ void BM_Scan(benchmark::State& state, qmsim::gpu::ScanKernel k, qmsim::gpu::Scan
   state.counters["tokens/s"] = static_cast<double>(docs) * L / (ms / 1e3);
   // Minimum DRAM traffic: u, dt, z int8 in, y f16 out (5 bytes per (t, e)) + B, C rows.
   state.counters["GB/s"] = (static_cast<double>(docs) * L * (5.0 * E + 2 * N)) / (ms / 1e3) / 1e9;
+}
+
+// The 12-channel scan with one stage of its loop replaced by register arithmetic (see
+// gpu::ops::time_scan_probe_ms): the time against "all" is what that stage costs.
+void BM_ScanProbe(benchmark::State& state, int probe, int docs, int L) {
+  if (no_device(state)) return;
+  double ms = 0;
+  for (auto _ : state) {
+    ms = qmsim::gpu::ops::time_scan_probe_ms(probe, docs, L, 1536, 16, 5);
+    state.SetIterationTime(ms / 1e3);
+  }
+  state.counters["tokens/s"] = static_cast<double>(docs) * L / (ms / 1e3);
 }
 
 // Correctly rounded e^x throughput: 2^28 inputs in [-20, 0) (the scan's e^(dt·A) range).
@@ -90,6 +103,15 @@ void register_all() {
             ->UseManualTime()
             ->Iterations(1)
             ->Unit(benchmark::kMillisecond);
+  const std::pair<const char*, int> probes[] = {{"kernel", 0},         {"no_BC_loads", 1}, {"no_table_reads", 2},
+                                                {"no_u_dt_z_loads", 4}, {"no_division", 8}, {"no_y_stores", 16},
+                                                {"none_of_them", 31}};
+  for (const auto& [name, probe] : probes)
+    benchmark::RegisterBenchmark((std::string("ScanProbe130m/shared12/") + name + "/docs512_L80").c_str(), BM_ScanProbe,
+                                 probe, 512, 80)
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond);
   for (const bool ff : {false, true})
     benchmark::RegisterBenchmark(ff ? "ExpCr/float-float(exp_cr_ff)" : "ExpCr/double(exp_cr)", BM_Exp, ff)
         ->UseManualTime()

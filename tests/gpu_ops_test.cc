@@ -364,6 +364,25 @@ class ScopedEnv {
   std::string old_;
 };
 
+// The scan timing probes (bench only) refuse what they cannot run before touching the device, so
+// this runs without one too.
+TEST(GpuOps, ScanProbeRejectsUnknownProbesAndShapes) {
+  for (int bad : {-1, 3, 5, 12, 17, 30, 32, 64}) {
+    try {
+      gpu::ops::time_scan_probe_ms(bad, 1, 1, 12, 16, 1);
+      ADD_FAILURE() << "probe " << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("probe " + std::to_string(bad)), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(gpu::ops::time_scan_probe_ms(0, 1, 1, 12, 8, 1), std::invalid_argument);  // N != 16
+}
+
+TEST(GpuOps, ScanProbeTimesEveryProbe) {
+  REQUIRE_GPU();
+  for (int probe : {0, 1, 2, 4, 8, 16, 31}) EXPECT_GT(gpu::ops::time_scan_probe_ms(probe, 64, 16, 48, 16, 1), 0.0) << probe;
+}
+
 TEST(GpuOps, GemmKernelNamesAndEnv) {
   REQUIRE_GPU();
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kNaive), "naive");

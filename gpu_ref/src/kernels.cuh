@@ -999,13 +999,23 @@ __global__ void k_scan_states(int B, const int32_t* off, int E, int N, ScanIn in
 // and kShared12, 12 channels x 64 documents (24 warps, 205 KB, one block an SM): the same 768
 // threads an SM, but each token's B and C row (128 bytes) serves 12 channels instead of 4 and each
 // 32-byte sector of u, z and dt 12 bytes instead of 4 (a third of the L2 traffic per step).
+// Timing probes (bench only, never the forward: their results are wrong on purpose): each bit of
+// k_scan_shared's kProbe replaces one stage of the loop by register arithmetic of the same shape,
+// so that the time a stage costs is the difference against kProbe = 0 (gpu::ops::time_scan_probe_ms).
+enum ScanProbe : int {
+  kProbeNoBC = 1,     // B, C rows not loaded (8 x 16-byte global loads a step)
+  kProbeNoTab = 2,    // e^(dt·A) rows not read from shared memory (4 x 16 bytes a step)
+  kProbeNoTok = 4,    // u, dt, z not loaded (3 one-byte global loads; dt's code from t and e)
+  kProbeNoDiv = 8,    // y = f16(acc·z) without the IEEE division by 1 + e^(-z)
+  kProbeNoStore = 16  // y stored at the document's last token only
+};
 template <int kC, int kWarps>
 struct ScanShape {
   static constexpr int kDocs = kWarps * 32 / kC;  // documents per block
   static constexpr size_t kBytes = (static_cast<size_t>(kC) * 256 * 17 + 256) * sizeof(float);
 };
 __device__ __forceinline__ int sh_chunk(int q, int j) { return j ^ ((q >> 1) & 3); }
-template <bool kPseq, int kC, int kWarps, int kMinBlocks>
+template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, const int32_t* off,
                                                                          const int32_t* order, int E, ScanIn in,
                                                                          ScanScales s, uint16_t* y, float* state,
@@ -1038,13 +1048,32 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   for (int n = 0; n < N; ++n) h[n] = 0.0f;
   const bool vec = scan_bc_vec(in);
   for (int t = off[d], t_end = off[d + 1]; t < t_end; ++t) {  // t_end loaded once (y may alias off)
-    const ScanTok tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, tab_dt_e, sh_zden);
+    ScanTok tk;
+    if constexpr ((kProbe & kProbeNoTok) != 0) {
+      const int code = (t * 7 + e) & 255;
+      tk.uf = s.u * static_cast<float>(code - 128), tk.zf = s.z * static_cast<float>(code - 128);
+      tk.zden = sh_zden[code], tk.q = code, tk.dtf = tab_dt_e[code];
+      tk.du = kPseq ? 0.0f : tk.dtf * tk.uf;
+    } else {
+      tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, tab_dt_e, sh_zden);
+    }
     float acc = scan_acc0<kPseq>(tk, Dv);
     float Bv[16], Cv[16];
-    scan_bc16(in, s, t, vec, Bv, Cv);
+    if constexpr ((kProbe & kProbeNoBC) != 0) {
+#pragma unroll
+      for (int n = 0; n < 16; ++n) Bv[n] = 0.01f * static_cast<float>(n + (t & 3)), Cv[n] = 0.02f * static_cast<float>(n - (t & 1));
+    } else {
+      scan_bc16(in, s, t, vec, Bv, Cv);
+    }
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const float4 a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
+      float4 a;
+      if constexpr ((kProbe & kProbeNoTab) != 0) {
+        const float f = 0.5f + 1e-3f * static_cast<float>(tk.q + j);
+        a = make_float4(f, f * 0.5f, f * 0.25f, f * 0.125f);
+      } else {
+        a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
+      }
       const float dA[4] = {a.x, a.y, a.z, a.w};
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -1053,7 +1082,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
         acc = scan_acc<kPseq>(acc, h[n], Cv[n], n);
       }
     }
-    y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(tk, acc, Dv);
+    const uint16_t yv = (kProbe & kProbeNoDiv) != 0 ? num::f32_to_f16_rne(acc * tk.zf) : scan_y<kPseq>(tk, acc, Dv);
+    if ((kProbe & kProbeNoStore) == 0 || t + 1 == t_end) y[static_cast<size_t>(t) * E + e] = yv;
   }
 #pragma unroll
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
@@ -1087,13 +1117,13 @@ inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, 
   else
     k_scan<kPseq, 0, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
 }
-template <bool kPseq, int kC, int kWarps, int kMinBlocks>
+template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0>
 inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
                                const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
   using Shape = ScanShape<kC, kWarps>;
-  allow_dynamic_smem(k_scan_shared<kPseq, kC, kWarps, kMinBlocks>, Shape::kBytes, "k_scan_shared");
+  allow_dynamic_smem(k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe>, Shape::kBytes, "k_scan_shared");
   const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
-  k_scan_shared<kPseq, kC, kWarps, kMinBlocks><<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y,
+  k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe><<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y,
                                                                                         state, state_q);
 }
 template <bool kPseq>

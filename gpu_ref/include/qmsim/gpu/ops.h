@@ -152,6 +152,12 @@ double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps);
 /// The int8 scan over `docs` documents of L tokens each (E channels, N states) with kernel k and
 /// tables t (kOn: the table kernel's time included).
 double time_scan_ms(ScanKernel k, ScanTable t, int docs, int L, int E, int N, int reps);
+/// Timing probe of the 12-channel shared-memory scan (bench only: the results are wrong on
+/// purpose): probe 0 is the kernel itself; 1, 2, 4, 8, 16 replace one stage of its loop by
+/// register arithmetic (B/C loads, table reads, u/dt/z loads, the division, the y stores;
+/// kernels.cuh, ScanProbe), 31 all of them. The difference against probe 0 is what the stage
+/// costs. N must be 16; docs documents of L tokens.
+double time_scan_probe_ms(int probe, int docs, int L, int E, int N, int reps);
 /// n correctly rounded e^x (16 per thread) of inputs spread over (-20, 0]: num::exp_cr_ff (ff)
 /// or num::exp_cr.
 double time_exp_ms(bool ff, size_t n, int reps);
