@@ -90,17 +90,22 @@ TEST_F(ModeClaims, EveryModeChangesExactlyTheTensorsItClaims) {
       for (const auto& n : c.unchanged) {
         if (n == "*") {
           for (const auto& name : b.cap.order())
-            if (const golden::CapturedTensor* t = r.cap.find(name))
+            if (const golden::CapturedTensor* t = r.cap.find(name)) {
               EXPECT_TRUE(same(*t, *b.cap.find(name))) << name << " differs from mode " << c.base;
+            }
           continue;
         }
         const auto *t = get(r, n), *tb = get(b, n);
-        if (t && tb) EXPECT_TRUE(same(*t, *tb)) << n << " differs from mode " << c.base;
+        if (t && tb) {
+          EXPECT_TRUE(same(*t, *tb)) << n << " differs from mode " << c.base;
+        }
         ++claims_checked;
       }
       for (const auto& n : c.changed) {
         const auto *t = get(r, n), *tb = get(b, n);
-        if (t && tb) EXPECT_FALSE(same(*t, *tb)) << n << " equals mode " << c.base << "'s";
+        if (t && tb) {
+          EXPECT_FALSE(same(*t, *tb)) << n << " equals mode " << c.base << "'s";
+        }
         ++claims_checked;
       }
     }
