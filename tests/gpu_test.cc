@@ -178,15 +178,16 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     pos.push_back({L - 1});
   }
   // "mma prev": with it the other kernels the defaults replaced (4-channel scan, exact conv,
-  // warp norm, 64 x 64 lm_head).
-  for (const char* kernel : {"mma-async", "mma", "mma prev", "dp4a", "naive"}) {
+  // warp norm, 64 x 64 lm_head); "mma-async x2": the 2-channels-a-thread scan (not yet run on a GPU).
+  for (const char* kernel : {"mma-async", "mma", "mma prev", "mma-async x2", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
-    const bool prev = kname != kernel;
+    const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
-    if (prev) {
+    if (extra == "prev") {
       setenv("QMSIM_GPU_SCAN", "shared", 1), setenv("QMSIM_GPU_CONV", "exact", 1);
       setenv("QMSIM_GPU_NORM", "warp", 1), setenv("QMSIM_GPU_LM_HEAD", "tile64", 1);
     }
+    if (extra == "x2") setenv("QMSIM_GPU_SCAN", "shared12x2", 1);
     gpu::GpuModel g(q);
     for (const char* v : {"QMSIM_GPU_GEMM", "QMSIM_GPU_SCAN", "QMSIM_GPU_CONV", "QMSIM_GPU_NORM", "QMSIM_GPU_LM_HEAD"})
       unsetenv(v);
@@ -297,11 +298,15 @@ TEST(Gpu, Mamba130mShape) {
   for (const auto& e : prev_env) setenv(e[0], e[1], 1);
   gpu::GpuModel g_prev(big);
   for (const auto& e : prev_env) unsetenv(e[0]);
-  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev"}) {
-    const bool prev = std::strchr(mode_name, ' ') != nullptr;
+  setenv("QMSIM_GPU_SCAN", "shared12x2", 1);  // the 2-channels-a-thread scan (not yet run on a GPU)
+  gpu::GpuModel g_x2(big);
+  unsetenv("QMSIM_GPU_SCAN");
+  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 x2", "3 x2"}) {
+    const char* sp = std::strchr(mode_name, ' ');
+    const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
     ro.mode = config::resolve_mode(std::string(mode_name).substr(0, std::string(mode_name).find(' '))).spec;
-    const auto out = (prev ? g_prev : g).forward_batch(batch, pos, ro);
+    const auto out = (extra == "prev" ? g_prev : extra == "x2" ? g_x2 : g).forward_batch(batch, pos, ro);
     for (size_t d = 0; d < batch.size(); ++d) {
       golden::ForwardOptions o;
       o.threads = 16;

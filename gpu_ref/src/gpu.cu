@@ -103,7 +103,8 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"channels", ScanKernel::kChannels},
                                           {"states", ScanKernel::kStates},
                                           {"shared", ScanKernel::kShared},
-                                          {"shared12", ScanKernel::kShared12}};
+                                          {"shared12", ScanKernel::kShared12},
+                                          {"shared12x2", ScanKernel::kShared12x2}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {{"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
 const EnumNames<NormKernel> kNormNames = {{"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};

@@ -1015,6 +1015,26 @@ struct ScanShape {
   static constexpr size_t kBytes = (static_cast<size_t>(kC) * 256 * 17 + 256) * sizeof(float);
 };
 __device__ __forceinline__ int sh_chunk(int q, int j) { return j ^ ((q >> 1) & 3); }
+// The block's tables in shared memory (ScanShape<kC, ...>::kBytes at sh4): the e^(dt·A) rows of
+// channels e0 .. e0 + kC - 1 (swizzled chunks), their softplus values and the 256 SiLU
+// denominators; returns after the barrier that makes them visible.
+template <int kC>
+__device__ __forceinline__ void scan_shared_tables(int E, int e0, const ScanIn& in, float4* sh4) {
+  constexpr int N = 16;
+  float4* sh_dA = sh4;                                           // [kC][256][4 chunks]
+  float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);   // [kC][256]
+  float* sh_zden = sh_dt + kC * 256;                             // [256]
+  for (int i = threadIdx.x; i < kC * 256 * 4; i += blockDim.x) {
+    const int c = i / 1024, q = (i / 4) % 256, j = i % 4;
+    if (e0 + c < E)
+      sh_dA[(c * 256 + q) * 4 + sh_chunk(q, j)] =
+          __ldg(reinterpret_cast<const float4*>(in.tab_dA + (static_cast<size_t>(e0 + c) * 256 + q) * N) + j);
+  }
+  for (int i = threadIdx.x; i < kC * 256; i += blockDim.x)
+    if (e0 + i / 256 < E) sh_dt[i] = in.tab_dt[static_cast<size_t>(e0) * 256 + i];
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) sh_zden[i] = in.tab_zden[i];
+  __syncthreads();
+}
 template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, const int32_t* off,
                                                                          const int32_t* order, int E, ScanIn in,
@@ -1026,16 +1046,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   float* sh_dt = reinterpret_cast<float*>(sh4 + kShC * 256 * 4);       // [kShC][256]
   float* sh_zden = sh_dt + kShC * 256;                                 // [256]
   const int e0 = blockIdx.x * kShC;
-  for (int i = threadIdx.x; i < kShC * 256 * 4; i += blockDim.x) {
-    const int c = i / 1024, q = (i / 4) % 256, j = i % 4;
-    if (e0 + c < E)
-      sh_dA[(c * 256 + q) * 4 + sh_chunk(q, j)] =
-          __ldg(reinterpret_cast<const float4*>(in.tab_dA + (static_cast<size_t>(e0 + c) * 256 + q) * N) + j);
-  }
-  for (int i = threadIdx.x; i < kShC * 256; i += blockDim.x)
-    if (e0 + i / 256 < E) sh_dt[i] = in.tab_dt[static_cast<size_t>(e0) * 256 + i];
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) sh_zden[i] = in.tab_zden[i];
-  __syncthreads();
+  scan_shared_tables<kShC>(E, e0, in, sh4);
   const int c = threadIdx.x % kShC, e = e0 + c;
   const int k = blockIdx.y * kShDocs + threadIdx.x / kShC;
   if (e >= E || k >= B) return;
@@ -1089,6 +1100,72 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
+// k_scan_shared with kCPT channels a thread (ScanKernel::kShared12x2: 12 channels, 2 a thread,
+// 64 documents a block, 384 threads of 154 registers, no spills): a token's B and C rows (eight
+// 16-byte loads) serve both channels of a thread, half the loads per (token, channel) of
+// k_scan_shared, whose shared-memory and L1 requests per step (not its instructions, not L2) are
+// the suspected limit (run18: 183 SM cycles a warp step against about 40 of issue). Per channel
+// the arithmetic and its order are k_scan's; the channels of a thread are independent chains.
+// Has not yet run on a GPU.
+template <bool kPseq, int kC, int kCPT, int kDocs>
+__global__ void __launch_bounds__(kC / kCPT * kDocs, 1) k_scan_shared_multi(int B, const int32_t* off,
+                                                                            const int32_t* order, int E, ScanIn in,
+                                                                            ScanScales s, uint16_t* y, float* state,
+                                                                            int8_t* state_q) {
+  static_assert(kC % kCPT == 0, "whole channel groups per thread");
+  constexpr int N = 16, kTPD = kC / kCPT;  // threads per document
+  extern __shared__ float4 sh4[];
+  const float4* sh_dA = sh4;
+  const float* sh_dt = reinterpret_cast<const float*>(sh4 + kC * 256 * 4);
+  const float* sh_zden = sh_dt + kC * 256;
+  const int e0 = blockIdx.x * kC;
+  scan_shared_tables<kC>(E, e0, in, sh4);
+  const int c0 = (threadIdx.x % kTPD) * kCPT;
+  const int k = blockIdx.y * kDocs + threadIdx.x / kTPD;
+  if (e0 + c0 >= E || k >= B) return;
+  const int d = order ? order[k] : k;
+  const int nc = min(kCPT, E - (e0 + c0));  // this thread's channels inside E
+  float Dv[kCPT], h[kCPT][N];
+#pragma unroll
+  for (int cc = 0; cc < kCPT; ++cc) {
+    Dv[cc] = cc < nc ? s.D * static_cast<float>(in.D[e0 + c0 + cc]) : 0.0f;
+#pragma unroll
+    for (int n = 0; n < N; ++n) h[cc][n] = 0.0f;
+  }
+  const bool vec = scan_bc_vec(in);
+  for (int t = off[d], t_end = off[d + 1]; t < t_end; ++t) {  // t_end loaded once (y may alias off)
+    float Bv[16], Cv[16];
+    scan_bc16(in, s, t, vec, Bv, Cv);
+#pragma unroll
+    for (int cc = 0; cc < kCPT; ++cc) {
+      if (cc >= nc) break;
+      const int c = c0 + cc, e = e0 + c;
+      const ScanTok tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, sh_dt + c * 256, sh_zden);
+      float acc = scan_acc0<kPseq>(tk, Dv[cc]);
+      const float4* rows = sh_dA + c * 256 * 4;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float4 a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
+        const float dA[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int n = 4 * j + i;
+          h[cc][n] = scan_state<kPseq>(tk, dA[i], h[cc][n], Bv[n]);
+          acc = scan_acc<kPseq>(acc, h[cc][n], Cv[n], n);
+        }
+      }
+      y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(tk, acc, Dv[cc]);
+    }
+  }
+#pragma unroll
+  for (int cc = 0; cc < kCPT; ++cc) {
+    if (cc >= nc) break;
+#pragma unroll
+    for (int n = 0; n < N; ++n)
+      scan_store_state(s, (static_cast<size_t>(d) * E + e0 + c0 + cc) * N + n, h[cc][n], state, state_q);
+  }
+}
+
 // The scan kernel a launch uses (gpu::ScanKernel): kAuto takes the channel kernel when there are at
 // least kScanChannelThreads (document, channel) pairs and the state kernel below that. The tables
 // (gpu::ScanTable): with an int8 dt and kAuto, when the launch has at least 256 tokens (more
@@ -1126,12 +1203,21 @@ inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, 
   k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe><<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y,
                                                                                         state, state_q);
 }
+template <bool kPseq, int kC, int kCPT, int kDocs>
+inline void launch_scan_shared_multi(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
+                                     const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+  constexpr size_t bytes = ScanShape<kC, 1>::kBytes;
+  constexpr int threads = kC / kCPT * kDocs;
+  allow_dynamic_smem(k_scan_shared_multi<kPseq, kC, kCPT, kDocs>, bytes, "k_scan_shared_multi");
+  const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + kDocs - 1) / kDocs));
+  k_scan_shared_multi<kPseq, kC, kCPT, kDocs><<<grid, threads, bytes, st>>>(B, off, order, E, in, s, y, state, state_q);
+}
 template <bool kPseq>
 inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, const int32_t* order,
                           int E, int N, ScanIn in,
                           const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab, cudaStream_t st) {
   const size_t pairs = static_cast<size_t>(B) * E;
-  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12) &&
+  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12 || kind == ScanKernel::kShared12x2) &&
       (in.dt_q == nullptr || N != 16 || tab == nullptr || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernel needs the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
@@ -1148,9 +1234,11 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
   in.tab_dA = tab + static_cast<size_t>(E) * 256;
   in.tab_zden = in.tab_dA + static_cast<size_t>(E) * 256 * N;
   const bool shared = N == 16 && (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                                  (kind == ScanKernel::kAuto && !states));
+                                  kind == ScanKernel::kShared12x2 || (kind == ScanKernel::kAuto && !states));
   if (shared) {
-    if (kind == ScanKernel::kShared)
+    if (kind == ScanKernel::kShared12x2)
+      launch_scan_shared_multi<kPseq, 12, 2, 64>(B, off, order, E, in, s, y, state, state_q, st);
+    else if (kind == ScanKernel::kShared)
       launch_scan_shared<kPseq, 4, 8, 3>(B, off, order, E, in, s, y, state, state_q, st);
     else  // kShared12 and kAuto: 403 -> 347 ms on the 130m full-LAMBADA run (run17)
       launch_scan_shared<kPseq, 12, 24, 1>(B, off, order, E, in, s, y, state, state_q, st);
