@@ -52,7 +52,7 @@ void BM_Scan(benchmark::State& state, qmsim::gpu::ScanKernel k, qmsim::gpu::Scan
 }
 
 // The 12-channel scan with one stage of its loop replaced by register arithmetic (see
-// gpu::ops::time_scan_probe_ms): the time against "all" is what that stage costs.
+// gpu::ops::time_scan_probe_ms): its time against "kernel" (probe 0) is what that stage costs.
 void BM_ScanProbe(benchmark::State& state, int probe, int docs, int L) {
   if (no_device(state)) return;
   double ms = 0;

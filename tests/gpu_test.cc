@@ -165,6 +165,13 @@ TEST(Gpu, DefaultModelLengthsOneTo600) {
 // Batched (ragged, 1-token documents included) == per document == golden, in modes with per-call
 // quantities (3: dynamic conv input scale; 5-3: outlier scale) and with every GEMM kernel (and,
 // once, every kernel selection that is not the default).
+// The kernel selections today's defaults replaced (run17): 4-channel shared-memory scan,
+// register-staged mma GEMM (dp4a for K < 64), exact conv, warp norm, 64 x 64 lm_head. Read when a
+// GpuModel is made.
+const char* const kPrevEnv[][2] = {{"QMSIM_GPU_SCAN", "shared"}, {"QMSIM_GPU_GEMM", "mma"},
+                                   {"QMSIM_GPU_CONV", "exact"},  {"QMSIM_GPU_NORM", "warp"},
+                                   {"QMSIM_GPU_LM_HEAD", "tile64"}};
+
 TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   REQUIRE_GPU();
   const DefaultModel& m = default_model();
@@ -177,20 +184,17 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     batch.push_back(random_doc(L, 500 + d, q.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  // "mma prev": with it the other kernels the defaults replaced (4-channel scan, exact conv,
-  // warp norm, 64 x 64 lm_head); "mma-async x2": the 2-channels-a-thread scan (not yet run on a GPU).
+  // "mma prev": every kernel of kPrevEnv; "mma-async x2": the 2-channels-a-thread scan (not yet
+  // run on a GPU).
   for (const char* kernel : {"mma-async", "mma", "mma prev", "mma-async x2", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
-    if (extra == "prev") {
-      setenv("QMSIM_GPU_SCAN", "shared", 1), setenv("QMSIM_GPU_CONV", "exact", 1);
-      setenv("QMSIM_GPU_NORM", "warp", 1), setenv("QMSIM_GPU_LM_HEAD", "tile64", 1);
-    }
+    if (extra == "prev")
+      for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
     if (extra == "x2") setenv("QMSIM_GPU_SCAN", "shared12x2", 1);
     gpu::GpuModel g(q);
-    for (const char* v : {"QMSIM_GPU_GEMM", "QMSIM_GPU_SCAN", "QMSIM_GPU_CONV", "QMSIM_GPU_NORM", "QMSIM_GPU_LM_HEAD"})
-      unsetenv(v);
+    for (const auto& e : kPrevEnv) unsetenv(e[0]);  // every selection variable
     for (const char* mode_name : {"0", "3", "5-3", "6-1"})
       for (const auto& prof : {num::profile_golden(), num::profile_quamba_compat()}) {
         gpu::RunOptions ro;
@@ -289,15 +293,10 @@ TEST(Gpu, Mamba130mShape) {
     batch.push_back(random_doc(L, 300 + d, big.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  // The same batch through the kernels the defaults replaced (the selections are read when a
-  // GpuModel is made): 4-channel shared-memory scan, register-staged mma GEMM (dp4a for K < 64),
-  // exact conv, warp norm, 64 x 64 lm_head.
-  const char* prev_env[][2] = {{"QMSIM_GPU_SCAN", "shared"}, {"QMSIM_GPU_GEMM", "mma"},
-                               {"QMSIM_GPU_CONV", "exact"},  {"QMSIM_GPU_NORM", "warp"},
-                               {"QMSIM_GPU_LM_HEAD", "tile64"}};
-  for (const auto& e : prev_env) setenv(e[0], e[1], 1);
+  // The same batch through the kernels the defaults replaced (kPrevEnv).
+  for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
   gpu::GpuModel g_prev(big);
-  for (const auto& e : prev_env) unsetenv(e[0]);
+  for (const auto& e : kPrevEnv) unsetenv(e[0]);
   setenv("QMSIM_GPU_SCAN", "shared12x2", 1);  // the 2-channels-a-thread scan (not yet run on a GPU)
   gpu::GpuModel g_x2(big);
   unsetenv("QMSIM_GPU_SCAN");

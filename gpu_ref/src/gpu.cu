@@ -960,30 +960,33 @@ double time_gemm_ms(GemmKernel k, int M, int N, int K, bool out_f16, int reps) {
 }
 
 namespace {
-double time_scan_impl(ScanKernel k, ScanTable tb, int probe, int docs, int L, int E, int N, int reps);
-}  // namespace
-double time_scan_ms(ScanKernel k, ScanTable tb, int docs, int L, int E, int N, int reps) {
-  return time_scan_impl(k, tb, -1, docs, L, E, N, reps);
-}
-double time_scan_probe_ms(int probe, int docs, int L, int E, int N, int reps) {
-  if (N != 16) throw std::invalid_argument("time_scan_probe_ms: N must be 16 (the shared-memory scan)");
-  const bool one_bit = probe > 0 && probe <= kProbeNoStore && (probe & (probe - 1)) == 0;
-  if (!(probe == 0 || probe == 31 || one_bit))
-    throw std::invalid_argument("time_scan_probe_ms: probe " + std::to_string(probe) + " (0, 1, 2, 4, 8, 16 or 31)");
-  return time_scan_impl(ScanKernel::kShared12, ScanTable::kOn, probe, docs, L, E, N, reps);
-}
-
-namespace {
+// A probe's launch: the table kernel's output in `in`, k_scan_shared<12 channels> with kProbe.
+using ProbeLaunch = void (*)(int B, const int32_t* off, int E, const ScanIn& in, const ScanScales& s, uint16_t* y,
+                             float* st, int8_t* stq);
 template <int kProbe>
 void launch_probe(int B, const int32_t* off, int E, const ScanIn& in, const ScanScales& s, uint16_t* y, float* st,
                   int8_t* stq) {
   launch_scan_shared<false, 12, 24, 1, kProbe>(B, off, nullptr, E, in, s, y, st, stq, 0);
 }
+// The probes time_scan_probe_ms takes (0, each ScanProbe bit alone, all of them); throws otherwise,
+// before anything touches the device.
+ProbeLaunch probe_launch(int probe) {
+  switch (probe) {
+    case 0: return launch_probe<0>;
+    case kProbeNoBC: return launch_probe<kProbeNoBC>;
+    case kProbeNoTab: return launch_probe<kProbeNoTab>;
+    case kProbeNoTok: return launch_probe<kProbeNoTok>;
+    case kProbeNoDiv: return launch_probe<kProbeNoDiv>;
+    case kProbeNoStore: return launch_probe<kProbeNoStore>;
+    case 31: return launch_probe<31>;
+    default:
+      throw std::invalid_argument("time_scan_probe_ms: probe " + std::to_string(probe) + " (0, 1, 2, 4, 8, 16 or 31)");
+  }
+}
 
 // The scan's timing over docs documents of L tokens (random int8 operands): launch_scan with
-// kernel k and tables tb, or (probe >= 0) the table kernel and then k_scan_shared<12 channels>
-// with kProbe = probe (one of 0, each ScanProbe bit alone, or all of them).
-double time_scan_impl(ScanKernel k, ScanTable tb, int probe, int docs, int L, int E, int N, int reps) {
+// kernel k and tables tb, or (probe non-null) the table kernel and then that probe.
+double time_scan_impl(ScanKernel k, ScanTable tb, ProbeLaunch probe, int docs, int L, int E, int N, int reps) {
   const size_t T = static_cast<size_t>(docs) * L, TE = T * E;
   std::vector<int32_t> off;
   for (int d = 0; d <= docs; ++d) off.push_back(d * L);
@@ -1008,31 +1011,23 @@ double time_scan_impl(ScanKernel k, ScanTable tb, int probe, int docs, int L, in
   const ScanScales s{0.02f, 0.05f, 0.03f, 0.03f, 0.05f, 0.03f, 0.01f, 0.02f, 0.05f};
   DevBuf<float> tab;
   tab.resize(scan_table_floats(E, N));
-  if (probe < 0)
+  if (probe == nullptr)
     return time_ms(reps, [&] {
       launch_scan(k, tb, false, docs, static_cast<int>(T), doff.p, nullptr, E, N, in, s, y.p, st.p, stq.p, tab.p);
     });
-  void (*launch)(int, const int32_t*, int, const ScanIn&, const ScanScales&, uint16_t*, float*, int8_t*) = nullptr;
-  switch (probe) {
-    case 0: launch = launch_probe<0>; break;
-    case kProbeNoBC: launch = launch_probe<kProbeNoBC>; break;
-    case kProbeNoTab: launch = launch_probe<kProbeNoTab>; break;
-    case kProbeNoTok: launch = launch_probe<kProbeNoTok>; break;
-    case kProbeNoDiv: launch = launch_probe<kProbeNoDiv>; break;
-    case kProbeNoStore: launch = launch_probe<kProbeNoStore>; break;
-    case 31: launch = launch_probe<31>; break;
-    default: throw std::invalid_argument("time_scan_probe_ms: probe " + std::to_string(probe));
-  }
-  ScanIn tin = in;
-  tin.tab_dt = tab.p;
-  tin.tab_dA = tab.p + static_cast<size_t>(E) * 256;
-  tin.tab_zden = tin.tab_dA + static_cast<size_t>(E) * 256 * N;
   return time_ms(reps, [&] {
-    k_scan_table<false><<<static_cast<unsigned>((E * 256 + 127) / 128), 128>>>(E, N, in, s, tab.p);
-    launch(docs, doff.p, E, tin, s, y.p, st.p, stq.p);
+    probe(docs, doff.p, E, launch_scan_table<false>(E, N, in, s, tab.p), s, y.p, st.p, stq.p);
   });
 }
 }  // namespace
+
+double time_scan_ms(ScanKernel k, ScanTable tb, int docs, int L, int E, int N, int reps) {
+  return time_scan_impl(k, tb, nullptr, docs, L, E, N, reps);
+}
+double time_scan_probe_ms(int probe, int docs, int L, int E, int N, int reps) {
+  if (N != 16) throw std::invalid_argument("time_scan_probe_ms: N must be 16 (the shared-memory scan)");
+  return time_scan_impl(ScanKernel::kShared12, ScanTable::kOn, probe_launch(probe), docs, L, E, N, reps);
+}
 
 namespace {
 // 16 exps per thread of inputs x = -20·j/2^20 (cheap to form, so the exps dominate); their sum

@@ -860,20 +860,35 @@ __device__ __forceinline__ void scan_store_state(const ScanScales& s, size_t i, 
 // functions (scan_dtf_q, scan_A, num::exp_cr_fast), so that a table entry is the value a scan
 // thread would compute; channel 0 also forms 1 + e^(-z) for z's code c - 128. E·256·(N+1) + 256
 // floats at `tab` (scan_table_floats).
+// Layout: softplus [E][256] at 0, exps [E][256][N] at scan_tab_dA_off, SiLU denominators [256]
+// at scan_tab_zden_off.
 inline size_t scan_table_floats(int E, int N) { return static_cast<size_t>(E) * 256 * (N + 1) + 256; }
+__host__ __device__ inline size_t scan_tab_dA_off(int E) { return static_cast<size_t>(E) * 256; }
+__host__ __device__ inline size_t scan_tab_zden_off(int E, int N) {
+  return scan_tab_dA_off(E) + static_cast<size_t>(E) * 256 * N;
+}
 template <bool kPseq>
 __global__ void k_scan_table(int E, int N, ScanIn in, ScanScales s, float* tab) {
   const int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= E * 256) return;
   const int e = idx / 256, c = idx % 256;
   float* tab_dt = tab;
-  float* tab_dA = tab + static_cast<size_t>(E) * 256;
-  float* tab_zden = tab_dA + static_cast<size_t>(E) * 256 * N;
+  float* tab_dA = tab + scan_tab_dA_off(E);
+  float* tab_zden = tab + scan_tab_zden_off(E, N);
   const float q = static_cast<float>(c - 128);
   const float dtf = scan_dtf_q<kPseq>(s, q, s.dt_bias * static_cast<float>(in.dt_bias[e]));
   tab_dt[idx] = dtf;
   for (int n = 0; n < N; ++n) tab_dA[static_cast<size_t>(idx) * N + n] = num::exp_cr_fast(dtf * scan_A(in, s, e, N, n));
   if (e == 0) tab_zden[c] = scan_zden(s.z * q);
+}
+// Forms the tables at `tab` (scan_table_floats(E, N) floats) and returns `in` reading them.
+template <bool kPseq>
+inline ScanIn launch_scan_table(int E, int N, ScanIn in, const ScanScales& s, float* tab, cudaStream_t st = 0) {
+  k_scan_table<kPseq><<<static_cast<unsigned>((E * 256 + 127) / 128), 128, 0, st>>>(E, N, in, s, tab);
+  in.tab_dt = tab;
+  in.tab_dA = tab + scan_tab_dA_off(E);
+  in.tab_zden = tab + scan_tab_zden_off(E, N);
+  return in;
 }
 
 // Parallel over channels: one thread per (document, channel e), sequential in t over the
@@ -1229,10 +1244,7 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
     launch_scan_k<kPseq, false>(states, B, off, E, N, in, s, y, state, state_q, st);
     return;
   }
-  k_scan_table<kPseq><<<static_cast<unsigned>((E * 256 + 127) / 128), 128, 0, st>>>(E, N, in, s, tab);
-  in.tab_dt = tab;
-  in.tab_dA = tab + static_cast<size_t>(E) * 256;
-  in.tab_zden = in.tab_dA + static_cast<size_t>(E) * 256 * N;
+  in = launch_scan_table<kPseq>(E, N, in, s, tab, st);
   const bool shared = N == 16 && (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
                                   kind == ScanKernel::kShared12x2 || (kind == ScanKernel::kAuto && !states));
   if (shared) {
@@ -1509,7 +1521,8 @@ __global__ void __launch_bounds__(256) k_lm_head8(int P, int V, int D, const uin
 inline void launch_lm_head(LmHeadKernel kind, int P, int V, int D, const uint16_t* yf, const int32_t* pos,
                            const uint16_t* W, bool f16, float* logits, cudaStream_t st = 0) {
   if (P == 0 || V == 0) return;
-  const bool wide = kind == LmHeadKernel::kTile128 && D % 8 == 0 && reinterpret_cast<uintptr_t>(yf) % 16 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0;
+  const bool wide = kind == LmHeadKernel::kTile128 && D % 8 == 0 && reinterpret_cast<uintptr_t>(yf) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(W) % 16 == 0;
   if (wide) {
     k_lm_head8<<<dim3((V + kH8 - 1) / kH8, (P + kH8 - 1) / kH8), 256, 0, st>>>(P, V, D, yf, pos, W, f16, logits);
     return;
