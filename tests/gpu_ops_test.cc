@@ -807,6 +807,8 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
     EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kFast);  // the defaults: the faster kernels (run17)
     EXPECT_EQ(gpu::norm_kernel_from_env(), gpu::NormKernel::kTokens);
     EXPECT_EQ(gpu::lm_head_kernel_from_env(), gpu::LmHeadKernel::kTile128);
+    ScopedEnv d("QMSIM_GPU_HADAMARD", nullptr);
+    EXPECT_EQ(gpu::hadamard_kernel_from_env(), gpu::HadamardKernel::kVec);
   }
   for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast}) {
     ScopedEnv env("QMSIM_GPU_CONV", gpu::conv_kernel_name(k));
@@ -820,7 +822,13 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
     ScopedEnv env("QMSIM_GPU_LM_HEAD", gpu::lm_head_kernel_name(k));
     EXPECT_EQ(gpu::lm_head_kernel_from_env(), k);
   }
-  ScopedEnv a("QMSIM_GPU_CONV", "bogus"), b("QMSIM_GPU_NORM", "bogus"), c("QMSIM_GPU_LM_HEAD", "bogus");
+  for (gpu::HadamardKernel k : {gpu::HadamardKernel::kVec, gpu::HadamardKernel::kLanes}) {
+    ScopedEnv env("QMSIM_GPU_HADAMARD", gpu::hadamard_kernel_name(k));
+    EXPECT_EQ(gpu::hadamard_kernel_from_env(), k);
+  }
+  ScopedEnv a("QMSIM_GPU_CONV", "bogus"), b("QMSIM_GPU_NORM", "bogus"), c("QMSIM_GPU_LM_HEAD", "bogus"),
+      d("QMSIM_GPU_HADAMARD", "bogus");
+  EXPECT_THROW(gpu::hadamard_kernel_from_env(), std::invalid_argument);
   EXPECT_THROW(gpu::conv_kernel_from_env(), std::invalid_argument);
   EXPECT_THROW(gpu::norm_kernel_from_env(), std::invalid_argument);
   EXPECT_THROW(gpu::lm_head_kernel_from_env(), std::invalid_argument);
@@ -851,8 +859,9 @@ TEST(GpuOps, CvtConversionsEqualPortableOnEveryInput) {
 TEST(GpuOps, HadamardQuant) {
   REQUIRE_GPU();
   uint32_t seed = 1100;
-  // Warp kernel: 64, 256, 2048 (1 block), 384, 768, 1536 (12 blocks); block kernel: 12, 192
-  // (block < 32), 4096 (128 elements per lane). L = 1, 3, 9: partly filled 4-warp blocks.
+  // Warp kernels (both layouts): 64, 256, 2048 (1 block: 2, 8, 64 elements a lane), 384, 768,
+  // 1536 (12 blocks: 1, 2, 4 a lane); block kernel: 12, 192 (block < 32), 4096 (128 elements per
+  // lane). L = 1, 3, 9: partly filled 4-warp blocks.
   for (int n : {64, 256, 192, 1536, 12, 768, 2048, 384, 4096})
     for (int L : {1, 3, 9}) {
       std::mt19937 g(seed++);
@@ -864,12 +873,17 @@ TEST(GpuOps, HadamardQuant) {
           std::vector<int8_t> out_g(sz(L, n)), out(sz(L, n), int8_t{0x5A});
           int64_t oor_g = -1, oor = -2;
           golden::hadamard_quant(L, n, y.data(), s_y, wrap, out_g.data(), &oor_g, kThreads);
-          gpu::ops::hadamard_quant(L, n, y.data(), s_y, wrap, out.data(), &oor);
-          expect_same_bits(out_g, out, tag.str() + " out", n);
-          EXPECT_EQ(oor_g, oor) << tag.str() << " out_of_range";
-          std::vector<int8_t> out2(sz(L, n), int8_t{0x5A});
-          gpu::ops::hadamard_quant(L, n, y.data(), s_y, wrap, out2.data(), nullptr);
-          expect_same_bits(out_g, out2, tag.str() + " out (out_of_range=null)", n);
+          for (gpu::HadamardKernel k : {gpu::HadamardKernel::kVec, gpu::HadamardKernel::kLanes}) {
+            const std::string kt = tag.str() + " " + gpu::hadamard_kernel_name(k);
+            std::fill(out.begin(), out.end(), int8_t{0x5A});
+            oor = -2;
+            gpu::ops::hadamard_quant(L, n, y.data(), s_y, wrap, out.data(), &oor, k);
+            expect_same_bits(out_g, out, kt + " out", n);
+            EXPECT_EQ(oor_g, oor) << kt << " out_of_range";
+            std::vector<int8_t> out2(sz(L, n), int8_t{0x5A});
+            gpu::ops::hadamard_quant(L, n, y.data(), s_y, wrap, out2.data(), nullptr, k);
+            expect_same_bits(out_g, out2, kt + " out (out_of_range=null)", n);
+          }
           if (s_y < 0.001f) {
             EXPECT_GT(oor_g, 0) << tag.str() << ": the case must leave the int8 range";
           }

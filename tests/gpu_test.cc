@@ -166,11 +166,11 @@ TEST(Gpu, DefaultModelLengthsOneTo600) {
 // quantities (3: dynamic conv input scale; 5-3: outlier scale) and with every GEMM kernel (and,
 // once, every kernel selection that is not the default).
 // The kernel selections today's defaults replaced (run17): 4-channel shared-memory scan,
-// register-staged mma GEMM (dp4a for K < 64), exact conv, warp norm, 64 x 64 lm_head. Read when a
-// GpuModel is made.
+// register-staged mma GEMM (dp4a for K < 64), exact conv, warp norm, 64 x 64 lm_head; and the
+// two-byte-lane Hadamard (2026-12-06). Read when a GpuModel is made.
 const char* const kPrevEnv[][2] = {{"QMSIM_GPU_SCAN", "shared"}, {"QMSIM_GPU_GEMM", "mma"},
                                    {"QMSIM_GPU_CONV", "exact"},  {"QMSIM_GPU_NORM", "warp"},
-                                   {"QMSIM_GPU_LM_HEAD", "tile64"}};
+                                   {"QMSIM_GPU_LM_HEAD", "tile64"}, {"QMSIM_GPU_HADAMARD", "lanes"}};
 
 TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   REQUIRE_GPU();

@@ -26,7 +26,7 @@
 #                 transformers' MambaForCausalLM (FP32, same weights) as the baseline
 # Environment: PREV=1 runs every stage with PREV_ENV (the kernel selections the defaults replaced
 #   in run17: QMSIM_GPU_SCAN=shared QMSIM_GPU_GEMM=mma QMSIM_GPU_CONV=exact QMSIM_GPU_NORM=warp
-#   QMSIM_GPU_LM_HEAD=tile64), DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
+#   QMSIM_GPU_LM_HEAD=tile64; QMSIM_GPU_HADAMARD=lanes since 2026-12-06), DOCS (crosscheck documents, 200), S130 (130m model folder, /tmp/s130), CALIB_DOCS (64),
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
 #   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
 #   HF_DOCS_B1, 64), PROFILE_SCANS (scan kernels of the per-kernel-time runs, QMSIM_GPU_SCAN values,
@@ -37,7 +37,7 @@ OUT=${1:?OUTDIR}
 shift
 STAGES=${*:-tests crosscheck lambada}
 mkdir -p "$OUT"
-PREV_ENV=(QMSIM_GPU_SCAN=shared QMSIM_GPU_GEMM=mma QMSIM_GPU_CONV=exact QMSIM_GPU_NORM=warp QMSIM_GPU_LM_HEAD=tile64)
+PREV_ENV=(QMSIM_GPU_SCAN=shared QMSIM_GPU_GEMM=mma QMSIM_GPU_CONV=exact QMSIM_GPU_NORM=warp QMSIM_GPU_LM_HEAD=tile64 QMSIM_GPU_HADAMARD=lanes)
 [ "${PREV:-0}" = 1 ] && export "${PREV_ENV[@]}"
 BUNDLE=${BUNDLE:-.devrun/bundle}
 [ -x "$BUNDLE/bin/qmsim" ] || tar -C "$(dirname "$BUNDLE")" -xJf "$BUNDLE.tar.xz" || { echo "no bundle: run tools/device-pack.sh first"; exit 2; }

@@ -109,6 +109,7 @@ const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", Sca
 const EnumNames<ConvKernel> kConvNames = {{"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
 const EnumNames<NormKernel> kNormNames = {{"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};
 const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile128", LmHeadKernel::kTile128}, {"tile64", LmHeadKernel::kTile64}};
+const EnumNames<HadamardKernel> kHadamardNames = {{"vec", HadamardKernel::kVec}, {"lanes", HadamardKernel::kLanes}};
 }  // namespace
 
 const char* gemm_kernel_name(GemmKernel k) { return enum_name(k, kGemmNames); }
@@ -123,6 +124,8 @@ const char* norm_kernel_name(NormKernel k) { return enum_name(k, kNormNames); }
 NormKernel norm_kernel_from_env() { return enum_from_env("QMSIM_GPU_NORM", kNormNames); }
 const char* lm_head_kernel_name(LmHeadKernel k) { return enum_name(k, kLmHeadNames); }
 LmHeadKernel lm_head_kernel_from_env() { return enum_from_env("QMSIM_GPU_LM_HEAD", kLmHeadNames); }
+const char* hadamard_kernel_name(HadamardKernel k) { return enum_name(k, kHadamardNames); }
+HadamardKernel hadamard_kernel_from_env() { return enum_from_env("QMSIM_GPU_HADAMARD", kHadamardNames); }
 
 namespace {
 template <int kBN, int kMinBlocks>
@@ -182,6 +185,7 @@ struct GpuModel::Impl {
   ConvKernel conv_kernel = ConvKernel::kFast;
   NormKernel norm_kernel = NormKernel::kTokens;
   LmHeadKernel lm_head_kernel = LmHeadKernel::kTile128;
+  HadamardKernel hadamard_kernel = HadamardKernel::kVec;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).
@@ -212,6 +216,7 @@ struct GpuModel::Impl {
     conv_kernel = conv_kernel_from_env();
     norm_kernel = norm_kernel_from_env();
     lm_head_kernel = lm_head_kernel_from_env();
+    hadamard_kernel = hadamard_kernel_from_env();
     scan_table = scan_table_from_env();
     const char* p = std::getenv("QMSIM_GPU_PROFILE");
     profiling = p != nullptr && p[0] == '1';
@@ -628,7 +633,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     const float scale_h =
         static_cast<float>((1.0 / std::sqrt(static_cast<double>(E))) / static_cast<double>(l.had_output_scale));
     I.run("hadamard", 0, LE * 3.0, [&] {
-      launch_hadamard(L, E, block, blocks, I.y.p, scale_h, profile.hadamard_wrap, I.yq.p, nullptr);
+      launch_hadamard(I.hadamard_kernel, L, E, block, blocks, I.y.p, scale_h, profile.hadamard_wrap, I.yq.p, nullptr);
     });
     put(cap, lname(i, "hadamard.out"), "int8", {L, E}, I.yq.p, LE);
     // spec §2.8: out_proj to f16 (alpha when M == 1 under the profile).
@@ -793,7 +798,8 @@ void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_
            y_f16, state, nullptr);
 }
 
-void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range) {
+void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range,
+                    HadamardKernel k) {
   const bool pow2 = (n & (n - 1)) == 0;
   if (!pow2 && (n % 12 != 0 || ((n / 12) & (n / 12 - 1)) != 0))
     throw std::invalid_argument("gpu hadamard: size must be 2^m or 12*2^m");
@@ -806,7 +812,7 @@ void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, i
   DevBuf<unsigned long long> cnt;
   dy.upload(y_f16, len), dout.resize(len), cnt.resize(1);
   ck(cudaMemset(cnt.p, 0, sizeof(unsigned long long)), "memset");
-  launch_hadamard(L, n, block, blocks, dy.p, scale, wrap, dout.p, cnt.p);
+  launch_hadamard(k, L, n, block, blocks, dy.p, scale, wrap, dout.p, cnt.p);
   sync("hadamard");
   dout.download(out, len);
   unsigned long long c = 0;

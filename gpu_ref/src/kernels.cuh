@@ -1315,11 +1315,17 @@ __global__ void k_hadamard(int L, int n, int block, int blocks, const uint16_t* 
   }
 }
 
-// The same transform with one warp per token and the row in registers: element c·block + 32·i +
-// lane lives in lane `lane`, register v[c][i] (kPer = block / 32). Butterflies on the bits of the
-// lane go through __shfl_xor_sync (the lane with the bit clear keeps a + b, the other a - b, a
-// being the lower element), those on the bits of i stay in registers; the H_12 stage is
-// in-register too. Every element sees golden's operations in golden's order.
+// The same transform with one warp per token and the row in registers, in one of two layouts:
+//   kVec = false (HadamardKernel::kLanes): element c·block + 32·i + lane in register v[c][i] of
+//     lane `lane` (two-byte loads, one-byte stores);
+//   kVec = true (HadamardKernel::kVec): element c·block + kPer·lane + i, so that a lane's kPer
+//     elements of a block are consecutive (loads of kPer halves, stores of kPer bytes).
+// (kPer = block / 32.) Golden's butterflies run on the bits of the element's offset in its block
+// in ascending order; a bit of i stays in registers, a bit of the lane goes through
+// __shfl_xor_sync (the lane with the bit clear keeps a + b, the other a - b, a being the lower
+// element). kLanes: lane bits are offset bits 0..4 (shuffles first); kVec: i bits are offset bits
+// 0..log2(kPer)-1 (registers first). The H_12 stage is in-register in both. Every element sees
+// golden's operations in golden's order.
 constexpr int kHadWarps = 4;  // tokens per block
 // H_12's signs as compile-time constants (bit c of row r set where num::kHadamard12[r][c] = +1),
 // so that the unrolled H_12 stage is plain adds and subtracts.
@@ -1334,7 +1340,54 @@ constexpr bool h12_masks_match_table() {
   return true;
 }
 static_assert(h12_masks_match_table(), "h12_row_mask differs from num::kHadamard12");
-template <int kBlocks, int kPer, bool kCount>
+// kPer consecutive halves at p (kPer·2-byte aligned) as floats / kPer bytes to p (kPer-byte
+// aligned), in the widest loads and stores that fit (at most 16 bytes each).
+template <int kPer>
+__device__ __forceinline__ void had_load(const uint16_t* p, float (&v)[kPer]) {
+  if constexpr (kPer == 1) {
+    v[0] = num::f16_to_f32(*p);
+  } else if constexpr (kPer == 2) {
+    const uint32_t w = *reinterpret_cast<const uint32_t*>(p);
+    v[0] = num::f16_to_f32(static_cast<uint16_t>(w)), v[1] = num::f16_to_f32(static_cast<uint16_t>(w >> 16));
+  } else if constexpr (kPer == 4) {
+    const uint2 w = *reinterpret_cast<const uint2*>(p);
+    const uint32_t ws[2] = {w.x, w.y};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) v[i] = num::f16_to_f32(static_cast<uint16_t>(ws[i / 2] >> (16 * (i % 2))));
+  } else {
+#pragma unroll
+    for (int q = 0; q < kPer / 8; ++q) {
+      const uint4 w = reinterpret_cast<const uint4*>(p)[q];
+      const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[8 * q + i] = num::f16_to_f32(static_cast<uint16_t>(ws[i / 2] >> (16 * (i % 2))));
+    }
+  }
+}
+template <int kPer>
+__device__ __forceinline__ void had_store(int8_t* p, const int8_t (&b)[kPer]) {
+  auto word = [&](int w) {  // bytes 4w .. 4w + 3
+    return static_cast<uint32_t>(static_cast<uint8_t>(b[4 * w])) |
+           static_cast<uint32_t>(static_cast<uint8_t>(b[4 * w + 1])) << 8 |
+           static_cast<uint32_t>(static_cast<uint8_t>(b[4 * w + 2])) << 16 |
+           static_cast<uint32_t>(static_cast<uint8_t>(b[4 * w + 3])) << 24;
+  };
+  if constexpr (kPer == 1) {
+    *p = b[0];
+  } else if constexpr (kPer == 2) {
+    *reinterpret_cast<uint16_t*>(p) =
+        static_cast<uint16_t>(static_cast<uint8_t>(b[0]) | static_cast<uint32_t>(static_cast<uint8_t>(b[1])) << 8);
+  } else if constexpr (kPer == 4) {
+    *reinterpret_cast<uint32_t*>(p) = word(0);
+  } else if constexpr (kPer == 8) {
+    *reinterpret_cast<uint2*>(p) = make_uint2(word(0), word(1));
+  } else {
+#pragma unroll
+    for (int q = 0; q < kPer / 16; ++q)
+      reinterpret_cast<uint4*>(p)[q] = make_uint4(word(4 * q), word(4 * q + 1), word(4 * q + 2), word(4 * q + 3));
+  }
+}
+template <int kBlocks, int kPer, bool kCount, bool kVec>
 __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap, int8_t* out,
                                 unsigned long long* outside) {
   constexpr int kBlock = 32 * kPer, kN = kBlocks * kBlock;
@@ -1343,25 +1396,31 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
   if (t >= L) return;  // whole warps leave
   float v[kBlocks][kPer];
   const size_t row = static_cast<size_t>(t) * kN;
+  auto at = [&](int c, int i) { return c * kBlock + (kVec ? kPer * lane + i : 32 * i + lane); };
 #pragma unroll
-  for (int c = 0; c < kBlocks; ++c)
+  for (int c = 0; c < kBlocks; ++c) {
+    if constexpr (kVec) {
+      had_load<kPer>(y + row + at(c, 0), v[c]);
+    } else {
 #pragma unroll
-    for (int i = 0; i < kPer; ++i) v[c][i] = num::f16_to_f32(y[row + c * kBlock + 32 * i + lane]);
-#pragma unroll
-  for (int half = 1; half < 32 && half < kBlock; half <<= 1) {
+      for (int i = 0; i < kPer; ++i) v[c][i] = num::f16_to_f32(y[row + at(c, i)]);
+    }
+  }
+  // The butterflies whose partner is in another lane: lane bit `lb`.
+  auto lane_stage = [&](int lb) {
     // lo + hi on the lower lane, lo - hi = (-hi) + lo on the upper one (IEEE a - b is a + (-b)):
     // one sign flip (xor of the sign bit) and one add.
-    const uint32_t flip = (lane & half) != 0 ? 0x80000000u : 0u;
+    const uint32_t flip = (lane & lb) != 0 ? 0x80000000u : 0u;
 #pragma unroll
     for (int c = 0; c < kBlocks; ++c)
 #pragma unroll
       for (int i = 0; i < kPer; ++i) {
-        const float other = __shfl_xor_sync(0xFFFFFFFFu, v[c][i], half);
+        const float other = __shfl_xor_sync(0xFFFFFFFFu, v[c][i], lb);
         v[c][i] = __uint_as_float(__float_as_uint(v[c][i]) ^ flip) + other;
       }
-  }
-#pragma unroll
-  for (int hi = 1; hi < kPer; hi <<= 1)
+  };
+  // The butterflies whose partner is in this lane: register bit `hi`.
+  auto reg_stage = [&](int hi) {
 #pragma unroll
     for (int c = 0; c < kBlocks; ++c)
 #pragma unroll
@@ -1371,6 +1430,18 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
           v[c][i] = a + b;
           v[c][i + hi] = a - b;
         }
+  };
+  if constexpr (kVec) {
+#pragma unroll
+    for (int hi = 1; hi < kPer; hi <<= 1) reg_stage(hi);
+#pragma unroll
+    for (int lb = 1; lb < 32 && lb * kPer < kBlock; lb <<= 1) lane_stage(lb);
+  } else {
+#pragma unroll
+    for (int lb = 1; lb < 32 && lb < kBlock; lb <<= 1) lane_stage(lb);
+#pragma unroll
+    for (int hi = 1; hi < kPer; hi <<= 1) reg_stage(hi);
+  }
   if (kBlocks == 12) {
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
@@ -1387,27 +1458,46 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
     }
   }
 #pragma unroll
-  for (int c = 0; c < kBlocks; ++c)
+  for (int c = 0; c < kBlocks; ++c) {
+    int8_t q[kPer];
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
       const int32_t k = num::f32_to_i32_sat(num::round_rna(v[c][i] * scale));
       if (kCount && (k < -128 || k > 127)) atomicAdd(outside, 1ull);
-      out[row + c * kBlock + 32 * i + lane] = wrap ? num::wrap8(k) : num::sat8(k);
+      q[i] = wrap ? num::wrap8(k) : num::sat8(k);
     }
+    if constexpr (kVec) {
+      had_store<kPer>(out + row + at(c, 0), q);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) out[row + at(c, i)] = q[i];
+    }
+  }
 }
 
-// One Hadamard launch: the warp kernel where n = blocks·block has 32 <= block and at most 64
-// elements per lane, else the block kernel. outside (nullable) counts quantizer inputs outside int8.
-inline void launch_hadamard(int L, int n, int block, int blocks, const uint16_t* y, float scale, bool wrap,
-                            int8_t* out, unsigned long long* outside) {
+// One Hadamard launch: a warp kernel (kind) where n = blocks·block has 32 <= block and at most 64
+// elements per lane (kVec also needs y and out aligned to a lane's kPer halves / bytes), else the
+// block kernel. outside (nullable) counts quantizer inputs outside int8.
+inline void launch_hadamard(HadamardKernel kind, int L, int n, int block, int blocks, const uint16_t* y, float scale,
+                            bool wrap, int8_t* out, unsigned long long* outside) {
   const unsigned wb = static_cast<unsigned>((L + kHadWarps - 1) / kHadWarps), wt = 32 * kHadWarps;
-#define QMSIM_HAD_WARP(NB, PER)                                                              \
-  if (blocks == NB && block == 32 * PER) {                                                   \
-    if (outside)                                                                             \
-      k_hadamard_warp<NB, PER, true><<<wb, wt>>>(L, y, scale, wrap, out, outside);           \
-    else                                                                                     \
-      k_hadamard_warp<NB, PER, false><<<wb, wt>>>(L, y, scale, wrap, out, outside);          \
-    return;                                                                                  \
+  const bool vec_ok = kind == HadamardKernel::kVec && block >= 32 &&
+                      reinterpret_cast<uintptr_t>(y) % (2 * static_cast<uintptr_t>(block / 32)) == 0 &&
+                      reinterpret_cast<uintptr_t>(out) % static_cast<uintptr_t>(block / 32) == 0;
+#define QMSIM_HAD_WARP(NB, PER)                                                                   \
+  if (blocks == NB && block == 32 * PER) {                                                        \
+    if (vec_ok) {                                                                                 \
+      if (outside)                                                                                \
+        k_hadamard_warp<NB, PER, true, true><<<wb, wt>>>(L, y, scale, wrap, out, outside);        \
+      else                                                                                        \
+        k_hadamard_warp<NB, PER, false, true><<<wb, wt>>>(L, y, scale, wrap, out, outside);       \
+    } else {                                                                                      \
+      if (outside)                                                                                \
+        k_hadamard_warp<NB, PER, true, false><<<wb, wt>>>(L, y, scale, wrap, out, outside);       \
+      else                                                                                        \
+        k_hadamard_warp<NB, PER, false, false><<<wb, wt>>>(L, y, scale, wrap, out, outside);      \
+    }                                                                                             \
+    return;                                                                                       \
   }
   QMSIM_HAD_WARP(1, 1) QMSIM_HAD_WARP(1, 2) QMSIM_HAD_WARP(1, 4) QMSIM_HAD_WARP(1, 8) QMSIM_HAD_WARP(1, 16)
   QMSIM_HAD_WARP(1, 32) QMSIM_HAD_WARP(1, 64) QMSIM_HAD_WARP(12, 1) QMSIM_HAD_WARP(12, 2) QMSIM_HAD_WARP(12, 4)

@@ -77,6 +77,18 @@ const char* conv_kernel_name(ConvKernel k);
 /// Parses exact | fast; throws std::invalid_argument naming the variable otherwise.
 ConvKernel conv_kernel_from_env();
 
+/// The Hadamard + quantizer kernels (spec §2.7; every element sees golden's adds in golden's order):
+///   kVec    one warp per token, lane l holding elements c·block + kPer·l + i (kPer = block / 32
+///           consecutive elements: vector loads and stores of kPer halves / bytes); the butterflies on
+///           the bits of i in registers, then those on the bits of l through shuffles
+///   kLanes  one warp per token, lane l holding elements c·block + 32·i + l (two-byte loads)
+/// Both fall back to the block kernel where block < 32 or a lane would hold more than 64 elements.
+/// GpuModel uses kVec unless QMSIM_GPU_HADAMARD=vec|lanes says otherwise.
+enum class HadamardKernel { kVec, kLanes };
+const char* hadamard_kernel_name(HadamardKernel k);
+/// Parses vec | lanes; throws std::invalid_argument naming the variable otherwise.
+HadamardKernel hadamard_kernel_from_env();
+
 /// The QRMSNorm kernels (the same arithmetic in the same order):
 ///   kWarp    k_rmsnorm_quant: one warp per token, lane 0 forms the sum of squares
 ///   kTokens  k_rmsnorm_quant_tok where D % 4 == 0 and rows are aligned (else kWarp): 16 tokens
@@ -126,7 +138,8 @@ void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_
                          const int8_t* B, const int8_t* C, const int8_t* z, const int8_t* A_log, const int8_t* D,
                          const int8_t* dt_bias, const golden::SsmScales& s, uint16_t* y_f16, float* state);
 /// golden::hadamard_quant (out_of_range nullable).
-void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range);
+void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range,
+                    HadamardKernel k = HadamardKernel::kVec);
 /// golden::lm_head_f16.
 void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits,
                  LmHeadKernel k = LmHeadKernel::kTile128);
