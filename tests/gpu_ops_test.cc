@@ -640,7 +640,7 @@ struct ScanVariant {
 };
 const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"},  {"channels", "on"},
                                      {"states", "on"},    {"shared", "on"},   {"shared", "off"},
-                                     {"shared12", "on"},  {"shared12x2", "on"}};
+                                     {"shared12", "on"},  {"pipe", "on"}};
 
 
 TEST(GpuOps, SelectiveScanInt8) {
@@ -748,7 +748,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
       c.dt[sz(t, E) + e] = static_cast<int8_t>((t + 11 * e) % 256 - 128);
       c.z[sz(t, E) + e] = static_cast<int8_t>((t + 5 * e) % 256 - 128);
     }
-  for (const char* kern : {"channels", "states", "shared", "shared12", "shared12x2"}) {
+  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe"}) {
     ScopedEnv env("QMSIM_GPU_SCAN", kern), env_t("QMSIM_GPU_SCAN_TABLE", "on");
     for (const auto& [sname, s] : scan_scale_sets()) {
       const std::string tag = std::string("tables, every code (") + kern + ") " + sname;
@@ -773,7 +773,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
 TEST(GpuOps, ScanKernelNamesAndEnv) {
   REQUIRE_GPU();
   for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,
-                                  gpu::ScanKernel::kShared, gpu::ScanKernel::kShared12, gpu::ScanKernel::kShared12x2}) {
+                                  gpu::ScanKernel::kShared, gpu::ScanKernel::kShared12, gpu::ScanKernel::kShared12Pipe}) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
     EXPECT_EQ(gpu::scan_kernel_from_env(), k);
   }

@@ -104,7 +104,7 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"states", ScanKernel::kStates},
                                           {"shared", ScanKernel::kShared},
                                           {"shared12", ScanKernel::kShared12},
-                                          {"shared12x2", ScanKernel::kShared12x2}};
+                                          {"pipe", ScanKernel::kShared12Pipe}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {{"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
 const EnumNames<NormKernel> kNormNames = {{"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};
@@ -379,7 +379,7 @@ size_t GpuModel::score_batch(const std::vector<std::vector<int32_t>>& docs, cons
   const int P = run_forward(docs, positions, opt, nullptr);
   I.tgt.upload(tgt), I.row_lp.resize(P), I.row_greedy.resize(P);
   I.run("score (log-softmax)", 0, static_cast<double>(P) * V * 4, [&] {
-    k_score_rows<<<blocks_for(P, kScoreWarps), 32 * kScoreWarps>>>(P, V, I.logits.p, I.tgt.p, f16_logprobs, I.row_lp.p,
+    if (P > 0) k_score_rows<<<P, kScoreThreads>>>(P, V, I.logits.p, I.tgt.p, f16_logprobs, I.row_lp.p,
                                                                     I.row_greedy.p);
   });
   ck(cudaGetLastError(), "kernel launch");
@@ -609,7 +609,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     }
     // B and C dequantized once per token (k_dequant_bc: the products the scan threads would form)
     // instead of by every channel's thread.
-    if (in.bc_q != nullptr) {
+    if (in.bc_q != nullptr && !scan_wants_bc_q(I.scan_kernel, in)) {
       elementwise("dequant B,C", static_cast<size_t>(L) * 2 * N, 5, [&](unsigned nb) {
         k_dequant_bc<<<nb, TB>>>(L, X, R, N, in.bc_q, l.B_scale, l.C_scale, I.bc_f.p);
       });
@@ -935,7 +935,7 @@ void score_rows(int P, int V, const float* logits, const int32_t* target, bool f
   DevBuf<double> dlp;
   DevBuf<uint8_t> dg;
   dl.upload(logits, static_cast<size_t>(P) * V), dt.upload(target, P), dlp.resize(P), dg.resize(P);
-  k_score_rows<<<blocks_for(P, kScoreWarps), 32 * kScoreWarps>>>(P, V, dl.p, dt.p, f16_logprobs, dlp.p, dg.p);
+  if (P > 0) k_score_rows<<<P, kScoreThreads>>>(P, V, dl.p, dt.p, f16_logprobs, dlp.p, dg.p);
   sync("score_rows");
   dlp.download(logprob, P), dg.download(greedy, P);
 }

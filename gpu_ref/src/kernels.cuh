@@ -787,7 +787,7 @@ __device__ __forceinline__ float scan_c(const ScanIn& in, const ScanScales& s, i
 // B and C of token t for N = 16 (scan_b, scan_c for n = 0..15): f32 rows (the forward's, from
 // k_dequant_bc) by eight 16-byte loads; int8 rows whose B and C start on 16-byte boundaries by two
 // 16-byte loads instead of 32 one-byte ones, each byte dequantized with the same product.
-__device__ __forceinline__ bool scan_bc_vec(const ScanIn& in) {
+__host__ __device__ __forceinline__ bool scan_bc_vec(const ScanIn& in) {
   if (in.bc_f != nullptr)  // f32 rows: 16-byte aligned when the offsets are multiples of 4 floats
     return reinterpret_cast<uintptr_t>(in.bc_f) % 16 == 0 && in.ld_bc % 4 == 0 && in.b_off % 4 == 0 &&
            in.c_off % 4 == 0;
@@ -1050,7 +1050,49 @@ __device__ __forceinline__ void scan_shared_tables(int E, int e0, const ScanIn& 
   for (int i = threadIdx.x; i < 256; i += blockDim.x) sh_zden[i] = in.tab_zden[i];
   __syncthreads();
 }
-template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0>
+// A token's operands as loaded (ScanKernel::kShared12Pipe loads them one token ahead): u's int8
+// code or f32 bits, dt's and z's int8 codes, and B's and C's 16 int8 codes (int8 rows only).
+struct ScanRaw {
+  int32_t u, dt, z;
+  int4 b, c;
+};
+__device__ __forceinline__ ScanRaw scan_raw_load(const ScanIn& in, int E, int t, int e, bool bc_q) {
+  const size_t i = static_cast<size_t>(t) * E + e;
+  ScanRaw r;
+  r.u = in.u_q ? static_cast<int32_t>(in.u_q[i]) : __float_as_int(in.u_f[i]);
+  r.dt = in.dt_q[i];
+  r.z = in.z[static_cast<size_t>(t) * in.ld_z + e];
+  if (bc_q) {
+    const int8_t* row = in.bc_q + static_cast<size_t>(t) * in.ld_bc;
+    r.b = __ldg(reinterpret_cast<const int4*>(row + in.b_off));
+    r.c = __ldg(reinterpret_cast<const int4*>(row + in.c_off));
+  }
+  return r;
+}
+// scan_token's values (its table branch: int8 dt, softplus and SiLU denominators from tables)
+// from the loaded codes.
+template <bool kPseq>
+__device__ __forceinline__ ScanTok scan_token_raw(const ScanIn& in, const ScanScales& s, const ScanRaw& r,
+                                                  const float* tab_dt_e, const float* tab_zden) {
+  ScanTok k;
+  k.uf = in.u_q ? s.u * static_cast<float>(r.u) : __int_as_float(r.u);
+  k.zf = s.z * static_cast<float>(r.z);
+  k.zden = tab_zden[r.z + 128];
+  k.q = r.dt + 128;
+  k.dtf = tab_dt_e[k.q];
+  k.du = kPseq ? 0.0f : k.dtf * k.uf;
+  return k;
+}
+// Code n of a row's 16 int8 codes held as an int4, times the scale: scan_bc16's int8 products.
+__device__ __forceinline__ float scan_bc_code(const int4& w, int n, float scale) {
+  const int word = n < 4 ? w.x : n < 8 ? w.y : n < 12 ? w.z : w.w;
+  return scale * static_cast<float>(static_cast<int8_t>(word >> (8 * (n % 4))));
+}
+// kPipe (ScanKernel::kShared12Pipe): the next token's u, dt, z codes (and B's and C's int8 rows
+// where the launch passes them: in.bc_q with 16-byte rows) are loaded before this token's
+// arithmetic, so that their latency overlaps it (run21's ncu: 70% of the loop's stall cycles
+// waited on these loads; the probe without them ran 30% faster). The arithmetic is unchanged.
+template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0, bool kPipe = false>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, const int32_t* off,
                                                                          const int32_t* order, int E, ScanIn in,
                                                                          ScanScales s, uint16_t* y, float* state,
@@ -1073,9 +1115,25 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
 #pragma unroll
   for (int n = 0; n < N; ++n) h[n] = 0.0f;
   const bool vec = scan_bc_vec(in);
-  for (int t = off[d], t_end = off[d + 1]; t < t_end; ++t) {  // t_end loaded once (y may alias off)
+  const bool pipe_bc = kPipe && vec && in.bc_q != nullptr;  // int8 B, C rows loaded a token ahead
+  const int t_end = off[d + 1];                              // loaded once (y may alias off)
+  ScanRaw next{};
+  if (kPipe && off[d] < t_end) next = scan_raw_load(in, E, off[d], e, pipe_bc);
+  for (int t = off[d]; t < t_end; ++t) {
     ScanTok tk;
-    if constexpr ((kProbe & kProbeNoTok) != 0) {
+    float Bv[16], Cv[16];
+    if constexpr (kPipe) {
+      static_assert(kProbe == 0, "the probes time the kernel without the pipeline");
+      const ScanRaw cur = next;
+      if (t + 1 < t_end) next = scan_raw_load(in, E, t + 1, e, pipe_bc);
+      tk = scan_token_raw<kPseq>(in, s, cur, tab_dt_e, sh_zden);
+      if (pipe_bc) {
+#pragma unroll
+        for (int n = 0; n < 16; ++n) Bv[n] = scan_bc_code(cur.b, n, s.B), Cv[n] = scan_bc_code(cur.c, n, s.C);
+      } else {
+        scan_bc16(in, s, t, vec, Bv, Cv);
+      }
+    } else if constexpr ((kProbe & kProbeNoTok) != 0) {
       const int code = (t * 7 + e) & 255;
       tk.uf = s.u * static_cast<float>(code - 128), tk.zf = s.z * static_cast<float>(code - 128);
       tk.zden = sh_zden[code], tk.q = code, tk.dtf = tab_dt_e[code];
@@ -1084,8 +1142,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
       tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, tab_dt_e, sh_zden);
     }
     float acc = scan_acc0<kPseq>(tk, Dv);
-    float Bv[16], Cv[16];
-    if constexpr ((kProbe & kProbeNoBC) != 0) {
+    if constexpr (kPipe) {
+    } else if constexpr ((kProbe & kProbeNoBC) != 0) {
 #pragma unroll
       for (int n = 0; n < 16; ++n) Bv[n] = 0.01f * static_cast<float>(n + (t & 3)), Cv[n] = 0.02f * static_cast<float>(n - (t & 1));
     } else {
@@ -1113,72 +1171,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   }
 #pragma unroll
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
-}
-
-// k_scan_shared with kCPT channels a thread (ScanKernel::kShared12x2: 12 channels, 2 a thread,
-// 64 documents a block, 384 threads of 154 registers, no spills): a token's B and C rows (eight
-// 16-byte loads) serve both channels of a thread, half the loads per (token, channel) of
-// k_scan_shared, whose shared-memory and L1 requests per step (not its instructions, not L2) are
-// the suspected limit (run18: 183 SM cycles a warp step against about 40 of issue). Per channel
-// the arithmetic and its order are k_scan's; the channels of a thread are independent chains.
-// Has not yet run on a GPU.
-template <bool kPseq, int kC, int kCPT, int kDocs>
-__global__ void __launch_bounds__(kC / kCPT * kDocs, 1) k_scan_shared_multi(int B, const int32_t* off,
-                                                                            const int32_t* order, int E, ScanIn in,
-                                                                            ScanScales s, uint16_t* y, float* state,
-                                                                            int8_t* state_q) {
-  static_assert(kC % kCPT == 0, "whole channel groups per thread");
-  constexpr int N = 16, kTPD = kC / kCPT;  // threads per document
-  extern __shared__ float4 sh4[];
-  const float4* sh_dA = sh4;
-  const float* sh_dt = reinterpret_cast<const float*>(sh4 + kC * 256 * 4);
-  const float* sh_zden = sh_dt + kC * 256;
-  const int e0 = blockIdx.x * kC;
-  scan_shared_tables<kC>(E, e0, in, sh4);
-  const int c0 = (threadIdx.x % kTPD) * kCPT;
-  const int k = blockIdx.y * kDocs + threadIdx.x / kTPD;
-  if (e0 + c0 >= E || k >= B) return;
-  const int d = order ? order[k] : k;
-  const int nc = min(kCPT, E - (e0 + c0));  // this thread's channels inside E
-  float Dv[kCPT], h[kCPT][N];
-#pragma unroll
-  for (int cc = 0; cc < kCPT; ++cc) {
-    Dv[cc] = cc < nc ? s.D * static_cast<float>(in.D[e0 + c0 + cc]) : 0.0f;
-#pragma unroll
-    for (int n = 0; n < N; ++n) h[cc][n] = 0.0f;
-  }
-  const bool vec = scan_bc_vec(in);
-  for (int t = off[d], t_end = off[d + 1]; t < t_end; ++t) {  // t_end loaded once (y may alias off)
-    float Bv[16], Cv[16];
-    scan_bc16(in, s, t, vec, Bv, Cv);
-#pragma unroll
-    for (int cc = 0; cc < kCPT; ++cc) {
-      if (cc >= nc) break;
-      const int c = c0 + cc, e = e0 + c;
-      const ScanTok tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, sh_dt + c * 256, sh_zden);
-      float acc = scan_acc0<kPseq>(tk, Dv[cc]);
-      const float4* rows = sh_dA + c * 256 * 4;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float4 a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
-        const float dA[4] = {a.x, a.y, a.z, a.w};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int n = 4 * j + i;
-          h[cc][n] = scan_state<kPseq>(tk, dA[i], h[cc][n], Bv[n]);
-          acc = scan_acc<kPseq>(acc, h[cc][n], Cv[n], n);
-        }
-      }
-      y[static_cast<size_t>(t) * E + e] = scan_y<kPseq>(tk, acc, Dv[cc]);
-    }
-  }
-#pragma unroll
-  for (int cc = 0; cc < kCPT; ++cc) {
-    if (cc >= nc) break;
-#pragma unroll
-    for (int n = 0; n < N; ++n)
-      scan_store_state(s, (static_cast<size_t>(d) * E + e0 + c0 + cc) * N + n, h[cc][n], state, state_q);
-  }
 }
 
 // The scan kernel a launch uses (gpu::ScanKernel): kAuto takes the channel kernel when there are at
@@ -1209,30 +1201,21 @@ inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, 
   else
     k_scan<kPseq, 0, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
 }
-template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0>
+template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0, bool kPipe = false>
 inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
                                const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
   using Shape = ScanShape<kC, kWarps>;
-  allow_dynamic_smem(k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe>, Shape::kBytes, "k_scan_shared");
+  auto* kernel = k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe, kPipe>;
+  allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_shared");
   const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
-  k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe><<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y,
-                                                                                        state, state_q);
-}
-template <bool kPseq, int kC, int kCPT, int kDocs>
-inline void launch_scan_shared_multi(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
-                                     const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
-  constexpr size_t bytes = ScanShape<kC, 1>::kBytes;
-  constexpr int threads = kC / kCPT * kDocs;
-  allow_dynamic_smem(k_scan_shared_multi<kPseq, kC, kCPT, kDocs>, bytes, "k_scan_shared_multi");
-  const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + kDocs - 1) / kDocs));
-  k_scan_shared_multi<kPseq, kC, kCPT, kDocs><<<grid, threads, bytes, st>>>(B, off, order, E, in, s, y, state, state_q);
+  kernel<<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
 }
 template <bool kPseq>
 inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, const int32_t* order,
                           int E, int N, ScanIn in,
                           const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab, cudaStream_t st) {
   const size_t pairs = static_cast<size_t>(B) * E;
-  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12 || kind == ScanKernel::kShared12x2) &&
+  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12 || kind == ScanKernel::kShared12Pipe) &&
       (in.dt_q == nullptr || N != 16 || tab == nullptr || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernel needs the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
@@ -1246,10 +1229,10 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
   }
   in = launch_scan_table<kPseq>(E, N, in, s, tab, st);
   const bool shared = N == 16 && (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                                  kind == ScanKernel::kShared12x2 || (kind == ScanKernel::kAuto && !states));
+                                  kind == ScanKernel::kShared12Pipe || (kind == ScanKernel::kAuto && !states));
   if (shared) {
-    if (kind == ScanKernel::kShared12x2)
-      launch_scan_shared_multi<kPseq, 12, 2, 64>(B, off, order, E, in, s, y, state, state_q, st);
+    if (kind == ScanKernel::kShared12Pipe)
+      launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
     else if (kind == ScanKernel::kShared)
       launch_scan_shared<kPseq, 4, 8, 3>(B, off, order, E, in, s, y, state, state_q, st);
     else  // kShared12 and kAuto: 403 -> 347 ms on the 130m full-LAMBADA run (run17)
@@ -1257,6 +1240,12 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
     return;
   }
   launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
+}
+// Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
+// loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
+// k_dequant_bc. Any scan kernel takes either.
+inline bool scan_wants_bc_q(ScanKernel kind, const ScanIn& in) {
+  return kind == ScanKernel::kShared12Pipe && in.bc_q != nullptr && scan_bc_vec(in);
 }
 // One launch of the scan over B documents of T tokens in all. tab: scan_table_floats(E, N)
 // floats of scratch for the tables, or null (no tables). order (nullable): the documents by
@@ -1622,21 +1611,26 @@ inline void launch_lm_head(LmHeadKernel kind, int P, int V, int D, const uint16_
 
 // ------------------------------------------------------------------ scoring (eval::score_row)
 
-// log_softmax of each logit row at its target, the definition of eval::score_row: one warp per
-// row. The maximum in any order (it is exact; NaN never wins, as with the host's std::max); the
-// sum Σ e^(x - max) in ascending index order: the lanes form 32 exps at a time and every lane adds
-// them one by one in index order (so all lanes hold the host's sum); lse = max + ln(sum); lp =
-// x - lse (f16-rounded with f16); the lowest index of the maximal lp, with the host's rule that a
-// NaN lp[0] keeps index 0.
-constexpr int kScoreWarps = 4;  // rows per block
-__global__ void k_score_rows(int P, int V, const float* logits, const int32_t* target, bool f16, double* lp_out,
-                             uint8_t* greedy_out) {
-  const int row = blockIdx.x * kScoreWarps + threadIdx.x / 32;
-  if (row >= P) return;  // whole warps leave
-  const int lane = threadIdx.x % 32;
+// log_softmax of each logit row at its target, the definition of eval::score_row: one block per
+// row. The maximum in any order (it is exact; NaN never wins, as with the host's std::max; which
+// zero wins cannot change lse or lp); the sum Σ e^(x - max) in ascending index order: the block
+// forms the exps of kScoreChunk entries at a time into shared memory and thread 0 adds them one by
+// one (the host's sequential sum; before, every lane of a warp added all V terms from shuffles,
+// 20 ms of the 130m full-LAMBADA run); lse = max + ln(sum); lp = x - lse (f16-rounded with f16);
+// the lowest index of the maximal lp (an order-free rule), with the host's rule that a NaN lp[0]
+// keeps index 0.
+constexpr int kScoreThreads = 256, kScoreChunk = 2048;
+__global__ void __launch_bounds__(kScoreThreads) k_score_rows(int P, int V, const float* logits, const int32_t* target,
+                                                              bool f16, double* lp_out, uint8_t* greedy_out) {
+  __shared__ double ev[kScoreChunk];
+  __shared__ double red[kScoreThreads / 32];
+  __shared__ int red_i[kScoreThreads / 32];
+  const int row = blockIdx.x;
+  if (row >= P) return;  // whole blocks leave
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const float* x = logits + static_cast<size_t>(row) * V;
   double mx = -INFINITY;
-  for (int v = lane; v < V; v += 32) {
+  for (int v = tid; v < V; v += kScoreThreads) {
     const double xv = x[v];
     mx = mx < xv ? xv : mx;
   }
@@ -1644,21 +1638,30 @@ __global__ void k_score_rows(int P, int V, const float* logits, const int32_t* t
     const double other = __shfl_xor_sync(0xFFFFFFFFu, mx, o);
     mx = mx < other ? other : mx;
   }
-  double s = 0.0;
-  for (int base = 0; base < V; base += 32) {
-    const int v = base + lane;
-    const double ev = v < V ? num::exp_f64(static_cast<double>(x[v]) - mx) : 0.0;
-    const int n = min(32, V - base);
-    for (int j = 0; j < n; ++j) s += __shfl_sync(0xFFFFFFFFu, ev, j);
+  if (lane == 0) red[warp] = mx;
+  __syncthreads();
+  mx = red[0];
+  for (int w = 1; w < kScoreThreads / 32; ++w) mx = mx < red[w] ? red[w] : mx;
+  double s = 0.0;  // thread 0's
+  for (int base = 0; base < V; base += kScoreChunk) {
+    const int n = min(kScoreChunk, V - base);
+    for (int i = tid; i < n; i += kScoreThreads) ev[i] = num::exp_f64(static_cast<double>(x[base + i]) - mx);
+    __syncthreads();
+    if (tid == 0)
+      for (int i = 0; i < n; ++i) s += ev[i];
+    __syncthreads();
   }
-  const double lse = mx + num::log_f64(s);
+  if (tid == 0) red[0] = mx + num::log_f64(s);
+  __syncthreads();
+  const double lse = red[0];
+  __syncthreads();  // red is reused below
   auto lp = [&](int v) {
     const double l = static_cast<double>(x[v]) - lse;
     return f16 ? static_cast<double>(num::round_to_f16(static_cast<float>(l))) : l;
   };
   double best = -INFINITY;
   int bi = 0x7FFFFFFF;
-  for (int v = lane; v < V; v += 32) {
+  for (int v = tid; v < V; v += kScoreThreads) {
     const double l = lp(v);
     if (l > best || (l == best && v < bi)) best = l, bi = v;
   }
@@ -1667,7 +1670,11 @@ __global__ void k_score_rows(int P, int V, const float* logits, const int32_t* t
     const int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, o);
     if (ob > best || (ob == best && oi < bi)) best = ob, bi = oi;
   }
-  if (lane == 0) {
+  if (lane == 0) red[warp] = best, red_i[warp] = bi;
+  __syncthreads();
+  if (tid == 0) {
+    for (int w = 1; w < kScoreThreads / 32; ++w)
+      if (red[w] > best || (red[w] == best && red_i[w] < bi)) best = red[w], bi = red_i[w];
     const double l0 = lp(0);
     if (l0 != l0) bi = 0;
     const int t = target[row];

@@ -38,16 +38,17 @@ GemmKernel gemm_kernel_from_env();
 ///              otherwise kChannels)
 ///   kShared12  kShared with 12 channels a block (24 warps, one block an SM): a token's B and C
 ///              and each 32-byte sector of u, z, dt serve 12 channels instead of 4
-///   kShared12x2  kShared12 with 2 channels a thread (64 documents, 384 threads a block): a
-///              token's B and C rows serve both channels of a thread (has not yet run on a GPU)
+///   kShared12Pipe  kShared12 with each token's u, dt, z codes (and int8 B, C rows, which the
+///              forward then passes undequantized) loaded one token ahead, so that their latency
+///              overlaps the token before (the same arithmetic)
 ///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared12 where it applies
 ///              (else kChannels), kStates below
-/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|shared12x2|auto says
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|auto says
 /// otherwise.
-enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12x2 };
+enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
-/// Parses auto | channels | states | shared | shared12 | shared12x2; throws std::invalid_argument naming the variable otherwise.
+/// Parses auto | channels | states | shared | shared12 | pipe; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
 /// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
