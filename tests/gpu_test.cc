@@ -184,15 +184,15 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     batch.push_back(random_doc(L, 500 + d, q.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  // "mma prev": every kernel of kPrevEnv; "mma-async pipe": the scan that loads a token ahead
-  // (QMSIM_GPU_SCAN=pipe).
-  for (const char* kernel : {"mma-async", "mma", "mma prev", "mma-async pipe", "dp4a", "naive"}) {
+  // "mma prev": every kernel of kPrevEnv; "mma-async shared12": the scan the default (pipe)
+  // replaced on 2026-12-06.
+  for (const char* kernel : {"mma-async", "mma", "mma prev", "mma-async shared12", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
     if (extra == "prev")
       for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
-    if (extra == "pipe") setenv("QMSIM_GPU_SCAN", "pipe", 1);
+    if (extra == "shared12") setenv("QMSIM_GPU_SCAN", "shared12", 1);
     gpu::GpuModel g(q);
     for (const auto& e : kPrevEnv) unsetenv(e[0]);  // every selection variable
     for (const char* mode_name : {"0", "3", "5-3", "6-1"})
@@ -297,15 +297,15 @@ TEST(Gpu, Mamba130mShape) {
   for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
   gpu::GpuModel g_prev(big);
   for (const auto& e : kPrevEnv) unsetenv(e[0]);
-  setenv("QMSIM_GPU_SCAN", "pipe", 1);  // the scan that loads a token ahead (int8 B, C rows)
-  gpu::GpuModel g_pipe(big);
+  setenv("QMSIM_GPU_SCAN", "shared12", 1);  // the scan the default (pipe) replaced on 2026-12-06
+  gpu::GpuModel g_s12(big);
   unsetenv("QMSIM_GPU_SCAN");
-  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 pipe", "3 pipe", "6-4 pipe"}) {
+  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "3 shared12", "6-4 shared12"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
     ro.mode = config::resolve_mode(std::string(mode_name).substr(0, std::string(mode_name).find(' '))).spec;
-    const auto out = (extra == "prev" ? g_prev : extra == "pipe" ? g_pipe : g).forward_batch(batch, pos, ro);
+    const auto out = (extra == "prev" ? g_prev : extra == "shared12" ? g_s12 : g).forward_batch(batch, pos, ro);
     for (size_t d = 0; d < batch.size(); ++d) {
       golden::ForwardOptions o;
       o.threads = 16;

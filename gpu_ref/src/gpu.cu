@@ -609,7 +609,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     }
     // B and C dequantized once per token (k_dequant_bc: the products the scan threads would form)
     // instead of by every channel's thread.
-    if (in.bc_q != nullptr && !scan_wants_bc_q(I.scan_kernel, in)) {
+    if (in.bc_q != nullptr && !scan_wants_bc_q(I.scan_kernel, in, B, E)) {
       elementwise("dequant B,C", static_cast<size_t>(L) * 2 * N, 5, [&](unsigned nb) {
         k_dequant_bc<<<nb, TB>>>(L, X, R, N, in.bc_q, l.B_scale, l.C_scale, I.bc_f.p);
       });

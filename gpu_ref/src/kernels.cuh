@@ -1231,12 +1231,12 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
   const bool shared = N == 16 && (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
                                   kind == ScanKernel::kShared12Pipe || (kind == ScanKernel::kAuto && !states));
   if (shared) {
-    if (kind == ScanKernel::kShared12Pipe)
-      launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
-    else if (kind == ScanKernel::kShared)
+    if (kind == ScanKernel::kShared)
       launch_scan_shared<kPseq, 4, 8, 3>(B, off, order, E, in, s, y, state, state_q, st);
-    else  // kShared12 and kAuto: 403 -> 347 ms on the 130m full-LAMBADA run (run17)
+    else if (kind == ScanKernel::kShared12)  // 403 -> 347 ms against kShared (run17)
       launch_scan_shared<kPseq, 12, 24, 1>(B, off, order, E, in, s, y, state, state_q, st);
+    else  // kShared12Pipe and kAuto
+      launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
     return;
   }
   launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
@@ -1244,8 +1244,10 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
 // loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
 // k_dequant_bc. Any scan kernel takes either.
-inline bool scan_wants_bc_q(ScanKernel kind, const ScanIn& in) {
-  return kind == ScanKernel::kShared12Pipe && in.bc_q != nullptr && scan_bc_vec(in);
+inline bool scan_wants_bc_q(ScanKernel kind, const ScanIn& in, int B, int E) {
+  const bool pipe = kind == ScanKernel::kShared12Pipe ||
+                    (kind == ScanKernel::kAuto && static_cast<size_t>(B) * E >= static_cast<size_t>(kScanChannelThreads));
+  return pipe && in.bc_q != nullptr && scan_bc_vec(in);
 }
 // One launch of the scan over B documents of T tokens in all. tab: scan_table_floats(E, N)
 // floats of scratch for the tables, or null (no tables). order (nullable): the documents by

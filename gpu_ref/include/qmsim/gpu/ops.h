@@ -41,7 +41,7 @@ GemmKernel gemm_kernel_from_env();
 ///   kShared12Pipe  kShared12 with each token's u, dt, z codes (and int8 B, C rows, which the
 ///              forward then passes undequantized) loaded one token ahead, so that their latency
 ///              overlaps the token before (the same arithmetic)
-///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared12 where it applies
+///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared12Pipe where it applies
 ///              (else kChannels), kStates below
 /// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|auto says
 /// otherwise.
