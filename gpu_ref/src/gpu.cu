@@ -96,6 +96,7 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
 const EnumNames<GemmKernel> kGemmNames = {{"mma-async", GemmKernel::kMmaAsync},
+                                          {"mma-staged", GemmKernel::kMmaStaged},
                                           {"mma", GemmKernel::kMma},
                                           {"dp4a", GemmKernel::kDp4a},
                                           {"naive", GemmKernel::kNaive}};
@@ -128,13 +129,13 @@ const char* hadamard_kernel_name(HadamardKernel k) { return enum_name(k, kHadama
 HadamardKernel hadamard_kernel_from_env() { return enum_from_env("QMSIM_GPU_HADAMARD", kHadamardNames); }
 
 namespace {
-template <int kBN, int kMinBlocks>
+template <int kBN, int kMinBlocks, bool kStaged>
 void launch_gemm_async(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                        cudaStream_t st) {
   constexpr size_t bytes = GemmAsyncShape<kBN>::kBytes;
-  allow_dynamic_smem(k_gemm_mma_async<kBN, kMinBlocks>, bytes, "k_gemm_mma_async");
-  k_gemm_mma_async<kBN, kMinBlocks><<<dim3(blocks_for(N, kBN), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx,
-                                                                                                   W, ep);
+  auto* kernel = k_gemm_mma_async<kBN, kMinBlocks, kStaged>;
+  allow_dynamic_smem(kernel, bytes, "k_gemm_mma_async");
+  kernel<<<dim3(blocks_for(N, kBN), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx, W, ep);
 }
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                  cudaStream_t st = 0) {
@@ -147,11 +148,14 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
       k_gemm_dp4a<<<dim3(blocks_for(N, kTN), blocks_for(M, kTM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep);
       break;
     case GemmKernel::kMma:
-    case GemmKernel::kMmaAsync: {
+    case GemmKernel::kMmaAsync:
+    case GemmKernel::kMmaStaged: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
       if (vec && k == GemmKernel::kMmaAsync) {
-        launch_gemm_async<128, 2>(M, N, K, x, ldx, W, ep, st);
+        launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
+      } else if (vec && k == GemmKernel::kMmaStaged) {
+        launch_gemm_async<128, 2, true>(M, N, K, x, ldx, W, ep, st);
       } else {
         k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);
       }
