@@ -393,7 +393,7 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaStaged), "mma-staged");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
-    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaAsync);
+    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaStaged);  // the default since run22
   }
   {
     ScopedEnv gone("QMSIM_GPU_GEMM", "mma-wide");  // dropped (run17: 2x slower)

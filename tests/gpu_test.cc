@@ -186,7 +186,7 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   }
   // "mma prev": every kernel of kPrevEnv; "mma-async shared12": the scan the default (pipe)
   // replaced on 2026-12-06.
-  for (const char* kernel : {"mma-async", "mma", "mma prev", "mma-async shared12", "dp4a", "naive"}) {
+  for (const char* kernel : {"mma-staged", "mma-async", "mma", "mma prev", "mma-async shared12", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);

@@ -13,7 +13,7 @@
 #                 30 s per mode on 16 cores (12 min for all 23): split it across device calls with
 #                 CROSS_MODES="0 2-0 2-1 ..." (mode names as qmsim crosscheck --mode takes them)
 #     variants    full LAMBADA on the 130m shape with the default kernels, with the kernels they
-#                 replaced (PREV_ENV below) and with the scan the default (pipe) replaced (shared12), timed
+#                 replaced (PREV_ENV below) and with run18's defaults (RUN18_ENV: shared12 scan, mma-async GEMM, lanes Hadamard), timed
 #                 and profiled, results compared (per-document
 #                 log-likelihoods identical)
 #     ncu         Nsight Compute on one layer's kernels of a 512-document batch of the 130m shape
@@ -30,7 +30,7 @@
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
 #   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
 #   HF_DOCS_B1, 64), PROFILE_SCANS (scan kernels of the per-kernel-time runs, QMSIM_GPU_SCAN values,
-#   "auto"), GEMMS (GEMM kernels of the timed full runs, "mma-async mma dp4a").
+#   "auto"), GEMMS (GEMM kernels of the timed full runs, "mma-staged mma-async mma dp4a").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?OUTDIR}
@@ -38,6 +38,7 @@ shift
 STAGES=${*:-tests crosscheck lambada}
 mkdir -p "$OUT"
 PREV_ENV=(QMSIM_GPU_SCAN=shared QMSIM_GPU_GEMM=mma QMSIM_GPU_CONV=exact QMSIM_GPU_NORM=warp QMSIM_GPU_LM_HEAD=tile64 QMSIM_GPU_HADAMARD=lanes)
+RUN18_ENV=(QMSIM_GPU_SCAN=shared12 QMSIM_GPU_GEMM=mma-async QMSIM_GPU_HADAMARD=lanes)
 [ "${PREV:-0}" = 1 ] && export "${PREV_ENV[@]}"
 BUNDLE=${BUNDLE:-.devrun/bundle}
 [ -x "$BUNDLE/bin/qmsim" ] || tar -C "$(dirname "$BUNDLE")" -xJf "$BUNDLE.tar.xz" || { echo "no bundle: run tools/device-pack.sh first"; exit 2; }
@@ -83,15 +84,15 @@ for stage in $STAGES; do
       ;;
     variants)
       make_s130 || rc=1
-      for v in default prev shared12; do
-        envs=(); [ $v = prev ] && envs=("${PREV_ENV[@]}"); [ $v = shared12 ] && envs=(QMSIM_GPU_SCAN=shared12)
+      for v in default prev run18; do
+        envs=(); [ $v = prev ] && envs=("${PREV_ENV[@]}"); [ $v = run18 ] && envs=("${RUN18_ENV[@]}")
         step "full LAMBADA, mamba-130m shape, $v kernels (${envs[*]:-defaults})"
         env "${envs[@]}" "$Q" eval --path gpu --mode 0 --no-progress --batch 512 --model "$S130/w8a8" \
           --output "$OUT/s130-$v.json" 2>&1 | tee "$OUT/eval-s130-$v.log" | grep "tokens in"
         env "${envs[@]}" QMSIM_GPU_PROFILE=1 "$Q" eval --path gpu --mode 0 --no-progress --batch 512 \
           --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile-$v.log" | sed -n '/kernel times/,/total kernel/p'
       done
-      for v in prev shared12; do
+      for v in prev run18; do
         python3 tools/compare_eval.py "$OUT/s130-default.json" "$OUT/s130-$v.json" | tee -a "$OUT/compare-variants.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       done
       ;;
@@ -120,7 +121,7 @@ for stage in $STAGES; do
       "$Q" eval "${common[@]}" --output "$OUT/tiny-gpu-mode0.json" 2>&1 | tee "$OUT/eval-tiny-gpu.log"
       python3 tools/compare_eval.py "${GOLDEN_TINY:-.devrun/golden-tiny-mode0.json.xz}" "$OUT/tiny-gpu-mode0.json" | tee "$OUT/compare-tiny.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       make_s130 || rc=1
-      for g in ${GEMMS:-mma-async mma dp4a}; do
+      for g in ${GEMMS:-mma-staged mma-async mma dp4a}; do
         step "full LAMBADA, mamba-130m shape, gpu, mode 0, GEMM $g (wall time after model load)"
         QMSIM_GPU_GEMM=$g "$Q" eval "${common[@]}" --model "$S130/w8a8" --output "$OUT/s130-gpu-$g.json" 2>&1 | tee "$OUT/eval-s130-$g.log"
       done

@@ -95,8 +95,8 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   }
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
-const EnumNames<GemmKernel> kGemmNames = {{"mma-async", GemmKernel::kMmaAsync},
-                                          {"mma-staged", GemmKernel::kMmaStaged},
+const EnumNames<GemmKernel> kGemmNames = {{"mma-staged", GemmKernel::kMmaStaged},
+                                          {"mma-async", GemmKernel::kMmaAsync},
                                           {"mma", GemmKernel::kMma},
                                           {"dp4a", GemmKernel::kDp4a},
                                           {"naive", GemmKernel::kNaive}};
@@ -183,7 +183,7 @@ struct LayerDev {
 
 struct GpuModel::Impl {
   const QModel& m;
-  GemmKernel gemm_kernel = GemmKernel::kMmaAsync;
+  GemmKernel gemm_kernel = GemmKernel::kMmaStaged;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
   ConvKernel conv_kernel = ConvKernel::kFast;

@@ -388,7 +388,7 @@ struct GemmAsyncShape {
   static constexpr size_t kStageWords = static_cast<size_t>(kMM + kBN) * kMW;
   static constexpr size_t kBytes = kStages * kStageWords * 4;
 };
-// kStaged (GemmKernel::kMmaStaged): the epilogue writes the block's outputs into shared memory
+// kStaged (GemmKernel::kMmaStaged, the default since run22): the epilogue writes the block's outputs into shared memory
 // (free once the last tile is consumed) and the block then stores whole 16-byte pieces of its
 // output rows, instead of each lane storing 2 bytes (int8) or 4 (f16) into 8 rows per
 // instruction (run21's ncu: the GEMMs' L2 throughput at 54-76%, their issue rate at 0.4-0.5).

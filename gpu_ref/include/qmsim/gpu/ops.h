@@ -22,14 +22,14 @@ namespace gpu {
 ///              column pairs in one store; needs K % 16 == 0 and 16-byte aligned rows, else it
 ///              runs kMma
 ///   kMmaStaged kMmaAsync whose outputs go through shared memory and leave in 16-byte row pieces
-///              (opt-in: measured first on 2026-12-06)
-/// GpuModel uses kMmaAsync for every GEMM (dt_proj's K < 64 too) unless
-/// QMSIM_GPU_GEMM=mma-async|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64, where it beats
-/// kMma; dp4a and naive: every GEMM). A 128 x 256 tile variant of kMmaAsync ran 2x slower
-/// (docs/BENCHMARKS.md, run17) and was dropped.
+///              (run22: in_proj 152 -> 136 ms, out_proj 77 -> 66, dt_proj 37 -> 26, x_proj 23 -> 19)
+/// GpuModel uses kMmaStaged for every GEMM (dt_proj's K < 64 too) unless
+/// QMSIM_GPU_GEMM=mma-staged|mma-async|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+/// where it beats kMma; dp4a and naive: every GEMM). A 128 x 256 tile variant of kMmaAsync ran
+/// 2x slower (docs/BENCHMARKS.md, run17) and was dropped.
 enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-async | mma-staged | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-staged | mma-async | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):

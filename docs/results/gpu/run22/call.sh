@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# device call B (2026-12-06): new defaults (pipe scan, block score, vec Hadamard): kernel tests,
+# timing against shared12, transformers baseline, default-model LAMBADA vs golden, crosschecks
+set -u
+O=/tmp/b; mkdir -p $O
+pack() { (cd /tmp && tar cJf $OUT/b.tar.xz b 2>/dev/null); }
+rm -rf .devrun/bundle; tar -C .devrun -xJf .devrun/bundle.tar.xz; export LD_LIBRARY_PATH=$PWD/.devrun/bundle/lib
+B=.devrun/bundle/bin; Q=$B/qmsim
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader | tee $O/device.txt; cat .devrun/bundle/REVISION | tee -a $O/device.txt
+($Q synth --shape mamba-130m --seed 1 --out /tmp/s130 >/dev/null && $Q calibrate --model /tmp/s130 --out /tmp/s130/w8a8 --docs 64 --threads 8 --corpus data/corpus-valid.txt.xz --tokenizer data/gpt-neox-20b-tokenizer.json > $O/calib.log 2>&1) &
+CAL=$!
+timeout 100 $B/gpu_ops_test > $O/gpu_ops_test.log 2>&1; echo "gpu_ops_test rc=$? at ${SECONDS}s"; grep -E "^\[  (PASSED|FAILED)|FAILED" $O/gpu_ops_test.log | head; pack
+$Q eval --path gpu --mode 0 --no-progress --batch 512 --output $O/tiny-gpu-mode0.json > $O/eval-tiny.log 2>&1
+echo "tiny mode 0 vs golden: $(python3 tools/compare_eval.py .devrun/golden-tiny-mode0.json.xz $O/tiny-gpu-mode0.json 2>&1 | tail -1)"; pack
+wait $CAL; echo "s130 at ${SECONDS}s"
+run() { local n=$1; shift
+  env "$@" $Q eval --path gpu --mode 0 --no-progress --batch 512 --model /tmp/s130/w8a8 --output $O/s130-$n.json > $O/eval-$n.log 2>&1
+  echo "$n: $(grep -oE '[0-9]+ tokens in [0-9.]+ s[^,]*' $O/eval-$n.log | head -1)"; }
+run def; run s12 QMSIM_GPU_SCAN=shared12; run stg QMSIM_GPU_GEMM=mma-staged; run def2; run s12b QMSIM_GPU_SCAN=shared12; run stg2 QMSIM_GPU_GEMM=mma-staged; run def3
+echo "def vs s12: $(python3 tools/compare_eval.py $O/s130-def.json $O/s130-s12.json 2>&1 | tail -1)"
+echo "def vs staged: $(python3 tools/compare_eval.py $O/s130-def.json $O/s130-stg.json 2>&1 | tail -1)"
+run prof-def QMSIM_GPU_PROFILE=1; run prof-s12 QMSIM_GPU_PROFILE=1 QMSIM_GPU_SCAN=shared12; run prof-stg QMSIM_GPU_PROFILE=1 QMSIM_GPU_GEMM=mma-staged
+for n in prof-def prof-s12 prof-stg; do echo "== $n"; sed -n '/kernel times/,/total kernel/p' $O/eval-$n.log | cut -c1-90; done; pack
+PYTHONUNBUFFERED=1 timeout 120 python3 tools/bench_transformers.py --model /tmp/s130 --docs 5153 --batch 64 --json $O/hf-s130-b64.json > $O/hf.log 2>&1; grep -E "^transformers" $O/hf.log; echo "at ${SECONDS}s"; pack
+timeout 100 $B/gpu_test --gtest_filter='Gpu.Mamba130mShape:Gpu.ScoreBatchEqualsGoldenScoring:Gpu.DefaultModelEveryModeAndVariant:Gpu.KernelReportNamesTheKernels' > $O/gpu_test.log 2>&1; echo "gpu_test rc=$? at ${SECONDS}s"; grep -E "^\[       OK|^\[  (PASSED|FAILED)|FAILED" $O/gpu_test.log | head; pack
+# crosscheck runs one document at a time (kAuto would take the state kernel): name the pipelined scan
+export QMSIM_GPU_SCAN_TABLE=on QMSIM_GPU_SCAN=pipe
+timeout 200 $Q crosscheck --paths golden,gpu --mode all --limit 200 --threads 16 > $O/crosscheck-tiny.log 2>&1; echo "crosscheck-tiny rc=$? at ${SECONDS}s"
+grep -E "mismatch|bit-exact" $O/crosscheck-tiny.log | grep -v "^MISMATCH" | tail -3 | cut -c1-140; pack
+for m in 0 3 6-4 2-1 5-3 1-2 4-1; do
+  [ $SECONDS -gt 540 ] && { echo "no time left for 130m mode $m"; continue; }
+  timeout $((585 - SECONDS)) $Q crosscheck --paths golden,gpu --mode $m --limit 200 --threads 16 --model /tmp/s130/w8a8 > $O/x130-$m.log 2>&1; r=$?
+  echo "130m mode $m rc=$r at ${SECONDS}s: $(grep -E "mismatch|bit-exact" $O/x130-$m.log | grep -v '^MISMATCH' | tail -1 | cut -c1-120)"; pack
+done
+echo "done at ${SECONDS}s"
