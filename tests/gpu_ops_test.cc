@@ -861,10 +861,11 @@ TEST(GpuOps, CvtConversionsEqualPortableOnEveryInput) {
 TEST(GpuOps, HadamardQuant) {
   REQUIRE_GPU();
   uint32_t seed = 1100;
-  // Warp kernels (both layouts): 64, 256, 2048 (1 block: 2, 8, 64 elements a lane), 384, 768,
-  // 1536 (12 blocks: 1, 2, 4 a lane); block kernel: 12, 192 (block < 32), 4096 (128 elements per
-  // lane). L = 1, 3, 9: partly filled 4-warp blocks.
-  for (int n : {64, 256, 192, 1536, 12, 768, 2048, 384, 4096})
+  // Warp kernels (both layouts): 64, 128, 256, 512, 1024, 2048 (1 block: 2, 4, 8, 16, 32, 64
+  // elements a lane: every vector load and store width), 384, 768, 1536 (12 blocks: 1, 2, 4 a
+  // lane); block kernel: 12, 192 (block < 32), 4096 (128 elements per lane). L = 1, 3, 9: partly
+  // filled 4-warp blocks.
+  for (int n : {64, 256, 192, 1536, 12, 768, 2048, 384, 4096, 128, 512, 1024})
     for (int L : {1, 3, 9}) {
       std::mt19937 g(seed++);
       const std::vector<uint16_t> y = rand_f16(g, sz(L, n), -1.0f, 1.0f);
@@ -922,6 +923,16 @@ TEST(GpuOps, LmHeadF16) {
 // target among them or after them), -inf entries, a NaN at index 0 and later, rows of one entry
 // and vocabularies that are not multiples of 32, with f64 and f16 log-probs: == on the log-prob,
 // the same greedy flag.
+// Rows without logits are refused before any device work (runs without a GPU too).
+TEST(GpuOps, ScoreRowsRejectsRowsWithoutLogits) {
+  const float x = 0.0f;
+  const int32_t t = 0;
+  double lp = 0.0;
+  uint8_t gr = 0;
+  EXPECT_THROW(gpu::ops::score_rows(1, 0, &x, &t, false, &lp, &gr), std::invalid_argument);
+  EXPECT_THROW(gpu::ops::score_rows(-1, 4, &x, &t, false, &lp, &gr), std::invalid_argument);
+}
+
 TEST(GpuOps, ScoreRowsEqualsHostScoring) {
   REQUIRE_GPU();
   for (const int V : {1, 31, 33, 1000, 50280}) {

@@ -613,7 +613,7 @@ int GpuModel::run_forward(const std::vector<std::vector<int32_t>>& docs, const s
     }
     // B and C dequantized once per token (k_dequant_bc: the products the scan threads would form)
     // instead of by every channel's thread.
-    if (in.bc_q != nullptr && !scan_wants_bc_q(I.scan_kernel, in, B, E)) {
+    if (in.bc_q != nullptr && !scan_wants_bc_q(I.scan_kernel, I.scan_table, B, L, E, N, in)) {
       elementwise("dequant B,C", static_cast<size_t>(L) * 2 * N, 5, [&](unsigned nb) {
         k_dequant_bc<<<nb, TB>>>(L, X, R, N, in.bc_q, l.B_scale, l.C_scale, I.bc_f.p);
       });
@@ -934,6 +934,7 @@ double time_ms(int reps, F launch) {
 
 void score_rows(int P, int V, const float* logits, const int32_t* target, bool f16_logprobs, double* logprob,
                 uint8_t* greedy) {
+  if (V <= 0 || P < 0) throw std::invalid_argument("gpu score_rows: a row needs at least one logit (V > 0, P >= 0)");
   DevBuf<float> dl;
   DevBuf<int32_t> dt;
   DevBuf<double> dlp;
@@ -1012,12 +1013,16 @@ double time_scan_impl(ScanKernel k, ScanTable tb, ProbeLaunch probe, int docs, i
   A.upload(a), D.upload(random_s8(E, 7)), db.upload(random_s8(E, 8));
   y.resize(TE), st.resize(static_cast<size_t>(docs) * E * N), stq.resize(static_cast<size_t>(docs) * E * N);
   ScanIn in{};
-  // B and C as the forward passes them: f32 rows (k_dequant_bc's products).
-  DevBuf<float> bcf;
-  bcf.resize(T * 2 * N);
-  k_dequant_bc<<<blocks_for(T * 2 * N, 256), 256>>>(static_cast<int>(T), 2 * N, 0, N, bc.p, 0.03f, 0.03f, bcf.p);
-  in.u_q = u.p, in.dt_q = dt.p, in.bc_f = bcf.p, in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
+  // B and C as the forward passes them: the int8 rows where the pipelined kernel runs, else f32
+  // rows (k_dequant_bc's products).
+  in.u_q = u.p, in.dt_q = dt.p, in.bc_q = bc.p, in.ld_bc = 2 * N, in.b_off = 0, in.c_off = N;
   in.z = z.p, in.ld_z = E, in.A_log = A.p, in.D = D.p, in.dt_bias = db.p;
+  DevBuf<float> bcf;
+  if (probe != nullptr || !scan_wants_bc_q(k, tb, docs, static_cast<int>(T), E, N, in)) {
+    bcf.resize(T * 2 * N);
+    k_dequant_bc<<<blocks_for(T * 2 * N, 256), 256>>>(static_cast<int>(T), 2 * N, 0, N, bc.p, 0.03f, 0.03f, bcf.p);
+    in.bc_q = nullptr, in.bc_f = bcf.p;
+  }
   const ScanScales s{0.02f, 0.05f, 0.03f, 0.03f, 0.05f, 0.03f, 0.01f, 0.02f, 0.05f};
   DevBuf<float> tab;
   tab.resize(scan_table_floats(E, N));

@@ -1221,11 +1221,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
-// The scan kernel a launch uses (gpu::ScanKernel): kAuto takes the channel kernel when there are at
-// least kScanChannelThreads (document, channel) pairs and the state kernel below that. The tables
-// (gpu::ScanTable): with an int8 dt and kAuto, when the launch has at least 256 tokens (more
-// per-token exps than the table has entries).
-
+// The non-shared scan launches (which kernel runs: plan_scan below).
 template <bool kPseq, bool kTab>
 inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s,
                           uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
@@ -1258,44 +1254,67 @@ inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, 
   const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   kernel<<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
 }
+// Which scan kernel a launch runs (gpu::ScanKernel and gpu::ScanTable resolved against the launch):
+// kAuto takes the channel kernels when there are at least kScanChannelThreads (document,
+// channel) pairs and the state kernel below that; the tables (an int8 dt only) with kAuto when
+// the launch has at least kScanTableTokens tokens; the shared-memory kernels need the tables and
+// N = 16, else the channel kernel runs. One definition for the launch and for the forward's
+// choice of B, C rows (scan_wants_bc_q).
+enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe };
+struct ScanPlan {
+  ScanRun run;
+  bool use_tab;
+};
+inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in, bool have_tab) {
+  const size_t pairs = static_cast<size_t>(B) * E;
+  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12 || kind == ScanKernel::kShared12Pipe) &&
+      (in.dt_q == nullptr || N != 16 || !have_tab || table == ScanTable::kOff))
+    kind = ScanKernel::kChannels;  // the shared kernels need the tables (and N = 16)
+  const bool states = N <= 32 && (kind == ScanKernel::kStates ||
+                                   (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
+  const bool use_tab = have_tab && in.dt_q != nullptr &&
+                       (table == ScanTable::kOn || (table == ScanTable::kAuto && T >= kScanTableTokens));
+  const ScanRun plain = states ? ScanRun::kStates : ScanRun::kChannels;
+  const bool shared = use_tab && N == 16 &&
+                      (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
+                       kind == ScanKernel::kShared12Pipe || (kind == ScanKernel::kAuto && !states));
+  if (!shared) return {plain, use_tab};
+  if (kind == ScanKernel::kShared) return {ScanRun::kShared4, true};
+  if (kind == ScanKernel::kShared12) return {ScanRun::kShared12, true};  // 403 -> 347 ms against kShared (run17)
+  return {ScanRun::kPipe, true};  // kShared12Pipe and kAuto: 349 -> 301 ms against kShared12 (run22)
+}
+// Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
+// loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
+// k_dequant_bc: only where the pipelined kernel runs (the others would dequantize B and C in
+// every channel's thread; every kernel takes either).
+inline bool scan_wants_bc_q(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in) {
+  return in.bc_q != nullptr && scan_bc_vec(in) && plan_scan(kind, table, B, T, E, N, in, true).run == ScanRun::kPipe;
+}
 template <bool kPseq>
 inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, const int32_t* order,
                           int E, int N, ScanIn in,
                           const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, float* tab, cudaStream_t st) {
-  const size_t pairs = static_cast<size_t>(B) * E;
-  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12 || kind == ScanKernel::kShared12Pipe) &&
-      (in.dt_q == nullptr || N != 16 || tab == nullptr || table == ScanTable::kOff))
-    kind = ScanKernel::kChannels;  // the shared kernel needs the tables (and N = 16)
-  const bool states = N <= 32 && (kind == ScanKernel::kStates ||
-                                   (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
-  const bool use_tab = tab != nullptr && in.dt_q != nullptr &&
-                       (table == ScanTable::kOn || (table == ScanTable::kAuto && T >= kScanTableTokens));
-  if (!use_tab) {
+  const ScanPlan plan = plan_scan(kind, table, B, T, E, N, in, tab != nullptr);
+  const bool states = plan.run == ScanRun::kStates;
+  if (!plan.use_tab) {
     in.tab_dt = in.tab_dA = in.tab_zden = nullptr;
     launch_scan_k<kPseq, false>(states, B, off, E, N, in, s, y, state, state_q, st);
     return;
   }
   in = launch_scan_table<kPseq>(E, N, in, s, tab, st);
-  const bool shared = N == 16 && (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                                  kind == ScanKernel::kShared12Pipe || (kind == ScanKernel::kAuto && !states));
-  if (shared) {
-    if (kind == ScanKernel::kShared)
+  switch (plan.run) {
+    case ScanRun::kShared4:
       launch_scan_shared<kPseq, 4, 8, 3>(B, off, order, E, in, s, y, state, state_q, st);
-    else if (kind == ScanKernel::kShared12)  // 403 -> 347 ms against kShared (run17)
+      break;
+    case ScanRun::kShared12:
       launch_scan_shared<kPseq, 12, 24, 1>(B, off, order, E, in, s, y, state, state_q, st);
-    else  // kShared12Pipe and kAuto
+      break;
+    case ScanRun::kPipe:
       launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
-    return;
+      break;
+    default:
+      launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
   }
-  launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
-}
-// Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
-// loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
-// k_dequant_bc. Any scan kernel takes either.
-inline bool scan_wants_bc_q(ScanKernel kind, const ScanIn& in, int B, int E) {
-  const bool pipe = kind == ScanKernel::kShared12Pipe ||
-                    (kind == ScanKernel::kAuto && static_cast<size_t>(B) * E >= static_cast<size_t>(kScanChannelThreads));
-  return pipe && in.bc_q != nullptr && scan_bc_vec(in);
 }
 // One launch of the scan over B documents of T tokens in all. tab: scan_table_floats(E, N)
 // floats of scratch for the tables, or null (no tables). order (nullable): the documents by
