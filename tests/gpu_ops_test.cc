@@ -44,7 +44,7 @@ using num::Rounding;
 
 constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
 const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma, GemmKernel::kMmaAsync,
-                                   GemmKernel::kMmaStaged};
+                                   GemmKernel::kMmaStaged, GemmKernel::kWgmma};
 
 // ---------------------------------------------------------------- random inputs
 std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {
@@ -391,6 +391,7 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMma), "mma");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaAsync), "mma-async");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaStaged), "mma-staged");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kWgmma), "wgmma");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
     EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaStaged);  // the default since run22

@@ -189,7 +189,7 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // state kernel for 40 x 256 pairs), with the f32 B, C rows of k_dequant_bc (this model's int8
   // rows are not 16-byte aligned) and 1-token documents sharing warps with long ones.
   for (const char* kernel :
-       {"mma-staged", "mma-async", "mma", "mma prev", "mma-async shared12", "mma-staged pipe", "dp4a", "naive"}) {
+       {"mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12", "mma-staged pipe", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);

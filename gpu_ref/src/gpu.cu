@@ -97,6 +97,7 @@ E enum_from_env(const char* var, EnumNames<E> names) {
 }
 const EnumNames<GemmKernel> kGemmNames = {{"mma-staged", GemmKernel::kMmaStaged},
                                           {"mma-async", GemmKernel::kMmaAsync},
+                                          {"wgmma", GemmKernel::kWgmma},
                                           {"mma", GemmKernel::kMma},
                                           {"dp4a", GemmKernel::kDp4a},
                                           {"naive", GemmKernel::kNaive}};
@@ -149,12 +150,15 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
       break;
     case GemmKernel::kMma:
     case GemmKernel::kMmaAsync:
-    case GemmKernel::kMmaStaged: {
+    case GemmKernel::kMmaStaged:
+    case GemmKernel::kWgmma: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
       if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
-      } else if (vec && k == GemmKernel::kMmaStaged) {
+      } else if (vec && k == GemmKernel::kWgmma && wgmma_available()) {
+        launch_gemm_wgmma(M, N, K, x, ldx, W, ep, st);
+      } else if (vec && (k == GemmKernel::kMmaStaged || k == GemmKernel::kWgmma)) {
         launch_gemm_async<128, 2, true>(M, N, K, x, ldx, W, ep, st);
       } else {
         k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);

@@ -22,6 +22,7 @@
 #include "qmsim/golden/selective_scan.h"
 #include "qmsim/gpu/ops.h"
 #include "qmsim/numerics.h"
+#include "gemm_common.cuh"
 
 namespace qmsim {
 namespace gpu {
@@ -166,43 +167,6 @@ __global__ void k_final_norm(int L, int D, const uint16_t* h, const float* res, 
 }
 
 // ------------------------------------------------------------------ INT8 GEMM (spec §2.4, §2.8)
-
-struct GemmEpilogue {
-  float inner, outer, alpha;
-  const uint8_t* row_alpha;  // nullable: rows with 1 take the GEMV alpha epilogue (quamba-compat)
-  bool out_f16;
-  void* y;
-  int ldy;
-  // int8 sat8(RNE(fl32(outer·fl32(inner·acc)))), or f16; alpha rows: fl32(alpha·acc).
-  __device__ __forceinline__ float value(bool use_alpha, int32_t acc) const {
-    return use_alpha ? alpha * num::i32_to_f32_rne(acc) : outer * (inner * num::i32_to_f32_rne(acc));
-  }
-  __device__ void store(int m, int n, int32_t acc) const {
-    const float v = value(row_alpha != nullptr && row_alpha[m] != 0, acc);
-    const size_t o = static_cast<size_t>(m) * ldy + n;
-    if (out_f16)
-      static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
-    else
-      static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
-  }
-  // Outputs (m, n) and (m, n + 1) (both inside the matrix) in one 2- or 4-byte store; needs
-  // pair_ok() and an even n.
-  __device__ bool pair_ok() const {
-    return ldy % 2 == 0 && reinterpret_cast<uintptr_t>(y) % (out_f16 ? 4 : 2) == 0;
-  }
-  __device__ __forceinline__ void store2(int m, int n, int32_t acc0, int32_t acc1) const {
-    const bool use_alpha = row_alpha != nullptr && row_alpha[m] != 0;
-    const float v0 = value(use_alpha, acc0), v1 = value(use_alpha, acc1);
-    const size_t o = static_cast<size_t>(m) * ldy + n;
-    if (out_f16)
-      *reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(y) + o) =
-          static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
-    else
-      *reinterpret_cast<uint16_t*>(static_cast<int8_t*>(y) + o) =
-          static_cast<uint16_t>(static_cast<uint8_t>(num::quant_rne_sat8(v0)) |
-                                static_cast<uint8_t>(num::quant_rne_sat8(v1)) << 8);
-  }
-};
 
 // Baseline: one thread per output, __dp4a over K.
 __global__ void k_gemm_naive(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, GemmEpilogue ep) {
@@ -375,13 +339,6 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
 // tiles, one block an SM) ran 2x slower on the 130m GEMMs (run17) and is not instantiated.
 // Needs K % 16 == 0 and 16-byte aligned rows (the vec case of k_gemm_mma). Same fragments, same
 // exact int32 sums, same epilogue.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool full) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(full ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kN>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kN)); }
 template <int kBN>
 struct GemmAsyncShape {
   static constexpr int kStages = 3;
@@ -463,45 +420,19 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
   cp_async_wait<0>();
   if constexpr (kStaged) {
     __syncthreads();  // every warp is done with the stages
-    const int eb = ep.out_f16 ? 2 : 1;    // bytes per output
-    const int ldt = kBN * eb + 16;        // bytes per tile row (16-byte aligned, bank-shifted)
     uint8_t* tile = reinterpret_cast<uint8_t*>(gsm);
-    static_assert(static_cast<size_t>(kMM) * (kBN * 2 + 16) <= GemmAsyncShape<kBN>::kBytes, "tile fits the stages");
+    static_assert(static_cast<size_t>(kMM) * gemm_tile_ld(kBN, true) <= GemmAsyncShape<kBN>::kBytes, "tile fits");
+    const int ldt = gemm_tile_ld(kBN, ep.out_f16);
 #pragma unroll
     for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
       for (int ni = 0; ni < kNI; ++ni)
 #pragma unroll
-        for (int c = 0; c < 4; c += 2) {
-          const int r = wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0), col = wn * (kBN / 4) + ni * 8 + tg * 2;
-          const int m = m0 + r;
-          if (m >= M) continue;
-          const bool use_alpha = ep.row_alpha != nullptr && ep.row_alpha[m] != 0;
-          const float v0 = ep.value(use_alpha, acc[mi][ni][c]), v1 = ep.value(use_alpha, acc[mi][ni][c + 1]);
-          if (ep.out_f16)
-            *reinterpret_cast<uint32_t*>(tile + r * ldt + col * 2) =
-                static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
-          else
-            *reinterpret_cast<uint16_t*>(tile + r * ldt + col) =
-                static_cast<uint16_t>(static_cast<uint8_t>(num::quant_rne_sat8(v0)) |
-                                      static_cast<uint8_t>(num::quant_rne_sat8(v1)) << 8);
-        }
+        for (int c = 0; c < 4; c += 2)
+          gemm_tile_put(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0),
+                        wn * (kBN / 4) + ni * 8 + tg * 2, acc[mi][ni][c], acc[mi][ni][c + 1]);
     __syncthreads();
-    const int per = 16 / eb, chunks = kBN / per;  // outputs per 16-byte piece, pieces per row
-    uint8_t* yb = static_cast<uint8_t*>(ep.y);
-    const bool vec = (static_cast<size_t>(ep.ldy) * eb) % 16 == 0 && reinterpret_cast<uintptr_t>(ep.y) % 16 == 0;
-    for (int i = threadIdx.x; i < kMM * chunks; i += 256) {
-      const int r = i / chunks, n = n0 + (i % chunks) * per, m = m0 + r;
-      if (m >= M || n >= N) continue;
-      const uint8_t* src = tile + r * ldt + (n - n0) * eb;
-      uint8_t* dst = yb + (static_cast<size_t>(m) * ep.ldy + n) * eb;
-      if (vec && n + per <= N) {
-        *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-      } else {
-        for (int j = 0; j < per && n + j < N; ++j)
-          for (int b = 0; b < eb; ++b) dst[j * eb + b] = src[j * eb + b];
-      }
-    }
+    gemm_tile_store<kMM, kBN, 256>(ep, tile, ldt, M, N, m0, n0);
     return;
   }
   const bool pairs = ep.pair_ok();

@@ -23,13 +23,17 @@ namespace gpu {
 ///              runs kMma
 ///   kMmaStaged kMmaAsync whose outputs go through shared memory and leave in 16-byte row pieces
 ///              (run22: in_proj 152 -> 136 ms, out_proj 77 -> 66, dt_proj 37 -> 26, x_proj 23 -> 19)
+///   kWgmma     Hopper's wgmma.mma_async m64n128k32 (operands read by the tensor cores from shared
+///              memory, no register staging), kMmaStaged's epilogue; sm_90a code, on compute
+///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
+///              kMma). Opt-in: written on 2026-12-06 after the last device call, not yet run on a GPU
 /// GpuModel uses kMmaStaged for every GEMM (dt_proj's K < 64 too) unless
-/// QMSIM_GPU_GEMM=mma-staged|mma-async|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
 /// where it beats kMma; dp4a and naive: every GEMM). A 128 x 256 tile variant of kMmaAsync ran
 /// 2x slower (docs/BENCHMARKS.md, run17) and was dropped.
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged };
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-staged | mma-async | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):

@@ -263,9 +263,10 @@ constexpr float kExp2J64[128] = {QMSIM_EXP2_J64_TABLE};
 #undef QMSIM_EXP2_J64_TABLE
 
 // The cold path of exp_cr_ff, kept out of line on the device so that kernels which unroll many
-// exp_cr_ff calls do not inline exp_cr's double-double code each time.
+// exp_cr_ff calls do not inline exp_cr's double-double code each time (static: one copy in each
+// CUDA translation unit, as gpu_ref has two).
 #if defined(__CUDACC__)
-__host__ __device__ __noinline__
+static __host__ __device__ __noinline__
 #else
 inline
 #endif
