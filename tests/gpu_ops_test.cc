@@ -773,6 +773,37 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
   }
 }
 
+// Which scan kernel a launch takes (plan_scan; host logic, runs without a GPU), against the rules
+// ops.h documents: kAuto takes the state kernel below 32,768 (document, channel) pairs and the
+// pipelined 12-channel kernel above; tables with an int8 dt and, under kAuto, >= 256 tokens; the
+// shared-memory kernels only with tables and N = 16 (else the channel kernel).
+TEST(GpuOps, ScanPlanFollowsTheDocumentedRules) {
+  using K = gpu::ScanKernel;
+  using Tb = gpu::ScanTable;
+  // The 130m LAMBADA batches (512 documents, ~41k tokens) and the default model's (E = 256).
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 41000, 1536, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 41000, 256, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 21, 3000, 1536, 16, true), "states+tables");  // 32,256 pairs
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 22, 3000, 1536, 16, true), "pipe+tables");    // 33,792
+  // Single documents (crosscheck): the state kernel, tables from 256 tokens.
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 1, 255, 1536, 16, true), "states");
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 1, 256, 1536, 16, true), "states+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kOn, 1, 5, 1536, 16, true), "states+tables");
+  // A named shared kernel: with tables; without them (off, too few tokens) the channel kernel.
+  EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOn, 1, 5, 1536, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kShared12, Tb::kOn, 1, 5, 1536, 16, true), "shared12+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kShared, Tb::kOn, 1, 5, 1536, 16, true), "shared+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOff, 512, 41000, 1536, 16, true), "channels");
+  EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kAuto, 1, 80, 1536, 16, true), "channels");
+  EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOn, 512, 41000, 1536, 8, true), "channels+tables");  // N != 16
+  // An f32 dt (modes 6-0 .. 6-3) has no tables.
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kOn, 512, 41000, 1536, 16, false), "channels");
+  EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOn, 512, 41000, 1536, 16, false), "channels");
+  // Explicit plain kernels.
+  EXPECT_EQ(gpu::scan_plan(K::kStates, Tb::kOff, 512, 41000, 1536, 16, true), "states");
+  EXPECT_EQ(gpu::scan_plan(K::kChannels, Tb::kOn, 1, 5, 1536, 16, true), "channels+tables");
+}
+
 TEST(GpuOps, ScanKernelNamesAndEnv) {
   REQUIRE_GPU();
   for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,

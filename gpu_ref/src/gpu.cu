@@ -120,6 +120,18 @@ const char* scan_kernel_name(ScanKernel k) { return enum_name(k, kScanNames); }
 ScanKernel scan_kernel_from_env() { return enum_from_env("QMSIM_GPU_SCAN", kScanNames); }
 const char* scan_table_name(ScanTable t) { return enum_name(t, kTableNames); }
 ScanTable scan_table_from_env() { return enum_from_env("QMSIM_GPU_SCAN_TABLE", kTableNames); }
+std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, bool int8_dt) {
+  static const int8_t code = 0;  // only its presence matters: plan_scan reads no operand
+  ScanIn in{};
+  in.dt_q = int8_dt ? &code : nullptr;
+  const ScanPlan p = plan_scan(k, t, B, T, E, N, in, true);
+  const char* name = p.run == ScanRun::kStates     ? "states"
+                     : p.run == ScanRun::kChannels ? "channels"
+                     : p.run == ScanRun::kShared4  ? "shared"
+                     : p.run == ScanRun::kShared12 ? "shared12"
+                                                   : "pipe";
+  return std::string(name) + (p.use_tab ? "+tables" : "");
+}
 const char* conv_kernel_name(ConvKernel k) { return enum_name(k, kConvNames); }
 ConvKernel conv_kernel_from_env() { return enum_from_env("QMSIM_GPU_CONV", kConvNames); }
 const char* norm_kernel_name(NormKernel k) { return enum_name(k, kNormNames); }

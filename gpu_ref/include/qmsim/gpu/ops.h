@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "qmsim/golden/conv1d.h"
 #include "qmsim/golden/mode.h"
@@ -71,6 +72,11 @@ constexpr int kScanTableTokens = 256;
 const char* scan_table_name(ScanTable t);
 /// Parses auto | on | off; throws std::invalid_argument naming the variable otherwise.
 ScanTable scan_table_from_env();
+/// The scan kernel that a launch of B documents, T tokens in all, E channels and N states runs
+/// under the selections k and t (kern::plan_scan, the forward's choice; host only, no device
+/// needed): "states", "channels", "shared" (4 channels), "shared12" or "pipe", with "+tables"
+/// where it reads the tables. int8_dt: dt is int8 (every mode but 6-0 .. 6-3).
+std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, bool int8_dt);
 
 /// The conv1d kernels (spec §2.5; the same integer sums and y = fma(scale, acc, bias)):
 ///   kExact  k_conv: one thread per (token, channel), golden's definition on every element
