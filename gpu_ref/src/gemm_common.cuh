@@ -1,18 +1,32 @@
-// The pieces of gpu_ref's INT8 GEMM kernels shared by its two translation units (gpu.cu through
-// kernels.cuh, and gemm_wgmma.cu, built for sm_90a): the epilogue (spec §2.4, §2.8), cp.async,
-// and the output tile staged in shared memory.
+// What gpu_ref's two translation units (gpu.cu through kernels.cuh, and gemm_wgmma.cu, built for
+// sm_90a) share: the dynamic shared-memory attribute, the INT8 GEMM epilogue (spec §2.4, §2.8),
+// cp.async, and the GEMM output tile staged in shared memory.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "qmsim/numerics.h"
 
 namespace qmsim {
 namespace gpu {
 namespace kern {
+
+// Lets `kernel` take `bytes` of dynamic shared memory (above the default 48 KB). Called before
+// every launch (a host call of about a microsecond) rather than once per process, so a second
+// device, or a device after cudaDeviceReset, gets it too; a failure throws, naming the kernel.
+template <class F>
+inline void allow_dynamic_smem(F* kernel, size_t bytes, const char* name) {
+  const cudaError_t e =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string(name) + ": cudaFuncSetAttribute(" + std::to_string(bytes) +
+                             " bytes of dynamic shared memory): " + cudaGetErrorString(e));
+}
 
 struct GemmEpilogue {
   float inner, outer, alpha;

@@ -16,9 +16,6 @@
 // is 128 contiguous bytes (the no-swizzle K-major layout): the next 8 rows are 128 bytes on (the
 // descriptor's stride byte offset), the next 16 bytes of K are 2048 bytes on (its leading byte
 // offset).
-#include <stdexcept>
-#include <string>
-
 #include "gemm_common.cuh"
 
 namespace qmsim {
@@ -158,11 +155,7 @@ bool wgmma_available() {
 
 void launch_gemm_wgmma(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                        cudaStream_t st) {
-  const cudaError_t e =
-      cudaFuncSetAttribute(k_gemm_wgmma, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kWgBytes));
-  if (e != cudaSuccess)
-    throw std::runtime_error(std::string("k_gemm_wgmma: cudaFuncSetAttribute(") + std::to_string(kWgBytes) +
-                             " bytes of dynamic shared memory): " + cudaGetErrorString(e));
+  allow_dynamic_smem(k_gemm_wgmma, kWgBytes, "k_gemm_wgmma");
   const dim3 grid(static_cast<unsigned>((N + kWgN - 1) / kWgN), static_cast<unsigned>((M + kWgM - 1) / kWgM));
   k_gemm_wgmma<<<grid, 256, kWgBytes, st>>>(M, N, K, x, ldx, W, ep);
 }

@@ -399,8 +399,8 @@ size_t GpuModel::score_batch(const std::vector<std::vector<int32_t>>& docs, cons
   const int P = run_forward(docs, positions, opt, nullptr);
   I.tgt.upload(tgt), I.row_lp.resize(P), I.row_greedy.resize(P);
   I.run("score (log-softmax)", 0, static_cast<double>(P) * V * 4, [&] {
-    if (P > 0) k_score_rows<<<P, kScoreThreads>>>(P, V, I.logits.p, I.tgt.p, f16_logprobs, I.row_lp.p,
-                                                                    I.row_greedy.p);
+    if (P > 0)
+      k_score_rows<<<P, kScoreThreads>>>(P, V, I.logits.p, I.tgt.p, f16_logprobs, I.row_lp.p, I.row_greedy.p);
   });
   ck(cudaGetLastError(), "kernel launch");
   I.row_lp.download(logprob_out, P);

@@ -28,18 +28,6 @@ namespace qmsim {
 namespace gpu {
 namespace kern {
 
-// Lets `kernel` take `bytes` of dynamic shared memory (above the default 48 KB). Called before
-// every launch (a host call of about a microsecond) rather than once per process, so a second
-// device, or a device after cudaDeviceReset, gets it too; a failure throws, naming the kernel.
-template <class F>
-inline void allow_dynamic_smem(F* kernel, size_t bytes, const char* name) {
-  const cudaError_t e =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  if (e != cudaSuccess)
-    throw std::runtime_error(std::string(name) + ": cudaFuncSetAttribute(" + std::to_string(bytes) +
-                             " bytes of dynamic shared memory): " + cudaGetErrorString(e));
-}
-
 // ------------------------------------------------------------------ embedding, norms
 
 __global__ void k_embed(int L, int D, const uint16_t* table, const int32_t* tok, uint16_t* out) {
@@ -1121,6 +1109,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
       tk = scan_token<kPseq>(in, s, E, t, e, 0.0f, tab_dt_e, sh_zden);
     }
     float acc = scan_acc0<kPseq>(tk, Dv);
+    // B and C: the pipelined kernel formed them with its token above (before acc0: loading the f32
+    // rows here instead made ptxas spill 104 bytes in its kernel-arithmetic instance).
     if constexpr (kPipe) {
     } else if constexpr ((kProbe & kProbeNoBC) != 0) {
 #pragma unroll
