@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <fstream>
 
 #include "qmsim/config/modes.h"
@@ -184,18 +185,20 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     batch.push_back(random_doc(L, 500 + d, q.cfg.vocab_size));
     pos.push_back({L - 1});
   }
-  // "mma prev": every kernel of kPrevEnv; "mma-async shared12": the scan the default (pipe)
-  // replaced on 2026-12-06; "mma-staged pipe": the pipelined scan on this batch (kAuto takes the
-  // state kernel for 40 x 256 pairs), with the f32 B, C rows of k_dequant_bc (this model's int8
-  // rows are not 16-byte aligned) and 1-token documents sharing warps with long ones.
-  for (const char* kernel :
-       {"mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12", "mma-staged pipe", "dp4a", "naive"}) {
+  // "mma prev": every kernel of kPrevEnv; "mma-async shared12": the scan pipe replaced on
+  // 2026-12-06; "mma-staged pipe", "... stream", "... stream-f32": the 12-channel scan kernels on
+  // this batch (kAuto takes the state kernel for 40 x 256 pairs), with the f32 B, C rows of
+  // k_dequant_bc (this model's int8 rows are not 16-byte aligned: stream reads them through
+  // scan_bc16, stream-f32 through its prefetched rows) and 1-token documents sharing warps with
+  // long ones.
+  for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
+                             "mma-staged pipe", "mma-staged stream", "mma-staged stream-f32", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
     if (extra == "prev")
       for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
-    if (extra == "shared12" || extra == "pipe") setenv("QMSIM_GPU_SCAN", extra.c_str(), 1);
+    if (!extra.empty() && extra != "prev") setenv("QMSIM_GPU_SCAN", extra.c_str(), 1);
     gpu::GpuModel g(q);
     for (const auto& e : kPrevEnv) unsetenv(e[0]);  // every selection variable
     for (const char* mode_name : {"0", "3", "5-3", "6-1"})
@@ -300,15 +303,27 @@ TEST(Gpu, Mamba130mShape) {
   for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
   gpu::GpuModel g_prev(big);
   for (const auto& e : kPrevEnv) unsetenv(e[0]);
-  setenv("QMSIM_GPU_SCAN", "shared12", 1);  // the scan the default (pipe) replaced on 2026-12-06
-  gpu::GpuModel g_s12(big);
-  unsetenv("QMSIM_GPU_SCAN");
-  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "3 shared12", "6-4 shared12"}) {
+  // The scans the default (stream-f32) replaced: shared12 and pipe (2026-12-06), and stream (the
+  // same loop with this model's 16-byte-aligned int8 B, C rows, converted in the loop).
+  auto with_scan = [&](const char* scan) {
+    setenv("QMSIM_GPU_SCAN", scan, 1);
+    auto m = std::make_unique<gpu::GpuModel>(big);
+    unsetenv("QMSIM_GPU_SCAN");
+    return m;
+  };
+  const auto g_s12 = with_scan("shared12"), g_pipe = with_scan("pipe"), g_stream = with_scan("stream");
+  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 pipe",
+                                "3 pipe", "0 stream", "3 stream", "6-4 stream"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
     ro.mode = config::resolve_mode(std::string(mode_name).substr(0, std::string(mode_name).find(' '))).spec;
-    const auto out = (extra == "prev" ? g_prev : extra == "shared12" ? g_s12 : g).forward_batch(batch, pos, ro);
+    gpu::GpuModel& run = extra == "prev" ? g_prev
+                         : extra == "shared12" ? *g_s12
+                         : extra == "pipe"     ? *g_pipe
+                         : extra == "stream"   ? *g_stream
+                                               : g;
+    const auto out = run.forward_batch(batch, pos, ro);
     for (size_t d = 0; d < batch.size(); ++d) {
       golden::ForwardOptions o;
       o.threads = 16;

@@ -13,6 +13,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -1142,6 +1143,112 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
+// ScanKernel::kStream / kStreamF32: k_scan_shared's geometry (12 channels x 64 documents a block,
+// the tables in shared memory, one block an SM) and arithmetic, with a cheaper loop. The SASS of
+// the pipelined kernel (kPipe, run22) spends a token and channel 32 I2F (B's and C's int8 codes;
+// I2F issues at a quarter of the FP32 rate on sm_90) and ~70 instructions of 64-bit index
+// products, parameter reloads and operand moves around its loads. Here:
+//  - each thread's streams (u, dt, z, y and the B, C rows) are 32-bit element indices advanced a
+//    token at a time (plan_scan takes this kernel only where T·max(E, ld_z, ld_bc) < 2^31);
+//  - the next token's u, dt, z codes are loaded a token ahead (as kPipe);
+//  - B and C: kF32 = false: the int8 rows, loaded a token ahead, each code converted by
+//    num::s8_byte_to_f32 (PRMT + FADD, exact) and multiplied by its scale (scan_bc16's products);
+//    kF32 = true: the forward's f32 rows (k_dequant_bc's products, the same values), read as eight
+//    16-byte loads after a prefetch of the next token's rows into L1, so that no I2F or dequant
+//    remains in the loop at all.
+// Other B, C rows (not 16-byte aligned) go through scan_bc16 as in the other kernels.
+template <bool kPseq, bool kF32>
+__global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* off, const int32_t* order, int E,
+                                                        ScanIn in, ScanScales s, uint16_t* y, float* state,
+                                                        int8_t* state_q) {
+  constexpr int N = 16, kC = 12, kDocs = ScanShape<12, 24>::kDocs;
+  extern __shared__ float4 sh4[];
+  float4* sh_dA = sh4;                                             // [kC][256][4 chunks]
+  float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);     // [kC][256]
+  float* sh_zden = sh_dt + kC * 256;                               // [256]
+  const int e0 = blockIdx.x * kC;
+  scan_shared_tables<kC>(E, e0, in, sh4);
+  const int c = threadIdx.x % kC, e = e0 + c;
+  const int k = blockIdx.y * kDocs + threadIdx.x / kC;
+  if (e >= E || k >= B) return;
+  const int d = order ? order[k] : k;
+  const float Dv = s.D * static_cast<float>(in.D[e]);
+  const float4* rows = sh_dA + c * 256 * 4;
+  const float* tab_dt_e = sh_dt + c * 256;
+  float h[N];
+#pragma unroll
+  for (int n = 0; n < N; ++n) h[n] = 0.0f;
+  const bool vec = scan_bc_vec(in);
+  const bool bc8 = !kF32 && vec && in.bc_q != nullptr;  // int8 rows, loaded a token ahead
+  const bool bcf = kF32 && vec && in.bc_f != nullptr;   // f32 rows, prefetched a token ahead
+  const bool uq = in.u_q != nullptr;
+  const int t0 = off[d], t_end = off[d + 1];  // loaded once (y may alias off)
+  const int ld_z = in.ld_z, ld_bc = in.ld_bc;
+  int iu = t0 * E + e, iz = t0 * ld_z + e, ib = t0 * ld_bc;  // this token's u/dt/y, z and B/C row
+  ScanRaw next{};
+  auto load = [&](int ju, int jz, int jb) {
+    ScanRaw r;
+    r.u = uq ? static_cast<int32_t>(in.u_q[ju]) : __float_as_int(in.u_f[ju]);
+    r.dt = in.dt_q[ju];
+    r.z = in.z[jz];
+    if (bc8) {
+      r.b = __ldg(reinterpret_cast<const int4*>(in.bc_q + jb + in.b_off));
+      r.c = __ldg(reinterpret_cast<const int4*>(in.bc_q + jb + in.c_off));
+    }
+    return r;
+  };
+  if (t0 < t_end) next = load(iu, iz, ib);
+  for (int t = t0; t < t_end; ++t) {
+    const ScanRaw cur = next;
+    const int iy = iu, ib_cur = ib;
+    iu += E, iz += ld_z, ib += ld_bc;
+    if (t + 1 < t_end) {
+      next = load(iu, iz, ib);
+      if (bcf) {
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(in.bc_f + ib + in.b_off));
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(in.bc_f + ib + in.c_off + 15));
+      }
+    }
+    const ScanTok tk = scan_token_raw<kPseq>(in, s, cur, tab_dt_e, sh_zden);
+    float Bv[16], Cv[16];
+    if (bc8) {
+      const uint32_t bw[4] = {static_cast<uint32_t>(cur.b.x), static_cast<uint32_t>(cur.b.y),
+                              static_cast<uint32_t>(cur.b.z), static_cast<uint32_t>(cur.b.w)};
+      const uint32_t cw[4] = {static_cast<uint32_t>(cur.c.x), static_cast<uint32_t>(cur.c.y),
+                              static_cast<uint32_t>(cur.c.z), static_cast<uint32_t>(cur.c.w)};
+#pragma unroll
+      for (int n = 0; n < 16; ++n)
+        Bv[n] = s.B * num::s8_byte_to_f32(bw[n / 4], n % 4), Cv[n] = s.C * num::s8_byte_to_f32(cw[n / 4], n % 4);
+    } else if (bcf) {
+      const float4* rb = reinterpret_cast<const float4*>(in.bc_f + ib_cur + in.b_off);
+      const float4* rc = reinterpret_cast<const float4*>(in.bc_f + ib_cur + in.c_off);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float4 b = __ldg(rb + j), cc = __ldg(rc + j);
+        Bv[4 * j] = b.x, Bv[4 * j + 1] = b.y, Bv[4 * j + 2] = b.z, Bv[4 * j + 3] = b.w;
+        Cv[4 * j] = cc.x, Cv[4 * j + 1] = cc.y, Cv[4 * j + 2] = cc.z, Cv[4 * j + 3] = cc.w;
+      }
+    } else {
+      scan_bc16(in, s, t, vec, Bv, Cv);
+    }
+    float acc = scan_acc0<kPseq>(tk, Dv);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float4 a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
+      const float dA[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int n = 4 * j + i;
+        h[n] = scan_state<kPseq>(tk, dA[i], h[n], Bv[n]);
+        acc = scan_acc<kPseq>(acc, h[n], Cv[n], n);
+      }
+    }
+    y[iy] = scan_y<kPseq>(tk, acc, Dv);
+  }
+#pragma unroll
+  for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
+}
+
 // The non-shared scan launches (which kernel runs: plan_scan below).
 template <bool kPseq, bool kTab>
 inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s,
@@ -1175,41 +1282,57 @@ inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, 
   const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   kernel<<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
 }
+template <bool kPseq, bool kF32>
+inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
+                               const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+  using Shape = ScanShape<12, 24>;
+  auto* kernel = k_scan_stream<kPseq, kF32>;
+  allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_stream");
+  const dim3 grid(static_cast<unsigned>((E + 11) / 12), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
+  kernel<<<grid, 24 * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
+}
 // Which scan kernel a launch runs (gpu::ScanKernel and gpu::ScanTable resolved against the launch):
 // kAuto takes the channel kernels when there are at least kScanChannelThreads (document,
 // channel) pairs and the state kernel below that; the tables (an int8 dt only) with kAuto when
 // the launch has at least kScanTableTokens tokens; the shared-memory kernels need the tables and
-// N = 16, else the channel kernel runs. One definition for the launch and for the forward's
-// choice of B, C rows (scan_wants_bc_q).
-enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe };
+// N = 16, else the channel kernel runs; kAuto's shared-memory kernel is k_scan_stream<f32 rows>,
+// and the stream kernels (32-bit indices) give way to kPipe where T·max(E, ld_z, ld_bc) reaches
+// 2^31. One definition for the launch and for the forward's choice of B, C rows (scan_wants_bc_q).
+enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStream, kStreamF32 };
 struct ScanPlan {
   ScanRun run;
   bool use_tab;
 };
 inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in, bool have_tab) {
   const size_t pairs = static_cast<size_t>(B) * E;
-  if ((kind == ScanKernel::kShared || kind == ScanKernel::kShared12 || kind == ScanKernel::kShared12Pipe) &&
-      (in.dt_q == nullptr || N != 16 || !have_tab || table == ScanTable::kOff))
+  const bool named_shared = kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
+                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStream ||
+                            kind == ScanKernel::kStreamF32;
+  if (named_shared && (in.dt_q == nullptr || N != 16 || !have_tab || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernels need the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
                                    (kind == ScanKernel::kAuto && pairs < static_cast<size_t>(kScanChannelThreads)));
   const bool use_tab = have_tab && in.dt_q != nullptr &&
                        (table == ScanTable::kOn || (table == ScanTable::kAuto && T >= kScanTableTokens));
   const ScanRun plain = states ? ScanRun::kStates : ScanRun::kChannels;
-  const bool shared = use_tab && N == 16 &&
-                      (kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                       kind == ScanKernel::kShared12Pipe || (kind == ScanKernel::kAuto && !states));
+  const bool shared = use_tab && N == 16 && (named_shared || (kind == ScanKernel::kAuto && !states));
   if (!shared) return {plain, use_tab};
   if (kind == ScanKernel::kShared) return {ScanRun::kShared4, true};
   if (kind == ScanKernel::kShared12) return {ScanRun::kShared12, true};  // 403 -> 347 ms against kShared (run17)
-  return {ScanRun::kPipe, true};  // kShared12Pipe and kAuto: 349 -> 301 ms against kShared12 (run22)
+  if (kind == ScanKernel::kShared12Pipe) return {ScanRun::kPipe, true};  // 349 -> 301 ms against kShared12 (run22)
+  // k_scan_stream indexes its streams in 32 bits (one past the last token included)
+  const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
+  if (static_cast<int64_t>(T + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
+  return {kind == ScanKernel::kStream ? ScanRun::kStream : ScanRun::kStreamF32, true};  // kAuto: kStreamF32
 }
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
 // loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
 // k_dequant_bc: only where the pipelined kernel runs (the others would dequantize B and C in
 // every channel's thread; every kernel takes either).
 inline bool scan_wants_bc_q(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in) {
-  return in.bc_q != nullptr && scan_bc_vec(in) && plan_scan(kind, table, B, T, E, N, in, true).run == ScanRun::kPipe;
+  if (in.bc_q == nullptr || !scan_bc_vec(in)) return false;
+  const ScanRun run = plan_scan(kind, table, B, T, E, N, in, true).run;
+  return run == ScanRun::kPipe || run == ScanRun::kStream;
 }
 template <bool kPseq>
 inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, const int32_t* order,
@@ -1232,6 +1355,12 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
       break;
     case ScanRun::kPipe:
       launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
+      break;
+    case ScanRun::kStream:
+      launch_scan_stream<kPseq, false>(B, off, order, E, in, s, y, state, state_q, st);
+      break;
+    case ScanRun::kStreamF32:
+      launch_scan_stream<kPseq, true>(B, off, order, E, in, s, y, state, state_q, st);
       break;
     default:
       launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
