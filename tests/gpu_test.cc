@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <fstream>
 
@@ -191,6 +192,7 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // k_dequant_bc (this model's int8 rows are not 16-byte aligned: stream reads them through
   // scan_bc16, stream-f32 through its prefetched rows) and 1-token documents sharing warps with
   // long ones.
+  std::map<std::string, std::vector<std::vector<float>>> gold_cache;
   for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
                              "mma-staged pipe", "mma-staged stream", "mma-staged stream-f32", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
@@ -202,18 +204,25 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     gpu::GpuModel g(q);
     for (const auto& e : kPrevEnv) unsetenv(e[0]);  // every selection variable
     for (const char* mode_name : {"0", "3", "5-3", "6-1"})
-      for (const auto& prof : {num::profile_golden(), num::profile_quamba_compat()}) {
+      for (const bool compat : {false, true}) {
+        const num::NumericsProfile prof = compat ? num::profile_quamba_compat() : num::profile_golden();
         gpu::RunOptions ro;
         ro.profile = prof;
         ro.mode = config::resolve_mode(mode_name).spec;
         const auto out = g.forward_batch(batch, pos, ro);
         ASSERT_EQ(out.size(), batch.size());
+        // golden's logits, formed once per (mode, profile) and compared with every kernel's
+        std::vector<std::vector<float>>& golds = gold_cache[std::string(mode_name) + (compat ? " compat" : "")];
+        if (golds.empty())
+          for (size_t d = 0; d < batch.size(); ++d) {
+            golden::ForwardOptions o;
+            o.threads = 4;
+            o.profile = prof;
+            o.mode = ro.mode;
+            golds.push_back(golden::forward_w8a8(q, batch[d], pos[d], o));
+          }
         for (size_t d = 0; d < batch.size(); ++d) {
-          golden::ForwardOptions o;
-          o.threads = 4;
-          o.profile = prof;
-          o.mode = ro.mode;
-          const std::vector<float> gold = golden::forward_w8a8(q, batch[d], pos[d], o);
+          const std::vector<float>& gold = golds[d];
           ASSERT_EQ(gold.size(), out[d].size());
           EXPECT_EQ(0, std::memcmp(out[d].data(), gold.data(), gold.size() * 4))
               << "gemm " << kernel << " mode " << mode_name << " document " << d << " (L " << batch[d].size() << ")";
@@ -312,6 +321,7 @@ TEST(Gpu, Mamba130mShape) {
     return m;
   };
   const auto g_s12 = with_scan("shared12"), g_pipe = with_scan("pipe"), g_stream = with_scan("stream");
+  std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 pipe",
                                 "3 pipe", "0 stream", "3 stream", "6-4 stream"}) {
     const char* sp = std::strchr(mode_name, ' ');
@@ -324,11 +334,16 @@ TEST(Gpu, Mamba130mShape) {
                          : extra == "stream"   ? *g_stream
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);
+    std::vector<std::vector<float>>& golds = gold_cache[std::string(mode_name).substr(0, sp ? sp - mode_name : std::string::npos)];
+    if (golds.empty())
+      for (size_t d = 0; d < batch.size(); ++d) {
+        golden::ForwardOptions o;
+        o.threads = 16;
+        o.mode = ro.mode;
+        golds.push_back(golden::forward_w8a8(big, batch[d], pos[d], o));
+      }
     for (size_t d = 0; d < batch.size(); ++d) {
-      golden::ForwardOptions o;
-      o.threads = 16;
-      o.mode = ro.mode;
-      const std::vector<float> gold = golden::forward_w8a8(big, batch[d], pos[d], o);
+      const std::vector<float>& gold = golds[d];
       ASSERT_EQ(gold.size(), out[d].size());
       EXPECT_EQ(0, std::memcmp(out[d].data(), gold.data(), gold.size() * 4))
           << "130m batch, mode " << mode_name << ", document " << d << " (L " << batch[d].size() << ")";
