@@ -776,19 +776,19 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
 
 // Which scan kernel a launch takes (plan_scan; host logic, runs without a GPU), against the rules
 // ops.h documents: kAuto takes the state kernel below 32,768 (document, channel) pairs and the
-// 12-channel stream kernel on f32 B, C rows above; tables with an int8 dt and, under kAuto, >= 256 tokens; the
+// pipelined 12-channel kernel above; tables with an int8 dt and, under kAuto, >= 256 tokens; the
 // shared-memory kernels only with tables and N = 16 (else the channel kernel).
 TEST(GpuOps, ScanPlanFollowsTheDocumentedRules) {
   using K = gpu::ScanKernel;
   using Tb = gpu::ScanTable;
   // The 130m LAMBADA batches (512 documents, ~41k tokens) and the default model's (E = 256).
-  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 41000, 1536, 16, true), "stream-f32+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 41000, 256, 16, true), "stream-f32+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 21, 3000, 1536, 16, true), "states+tables");     // 32,256 pairs
-  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 22, 3000, 1536, 16, true), "stream-f32+tables");  // 33,792
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 41000, 1536, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 41000, 256, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 21, 3000, 1536, 16, true), "states+tables");  // 32,256 pairs
+  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 22, 3000, 1536, 16, true), "pipe+tables");    // 33,792
   // The stream kernels index in 32 bits: (T + 1)·E must stay below 2^31, else kPipe.
-  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 1398100, 1536, 16, true), "stream-f32+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 1398101, 1536, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 1398100, 1536, 16, true), "stream-f32+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 1398101, 1536, 16, true), "pipe+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStream, Tb::kOn, 512, 1398101, 1536, 16, true), "pipe+tables");
   // Single documents (crosscheck): the state kernel, tables from 256 tokens.
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 1, 255, 1536, 16, true), "states");

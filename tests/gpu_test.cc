@@ -312,25 +312,26 @@ TEST(Gpu, Mamba130mShape) {
   for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
   gpu::GpuModel g_prev(big);
   for (const auto& e : kPrevEnv) unsetenv(e[0]);
-  // The scans the default (stream-f32) replaced: shared12 and pipe (2026-12-06), and stream (the
-  // same loop with this model's 16-byte-aligned int8 B, C rows, converted in the loop).
+  // The scan the default (pipe) replaced, shared12 (2026-12-06), and the stream
+  // kernels: stream (this model's 16-byte-aligned int8 B, C rows, converted in the loop) and
+  // stream-f32 (k_dequant_bc's rows).
   auto with_scan = [&](const char* scan) {
     setenv("QMSIM_GPU_SCAN", scan, 1);
     auto m = std::make_unique<gpu::GpuModel>(big);
     unsetenv("QMSIM_GPU_SCAN");
     return m;
   };
-  const auto g_s12 = with_scan("shared12"), g_pipe = with_scan("pipe"), g_stream = with_scan("stream");
+  const auto g_s12 = with_scan("shared12"), g_f32 = with_scan("stream-f32"), g_stream = with_scan("stream");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
-  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 pipe",
-                                "3 pipe", "0 stream", "3 stream", "6-4 stream"}) {
+  for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
+                                "3 stream-f32", "0 stream", "3 stream", "6-4 stream"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
     ro.mode = config::resolve_mode(std::string(mode_name).substr(0, std::string(mode_name).find(' '))).spec;
     gpu::GpuModel& run = extra == "prev" ? g_prev
                          : extra == "shared12" ? *g_s12
-                         : extra == "pipe"     ? *g_pipe
+                         : extra == "stream-f32" ? *g_f32
                          : extra == "stream"   ? *g_stream
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);

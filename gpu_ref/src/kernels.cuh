@@ -1143,6 +1143,29 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
+// k_scan_stream's tables in shared memory: scan_shared_tables' values in another layout. The
+// e^(dt·A) rows are stored chunk-major across the block's 12 channels, [q][chunk j][channel c]
+// (16 bytes each), so that the 16-byte bank group a lane reads, (4j + c) mod 8, depends on its
+// channel and not on its (random) dt code: the 8 lanes of a quarter-warp read 8 different bank
+// groups wherever they hold 8 channels of one document (run24's ncu of the swizzled layout:
+// 10.7 wavefronts per 16-byte table read where 4 are the minimum, L1 77.6% busy, the limit).
+__device__ __forceinline__ void scan_stream_tables(int E, int e0, const ScanIn& in, float4* sh4) {
+  constexpr int N = 16, kC = 12;
+  float4* sh_dA = sh4;                                           // [256][4 chunks][kC]
+  float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);   // [kC][256]
+  float* sh_zden = sh_dt + kC * 256;                             // [256]
+  for (int i = threadIdx.x; i < kC * 256 * 4; i += blockDim.x) {
+    const int c = i / 1024, q = (i / 4) % 256, j = i % 4;  // consecutive threads: one row's chunks
+    if (e0 + c < E)
+      sh_dA[(q * 4 + j) * kC + c] =
+          __ldg(reinterpret_cast<const float4*>(in.tab_dA + (static_cast<size_t>(e0 + c) * 256 + q) * N) + j);
+  }
+  for (int i = threadIdx.x; i < kC * 256; i += blockDim.x)
+    if (e0 + i / 256 < E) sh_dt[i] = in.tab_dt[static_cast<size_t>(e0) * 256 + i];
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) sh_zden[i] = in.tab_zden[i];
+  __syncthreads();
+}
+
 // ScanKernel::kStream / kStreamF32: k_scan_shared's geometry (12 channels x 64 documents a block,
 // the tables in shared memory, one block an SM) and arithmetic, with a cheaper loop. The SASS of
 // the pipelined kernel (kPipe, run22) spends a token and channel 32 I2F (B's and C's int8 codes;
@@ -1163,17 +1186,17 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
                                                         int8_t* state_q) {
   constexpr int N = 16, kC = 12, kDocs = ScanShape<12, 24>::kDocs;
   extern __shared__ float4 sh4[];
-  float4* sh_dA = sh4;                                             // [kC][256][4 chunks]
+  float4* sh_dA = sh4;                                             // [256][4 chunks][kC]
   float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);     // [kC][256]
   float* sh_zden = sh_dt + kC * 256;                               // [256]
   const int e0 = blockIdx.x * kC;
-  scan_shared_tables<kC>(E, e0, in, sh4);
+  scan_stream_tables(E, e0, in, sh4);
   const int c = threadIdx.x % kC, e = e0 + c;
   const int k = blockIdx.y * kDocs + threadIdx.x / kC;
   if (e >= E || k >= B) return;
   const int d = order ? order[k] : k;
   const float Dv = s.D * static_cast<float>(in.D[e]);
-  const float4* rows = sh_dA + c * 256 * 4;
+  const float4* rows = sh_dA + c;  // chunk j of row q at rows[(4q + j)·kC]
   const float* tab_dt_e = sh_dt + c * 256;
   float h[N];
 #pragma unroll
@@ -1234,7 +1257,7 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
     float acc = scan_acc0<kPseq>(tk, Dv);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const float4 a = rows[tk.q * 4 + sh_chunk(tk.q, j)];
+      const float4 a = rows[(tk.q * 4 + j) * kC];
       const float dA[4] = {a.x, a.y, a.z, a.w};
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
@@ -1295,9 +1318,8 @@ inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, 
 // kAuto takes the channel kernels when there are at least kScanChannelThreads (document,
 // channel) pairs and the state kernel below that; the tables (an int8 dt only) with kAuto when
 // the launch has at least kScanTableTokens tokens; the shared-memory kernels need the tables and
-// N = 16, else the channel kernel runs; kAuto's shared-memory kernel is k_scan_stream<f32 rows>,
-// and the stream kernels (32-bit indices) give way to kPipe where T·max(E, ld_z, ld_bc) reaches
-// 2^31. One definition for the launch and for the forward's choice of B, C rows (scan_wants_bc_q).
+// N = 16, else the channel kernel runs; kAuto's shared-memory kernel is kPipe, and the stream
+// kernels (32-bit indices) give way to kPipe where (T + 1)·max(E, ld_z, ld_bc) reaches 2^31. One definition for the launch and for the forward's choice of B, C rows (scan_wants_bc_q).
 enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStream, kStreamF32 };
 struct ScanPlan {
   ScanRun run;
@@ -1319,11 +1341,13 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   if (!shared) return {plain, use_tab};
   if (kind == ScanKernel::kShared) return {ScanRun::kShared4, true};
   if (kind == ScanKernel::kShared12) return {ScanRun::kShared12, true};  // 403 -> 347 ms against kShared (run17)
-  if (kind == ScanKernel::kShared12Pipe) return {ScanRun::kPipe, true};  // 349 -> 301 ms against kShared12 (run22)
+  // kAuto: 349 -> 301 ms against kShared12 (run22); k_scan_stream with the swizzled tables was no
+  // faster (run24)
+  if (kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kAuto) return {ScanRun::kPipe, true};
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
   if (static_cast<int64_t>(T + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
-  return {kind == ScanKernel::kStream ? ScanRun::kStream : ScanRun::kStreamF32, true};  // kAuto: kStreamF32
+  return {kind == ScanKernel::kStream ? ScanRun::kStream : ScanRun::kStreamF32, true};
 }
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
 // loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of

@@ -53,7 +53,7 @@ GemmKernel gemm_kernel_from_env();
 ///              (num::s8_byte_to_f32)
 ///   kStreamF32 kStream reading the forward's f32 B, C rows (k_dequant_bc), the next token's
 ///              prefetched into L1: no dequantization in the loop
-///   kAuto      from kScanChannelThreads (document, channel) pairs up kStreamF32 where it applies
+///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared12Pipe where it applies
 ///              (else kChannels), kStates below
 /// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream|stream-f32|auto
 /// says otherwise.
