@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# device call A (2026-12-06, third session): HEAD e04cb20 on a GPU for the first time: kernel tests
+# (wgmma included), timing default vs wgmma, transformers baseline, whole-forward tests,
+# default-model LAMBADA vs golden, the 9 130m crosscheck modes still missing with the final kernels
+set -u
+O=/tmp/a; mkdir -p $O
+pack() { (cd /tmp && tar cJf $OUT/a.tar.xz a 2>/dev/null); }
+rm -rf .devrun/bundle; tar -C .devrun -xJf .devrun/bundle.tar.xz; export LD_LIBRARY_PATH=$PWD/.devrun/bundle/lib
+B=.devrun/bundle/bin; Q=$B/qmsim
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader | tee $O/device.txt; cat .devrun/bundle/REVISION | tee -a $O/device.txt
+($Q synth --shape mamba-130m --seed 1 --out /tmp/s130 >/dev/null && $Q calibrate --model /tmp/s130 --out /tmp/s130/w8a8 --docs 64 --threads 8 --corpus data/corpus-valid.txt.xz --tokenizer data/gpt-neox-20b-tokenizer.json > $O/calib.log 2>&1) &
+CAL=$!
+timeout 100 $B/gpu_ops_test > $O/gpu_ops_test.log 2>&1; echo "gpu_ops_test rc=$? at ${SECONDS}s"; grep -E "^\[  (PASSED|FAILED)|FAILED" $O/gpu_ops_test.log | head -20; pack
+wait $CAL; echo "s130 at ${SECONDS}s"
+run() { local n=$1; shift
+  env "$@" timeout 60 $Q eval --path gpu --mode 0 --no-progress --batch 512 --model /tmp/s130/w8a8 --output $O/s130-$n.json > $O/eval-$n.log 2>&1
+  echo "$n: $(grep -oE '[0-9]+ tokens in [0-9.]+ s[^,]*' $O/eval-$n.log | head -1) $(grep -iE 'error|fail' $O/eval-$n.log | head -2)"; }
+run def; run wg QMSIM_GPU_GEMM=wgmma; run def2; run wg2 QMSIM_GPU_GEMM=wgmma
+echo "def vs wgmma: $(python3 tools/compare_eval.py $O/s130-def.json $O/s130-wg.json 2>&1 | tail -1)"
+run prof-def QMSIM_GPU_PROFILE=1; run prof-wg QMSIM_GPU_PROFILE=1 QMSIM_GPU_GEMM=wgmma
+for n in prof-def prof-wg; do echo "== $n"; sed -n '/kernel times/,/total kernel/p' $O/eval-$n.log | cut -c1-90; done; pack
+PYTHONUNBUFFERED=1 timeout 120 python3 tools/bench_transformers.py --model /tmp/s130 --docs 5153 --batch 64 --json $O/hf-s130-b64.json > $O/hf.log 2>&1; grep -E "^transformers" $O/hf.log; echo "at ${SECONDS}s"; pack
+$Q eval --path gpu --mode 0 --no-progress --batch 512 --output $O/tiny-gpu-mode0.json > $O/eval-tiny.log 2>&1
+echo "tiny mode 0 vs golden: $(python3 tools/compare_eval.py .devrun/golden-tiny-mode0.json.xz $O/tiny-gpu-mode0.json 2>&1 | tail -1)"; pack
+timeout 240 $B/gpu_test > $O/gpu_test.log 2>&1; echo "gpu_test rc=$? at ${SECONDS}s"; grep -E "^\[       OK|^\[  (PASSED|FAILED)|FAILED" $O/gpu_test.log | head -20; pack
+export QMSIM_GPU_SCAN_TABLE=on QMSIM_GPU_SCAN=pipe
+for m in ${CROSS_MODES:-2-3:committed 2-4:documented 2-4:committed 3:committed 5-1 5-2 5-4 5-7 6-3}; do
+  [ $SECONDS -gt 545 ] && { echo "no time left for 130m mode $m"; continue; }
+  timeout $((585 - SECONDS)) $Q crosscheck --paths golden,gpu --mode $m --limit 200 --threads 16 --model /tmp/s130/w8a8 > $O/x130-$m.log 2>&1; r=$?
+  echo "130m mode $m rc=$r at ${SECONDS}s: $(grep -E "mismatch|bit-exact" $O/x130-$m.log | grep -v '^MISMATCH' | tail -1 | cut -c1-120)"; pack
+done
+echo "done at ${SECONDS}s"
