@@ -44,7 +44,7 @@ using num::Rounding;
 
 constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
 const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma, GemmKernel::kMmaAsync,
-                                   GemmKernel::kMmaStaged, GemmKernel::kWgmma};
+                                   GemmKernel::kMmaStaged, GemmKernel::kWgmma, GemmKernel::kMmaPersist};
 
 // ---------------------------------------------------------------- random inputs
 std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {
@@ -221,6 +221,10 @@ TEST(GpuOps, GemmS8RandomShapes) {
       // the cp.async kernels (K % 16 == 0, ldx % 16 == 0): several row blocks, an odd last
       // column (scalar store after the pairs), dt_proj's K = 48 (one partial K tile), two whole tiles
       {257, 300, 192, 192}, {130, 129, 64, 64},   {300, 1536, 48, 48},   {200, 257, 128, 144},
+      // 16 x 24 = 384 output tiles: more than the persistent kernel's grid (2 blocks an SM on a
+      // 132-SM H100), so its blocks take several tiles, with partial last tiles and K = 208
+      // (3 whole k-tiles and a partial one) running its pipeline across tile boundaries
+      {2001, 3000, 208, 224},
   };
   uint32_t seed = 100;
   for (const Shape& s : shapes) {
@@ -392,6 +396,7 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaAsync), "mma-async");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaStaged), "mma-staged");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kWgmma), "wgmma");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaPersist), "mma-persist");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
     EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaStaged);  // the default since run22

@@ -193,7 +193,7 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // scan_bc16, stream-f32 through its prefetched rows) and 1-token documents sharing warps with
   // long ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
-  for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
+  for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma-persist", "mma", "mma prev", "mma-async shared12",
                              "mma-staged pipe", "mma-staged stream", "mma-staged stream-f32", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
@@ -315,16 +315,19 @@ TEST(Gpu, Mamba130mShape) {
   // The scan the default (pipe) replaced, shared12 (2026-12-06), and the stream
   // kernels: stream (this model's 16-byte-aligned int8 B, C rows, converted in the loop) and
   // stream-f32 (k_dequant_bc's rows).
-  auto with_scan = [&](const char* scan) {
-    setenv("QMSIM_GPU_SCAN", scan, 1);
+  auto with_env = [&](const char* var, const char* value) {
+    setenv(var, value, 1);
     auto m = std::make_unique<gpu::GpuModel>(big);
-    unsetenv("QMSIM_GPU_SCAN");
+    unsetenv(var);
     return m;
   };
-  const auto g_s12 = with_scan("shared12"), g_f32 = with_scan("stream-f32"), g_stream = with_scan("stream");
+  const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32"),
+             g_stream = with_env("QMSIM_GPU_SCAN", "stream");
+  // and the persistent GEMM (in_proj: 432 tiles of this batch, more than its grid on an H100)
+  const auto g_persist = with_env("QMSIM_GPU_GEMM", "mma-persist");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
-                                "3 stream-f32", "0 stream", "3 stream", "6-4 stream"}) {
+                                "3 stream-f32", "0 stream", "3 stream", "6-4 stream", "0 persist", "6-4 persist"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
@@ -333,6 +336,7 @@ TEST(Gpu, Mamba130mShape) {
                          : extra == "shared12" ? *g_s12
                          : extra == "stream-f32" ? *g_f32
                          : extra == "stream"   ? *g_stream
+                         : extra == "persist"  ? *g_persist
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);
     std::vector<std::vector<float>>& golds = gold_cache[std::string(mode_name).substr(0, sp ? sp - mode_name : std::string::npos)];

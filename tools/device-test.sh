@@ -14,8 +14,9 @@
 #                 CROSS_MODES="0 2-0 2-1 ..." (mode names as qmsim crosscheck --mode takes them)
 #     variants    full LAMBADA on the 130m shape with the default kernels, with the kernels they
 #                 replaced (PREV_ENV below), with run18's defaults (RUN18_ENV: shared12 scan,
-#                 mma-async GEMM, lanes Hadamard) and with the wgmma GEMM (QMSIM_GPU_GEMM=wgmma,
-#                 not yet run on a GPU), timed and profiled, results compared (per-document
+#                 mma-async GEMM, lanes Hadamard), with the opt-in stream-f32 scan (11% faster in
+#                 run25), with the persistent GEMM (QMSIM_GPU_GEMM=mma-persist, not yet run on a
+#                 GPU) and with both, timed twice and profiled, results compared (per-document
 #                 log-likelihoods identical)
 #     ncu         Nsight Compute on one layer's kernels of a 512-document batch of the 130m shape
 #                 (throughputs, shared-memory bank conflicts, warp stalls and the SASS lines they
@@ -85,15 +86,24 @@ for stage in $STAGES; do
       ;;
     variants)
       make_s130 || rc=1
-      for v in default prev run18 wgmma; do
-        envs=(); [ $v = prev ] && envs=("${PREV_ENV[@]}"); [ $v = run18 ] && envs=("${RUN18_ENV[@]}"); [ $v = wgmma ] && envs=(QMSIM_GPU_GEMM=wgmma)
+      for v in default prev run18 stream-f32 persist both; do
+        envs=()
+        case $v in
+          prev) envs=("${PREV_ENV[@]}") ;;
+          run18) envs=("${RUN18_ENV[@]}") ;;
+          stream-f32) envs=(QMSIM_GPU_SCAN=stream-f32) ;;
+          persist) envs=(QMSIM_GPU_GEMM=mma-persist) ;;
+          both) envs=(QMSIM_GPU_SCAN=stream-f32 QMSIM_GPU_GEMM=mma-persist) ;;
+        esac
         step "full LAMBADA, mamba-130m shape, $v kernels (${envs[*]:-defaults})"
-        env "${envs[@]}" "$Q" eval --path gpu --mode 0 --no-progress --batch 512 --model "$S130/w8a8" \
-          --output "$OUT/s130-$v.json" 2>&1 | tee "$OUT/eval-s130-$v.log" | grep "tokens in"
+        for rep in 1 2; do
+          env "${envs[@]}" "$Q" eval --path gpu --mode 0 --no-progress --batch 512 --model "$S130/w8a8" \
+            --output "$OUT/s130-$v.json" 2>&1 | tee "$OUT/eval-s130-$v-$rep.log" | grep "tokens in"
+        done
         env "${envs[@]}" QMSIM_GPU_PROFILE=1 "$Q" eval --path gpu --mode 0 --no-progress --batch 512 \
           --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile-$v.log" | sed -n '/kernel times/,/total kernel/p'
       done
-      for v in prev run18 wgmma; do
+      for v in prev run18 stream-f32 persist both; do
         python3 tools/compare_eval.py "$OUT/s130-default.json" "$OUT/s130-$v.json" | tee -a "$OUT/compare-variants.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       done
       ;;

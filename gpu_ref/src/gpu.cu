@@ -98,6 +98,7 @@ E enum_from_env(const char* var, EnumNames<E> names) {
 const EnumNames<GemmKernel> kGemmNames = {{"mma-staged", GemmKernel::kMmaStaged},
                                           {"mma-async", GemmKernel::kMmaAsync},
                                           {"wgmma", GemmKernel::kWgmma},
+                                          {"mma-persist", GemmKernel::kMmaPersist},
                                           {"mma", GemmKernel::kMma},
                                           {"dp4a", GemmKernel::kDp4a},
                                           {"naive", GemmKernel::kNaive}};
@@ -154,6 +155,19 @@ void launch_gemm_async(int M, int N, int K, const int8_t* x, int ldx, const int8
   allow_dynamic_smem(kernel, bytes, "k_gemm_mma_async");
   kernel<<<dim3(blocks_for(N, kBN), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx, W, ep);
 }
+// k_gemm_mma_persist: one block per 128 x 128 tile up to 2 blocks an SM, each looping over tiles.
+void launch_gemm_persist(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
+                         cudaStream_t st) {
+  constexpr int kMinBlocks = 2;
+  auto* kernel = k_gemm_mma_persist<kMinBlocks>;
+  allow_dynamic_smem(kernel, kGemmPersistBytes, "k_gemm_mma_persist");
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    throw std::runtime_error("k_gemm_mma_persist: cannot read the device's multiprocessor count");
+  const long long tiles = static_cast<long long>(blocks_for(N, 128)) * blocks_for(M, kMM);
+  const unsigned grid = static_cast<unsigned>(std::min<long long>(tiles, static_cast<long long>(kMinBlocks) * sms));
+  kernel<<<grid, 256, kGemmPersistBytes, st>>>(M, N, K, x, ldx, W, ep);
+}
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                  cudaStream_t st = 0) {
   if (M == 0 || N == 0) return;
@@ -167,11 +181,14 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
     case GemmKernel::kMma:
     case GemmKernel::kMmaAsync:
     case GemmKernel::kMmaStaged:
+    case GemmKernel::kMmaPersist:
     case GemmKernel::kWgmma: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
       if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
+      } else if (vec && k == GemmKernel::kMmaPersist) {
+        launch_gemm_persist(M, N, K, x, ldx, W, ep, st);
       } else if (vec && k == GemmKernel::kWgmma && wgmma_available()) {
         launch_gemm_wgmma(M, N, K, x, ldx, W, ep, st);
       } else if (vec && (k == GemmKernel::kMmaStaged || k == GemmKernel::kWgmma)) {

@@ -27,14 +27,18 @@ namespace gpu {
 ///   kWgmma     Hopper's wgmma.mma_async m64n128k32 (operands read by the tensor cores from shared
 ///              memory, no register staging), kMmaStaged's epilogue; sm_90a code, on compute
 ///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
-///              kMma). Opt-in: written on 2026-12-06 after the last device call, not yet run on a GPU
+///              kMma). Opt-in: bit-exact but slower than kMmaStaged (run23: in_proj 137 -> 171 ms)
+///   kMmaPersist kMmaStaged's tiles in a persistent grid (2 blocks an SM looping over tiles) with
+///              one cp.async pipeline across tiles, so that a tile's first loads overlap the tile
+///              before; the same rows as kMmaAsync, else kMma. Opt-in: written after run25, not
+///              yet run on a GPU
 /// GpuModel uses kMmaStaged for every GEMM (dt_proj's K < 64 too) unless
-/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma-persist|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
 /// where it beats kMma; dp4a and naive: every GEMM). A 128 x 256 tile variant of kMmaAsync ran
 /// 2x slower (docs/BENCHMARKS.md, run17) and was dropped.
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma };
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaPersist };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-staged | mma-async | wgmma | mma-persist | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
