@@ -648,8 +648,7 @@ struct ScanVariant {
 };
 const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"},  {"channels", "on"},
                                      {"states", "on"},    {"shared", "on"},   {"shared", "off"},
-                                     {"shared12", "on"},  {"pipe", "on"},     {"stream", "on"},
-                                     {"stream-f32", "on"}};
+                                     {"shared12", "on"},  {"pipe", "on"},     {"stream-f32", "on"}};
 
 
 TEST(GpuOps, SelectiveScanInt8) {
@@ -757,7 +756,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
       c.dt[sz(t, E) + e] = static_cast<int8_t>((t + 11 * e) % 256 - 128);
       c.z[sz(t, E) + e] = static_cast<int8_t>((t + 5 * e) % 256 - 128);
     }
-  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream", "stream-f32"}) {
+  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream-f32"}) {
     ScopedEnv env("QMSIM_GPU_SCAN", kern), env_t("QMSIM_GPU_SCAN_TABLE", "on");
     for (const auto& [sname, s] : scan_scale_sets()) {
       const std::string tag = std::string("tables, every code (") + kern + ") " + sname;
@@ -794,14 +793,12 @@ TEST(GpuOps, ScanPlanFollowsTheDocumentedRules) {
   // The stream kernels index in 32 bits: (T + 1)·E must stay below 2^31, else kPipe.
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 1398100, 1536, 16, true), "stream-f32+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 1398101, 1536, 16, true), "pipe+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kStream, Tb::kOn, 512, 1398101, 1536, 16, true), "pipe+tables");
   // Single documents (crosscheck): the state kernel, tables from 256 tokens.
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 1, 255, 1536, 16, true), "states");
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 1, 256, 1536, 16, true), "states+tables");
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kOn, 1, 5, 1536, 16, true), "states+tables");
   // A named shared kernel: with tables; without them (off, too few tokens) the channel kernel.
   EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOn, 1, 5, 1536, 16, true), "pipe+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kStream, Tb::kOn, 1, 5, 1536, 16, true), "stream+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOn, 1, 5, 1536, 16, true), "stream-f32+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOff, 1, 5, 1536, 16, true), "channels");
   EXPECT_EQ(gpu::scan_plan(K::kShared12, Tb::kOn, 1, 5, 1536, 16, true), "shared12+tables");
@@ -821,7 +818,7 @@ TEST(GpuOps, ScanKernelNamesAndEnv) {
   REQUIRE_GPU();
   for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,
                                   gpu::ScanKernel::kShared, gpu::ScanKernel::kShared12, gpu::ScanKernel::kShared12Pipe,
-                                  gpu::ScanKernel::kStream, gpu::ScanKernel::kStreamF32}) {
+                                  gpu::ScanKernel::kStreamF32}) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
     EXPECT_EQ(gpu::scan_kernel_from_env(), k);
   }

@@ -187,14 +187,13 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
     pos.push_back({L - 1});
   }
   // "mma prev": every kernel of kPrevEnv; "mma-async shared12": the scan pipe replaced on
-  // 2026-12-06; "mma-staged pipe", "... stream", "... stream-f32": the 12-channel scan kernels on
-  // this batch (kAuto takes the state kernel for 40 x 256 pairs), with the f32 B, C rows of
-  // k_dequant_bc (this model's int8 rows are not 16-byte aligned: stream reads them through
-  // scan_bc16, stream-f32 through its prefetched rows) and 1-token documents sharing warps with
-  // long ones.
+  // 2026-12-06; "mma-staged pipe", "... stream-f32": the 12-channel scan kernels on this batch
+  // (kAuto takes the state kernel for 40 x 256 pairs), with the f32 B, C rows of k_dequant_bc
+  // (this model's int8 rows are not 16-byte aligned) and 1-token documents sharing warps with long
+  // ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
   for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma-persist", "mma", "mma prev", "mma-async shared12",
-                             "mma-staged pipe", "mma-staged stream", "mma-staged stream-f32", "dp4a", "naive"}) {
+                             "mma-staged pipe", "mma-staged stream-f32", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
@@ -312,22 +311,19 @@ TEST(Gpu, Mamba130mShape) {
   for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
   gpu::GpuModel g_prev(big);
   for (const auto& e : kPrevEnv) unsetenv(e[0]);
-  // The scan the default (pipe) replaced, shared12 (2026-12-06), and the stream
-  // kernels: stream (this model's 16-byte-aligned int8 B, C rows, converted in the loop) and
-  // stream-f32 (k_dequant_bc's rows).
+  // The scan the default (pipe) replaced, shared12 (2026-12-06), and the opt-in stream-f32.
   auto with_env = [&](const char* var, const char* value) {
     setenv(var, value, 1);
     auto m = std::make_unique<gpu::GpuModel>(big);
     unsetenv(var);
     return m;
   };
-  const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32"),
-             g_stream = with_env("QMSIM_GPU_SCAN", "stream");
+  const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32");
   // and the persistent GEMM (in_proj: 432 tiles of this batch, more than its grid on an H100)
   const auto g_persist = with_env("QMSIM_GPU_GEMM", "mma-persist");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
-                                "3 stream-f32", "0 stream", "3 stream", "6-4 stream", "0 persist", "6-4 persist"}) {
+                                "3 stream-f32", "6-4 stream-f32", "0 persist", "6-4 persist"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
@@ -335,7 +331,6 @@ TEST(Gpu, Mamba130mShape) {
     gpu::GpuModel& run = extra == "prev" ? g_prev
                          : extra == "shared12" ? *g_s12
                          : extra == "stream-f32" ? *g_f32
-                         : extra == "stream"   ? *g_stream
                          : extra == "persist"  ? *g_persist
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);

@@ -108,7 +108,6 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"shared", ScanKernel::kShared},
                                           {"shared12", ScanKernel::kShared12},
                                           {"pipe", ScanKernel::kShared12Pipe},
-                                          {"stream", ScanKernel::kStream},
                                           {"stream-f32", ScanKernel::kStreamF32}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {{"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
@@ -133,7 +132,6 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
                      : p.run == ScanRun::kShared4  ? "shared"
                      : p.run == ScanRun::kShared12 ? "shared12"
                      : p.run == ScanRun::kPipe     ? "pipe"
-                     : p.run == ScanRun::kStream   ? "stream"
                                                    : "stream-f32";
   return std::string(name) + (p.use_tab ? "+tables" : "");
 }
@@ -1128,10 +1126,6 @@ __global__ void k_f16_check(uint64_t base, unsigned long long* count, unsigned* 
              num::f32_to_i32_rne_sat(x) != num::f32_to_i32_sat_soft(num::round_rne(x));
   if (b < 65536u) bad |= num::f32_bits(num::f16_to_f32(static_cast<uint16_t>(b))) !=
                          num::f32_bits(num::f16_to_f32_soft(static_cast<uint16_t>(b)));
-#pragma unroll
-  for (int k = 0; k < 4; ++k)  // the exact byte -> f32 conversion (PRMT + FADD) against the cast
-    bad |= num::f32_bits(num::s8_byte_to_f32(b, k)) !=
-           num::f32_bits(static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(b >> (8 * k)))));
   if (bad) {
     atomicAdd(count, 1ull);
     atomicMin(first, b);

@@ -1295,21 +1295,23 @@ __device__ __forceinline__ void scan_stream_tables(int E, int e0, const ScanIn& 
   __syncthreads();
 }
 
-// ScanKernel::kStream / kStreamF32: k_scan_shared's geometry (12 channels x 64 documents a block,
-// the tables in shared memory, one block an SM) and arithmetic, with a cheaper loop. The SASS of
-// the pipelined kernel (kPipe, run22) spends a token and channel 32 I2F (B's and C's int8 codes;
-// I2F issues at a quarter of the FP32 rate on sm_90) and ~70 instructions of 64-bit index
+// ScanKernel::kStreamF32 (`stream-f32`): k_scan_shared's geometry (12 channels x 64 documents a
+// block, the tables in shared memory, one block an SM) and arithmetic, with a cheaper loop. The
+// SASS of the pipelined kernel (kPipe, run22) spends a token and channel 32 I2F (B's and C's int8
+// codes; I2F issues at a quarter of the FP32 rate on sm_90) and ~70 instructions of 64-bit index
 // products, parameter reloads and operand moves around its loads. Here:
 //  - each thread's streams (u, dt, z, y and the B, C rows) are 32-bit element indices advanced a
-//    token at a time (plan_scan takes this kernel only where T·max(E, ld_z, ld_bc) < 2^31);
-//  - the next token's u, dt, z codes are loaded a token ahead (as kPipe);
-//  - B and C: kF32 = false: the int8 rows, loaded a token ahead, each code converted by
-//    num::s8_byte_to_f32 (PRMT + FADD, exact) and multiplied by its scale (scan_bc16's products);
-//    kF32 = true: the forward's f32 rows (k_dequant_bc's products, the same values), read as eight
-//    16-byte loads after a prefetch of the next token's rows into L1, so that no I2F or dequant
-//    remains in the loop at all.
-// Other B, C rows (not 16-byte aligned) go through scan_bc16 as in the other kernels.
-template <bool kPseq, bool kF32>
+//    token at a time (plan_scan takes this kernel only where (T + 1)·max(E, ld_z, ld_bc) < 2^31);
+//  - the next token's u, dt, z codes are loaded a token ahead (as kPipe), through L2 only;
+//  - B and C are the forward's f32 rows (k_dequant_bc's products, the values kPipe forms), read as
+//    eight 16-byte loads after a prefetch of the next token's rows into L1: no I2F or dequantization
+//    remains in the loop (183 instructions a warp and token against about 280);
+//  - the tables are chunk-major across the channels (scan_stream_tables).
+// Other B, C rows (int8, or not 16-byte aligned) go through scan_bc16 as in the other kernels.
+// A variant that loaded the int8 rows a token ahead and converted their codes without I2F (PRMT
+// into the mantissa of 2^23 + 128, an exact FADD) was slower: 306.0 ms against pipe's 301.6 with
+// the swizzled tables (run24), 329.5 against 300.1 with these (run25); it was dropped.
+template <bool kPseq>
 __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* off, const int32_t* order, int E,
                                                         ScanIn in, ScanScales s, uint16_t* y, float* state,
                                                         int8_t* state_q) {
@@ -1331,8 +1333,7 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
 #pragma unroll
   for (int n = 0; n < N; ++n) h[n] = 0.0f;
   const bool vec = scan_bc_vec(in);
-  const bool bc8 = !kF32 && vec && in.bc_q != nullptr;  // int8 rows, loaded a token ahead
-  const bool bcf = kF32 && vec && in.bc_f != nullptr;   // f32 rows, prefetched a token ahead
+  const bool bcf = vec && in.bc_f != nullptr;  // f32 rows, prefetched a token ahead
   const bool uq = in.u_q != nullptr;
   const int t0 = off[d], t_end = off[d + 1];  // loaded once (y may alias off)
   const int ld_z = in.ld_z, ld_bc = in.ld_bc;
@@ -1342,24 +1343,20 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
   // 128-byte line, and 64 documents x 3 streams x 2 tokens of such lines (48 KB) would evict the
   // B, C rows the loop prefetches into the ~28 KB of L1 that the tables leave (run24's ncu of
   // stream-f32: L1 hit rate 37%, 10.2 of 16.1 cycles between issues stalled on L1TEX loads).
-  auto load = [&](int ju, int jz, int jb) {
+  auto load = [&](int ju, int jz) {
     ScanRaw r;
     r.u = uq ? static_cast<int32_t>(__ldcg(in.u_q + ju)) : __float_as_int(__ldcg(in.u_f + ju));
     r.dt = __ldcg(in.dt_q + ju);
     r.z = __ldcg(in.z + jz);
-    if (bc8) {
-      r.b = __ldg(reinterpret_cast<const int4*>(in.bc_q + jb + in.b_off));
-      r.c = __ldg(reinterpret_cast<const int4*>(in.bc_q + jb + in.c_off));
-    }
     return r;
   };
-  if (t0 < t_end) next = load(iu, iz, ib);
+  if (t0 < t_end) next = load(iu, iz);
   for (int t = t0; t < t_end; ++t) {
     const ScanRaw cur = next;
     const int iy = iu, ib_cur = ib;
     iu += E, iz += ld_z, ib += ld_bc;
     if (t + 1 < t_end) {
-      next = load(iu, iz, ib);
+      next = load(iu, iz);
       if (bcf) {
         asm volatile("prefetch.global.L1 [%0];" ::"l"(in.bc_f + ib + in.b_off));
         asm volatile("prefetch.global.L1 [%0];" ::"l"(in.bc_f + ib + in.c_off + 15));
@@ -1367,15 +1364,7 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
     }
     const ScanTok tk = scan_token_raw<kPseq>(in, s, cur, tab_dt_e, sh_zden);
     float Bv[16], Cv[16];
-    if (bc8) {
-      const uint32_t bw[4] = {static_cast<uint32_t>(cur.b.x), static_cast<uint32_t>(cur.b.y),
-                              static_cast<uint32_t>(cur.b.z), static_cast<uint32_t>(cur.b.w)};
-      const uint32_t cw[4] = {static_cast<uint32_t>(cur.c.x), static_cast<uint32_t>(cur.c.y),
-                              static_cast<uint32_t>(cur.c.z), static_cast<uint32_t>(cur.c.w)};
-#pragma unroll
-      for (int n = 0; n < 16; ++n)
-        Bv[n] = s.B * num::s8_byte_to_f32(bw[n / 4], n % 4), Cv[n] = s.C * num::s8_byte_to_f32(cw[n / 4], n % 4);
-    } else if (bcf) {
+    if (bcf) {
       const float4* rb = reinterpret_cast<const float4*>(in.bc_f + ib_cur + in.b_off);
       const float4* rc = reinterpret_cast<const float4*>(in.bc_f + ib_cur + in.c_off);
 #pragma unroll
@@ -1438,11 +1427,11 @@ inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, 
   const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   kernel<<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
 }
-template <bool kPseq, bool kF32>
+template <bool kPseq>
 inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
                                const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
   using Shape = ScanShape<12, 24>;
-  auto* kernel = k_scan_stream<kPseq, kF32>;
+  auto* kernel = k_scan_stream<kPseq>;
   allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_stream");
   const dim3 grid(static_cast<unsigned>((E + 11) / 12), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   kernel<<<grid, 24 * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
@@ -1453,7 +1442,7 @@ inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, 
 // the launch has at least kScanTableTokens tokens; the shared-memory kernels need the tables and
 // N = 16, else the channel kernel runs; kAuto's shared-memory kernel is kPipe, and the stream
 // kernels (32-bit indices) give way to kPipe where (T + 1)·max(E, ld_z, ld_bc) reaches 2^31. One definition for the launch and for the forward's choice of B, C rows (scan_wants_bc_q).
-enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStream, kStreamF32 };
+enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32 };
 struct ScanPlan {
   ScanRun run;
   bool use_tab;
@@ -1461,8 +1450,7 @@ struct ScanPlan {
 inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in, bool have_tab) {
   const size_t pairs = static_cast<size_t>(B) * E;
   const bool named_shared = kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStream ||
-                            kind == ScanKernel::kStreamF32;
+                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStreamF32;
   if (named_shared && (in.dt_q == nullptr || N != 16 || !have_tab || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernels need the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
@@ -1474,22 +1462,20 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   if (!shared) return {plain, use_tab};
   if (kind == ScanKernel::kShared) return {ScanRun::kShared4, true};
   if (kind == ScanKernel::kShared12) return {ScanRun::kShared12, true};  // 403 -> 347 ms against kShared (run17)
-  // kAuto: 349 -> 301 ms against kShared12 (run22); k_scan_stream with the swizzled tables was no
-  // faster (run24)
+  // kAuto: 349 -> 301 ms against kShared12 (run22); kStreamF32 (300 -> 266 ms in run25) once the
+  // 130m crosscheck has run with it
   if (kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kAuto) return {ScanRun::kPipe, true};
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
   if (static_cast<int64_t>(T + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
-  return {kind == ScanKernel::kStream ? ScanRun::kStream : ScanRun::kStreamF32, true};
+  return {ScanRun::kStreamF32, true};
 }
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
 // loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
 // k_dequant_bc: only where the pipelined kernel runs (the others would dequantize B and C in
 // every channel's thread; every kernel takes either).
 inline bool scan_wants_bc_q(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in) {
-  if (in.bc_q == nullptr || !scan_bc_vec(in)) return false;
-  const ScanRun run = plan_scan(kind, table, B, T, E, N, in, true).run;
-  return run == ScanRun::kPipe || run == ScanRun::kStream;
+  return in.bc_q != nullptr && scan_bc_vec(in) && plan_scan(kind, table, B, T, E, N, in, true).run == ScanRun::kPipe;
 }
 template <bool kPseq>
 inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const int32_t* off, const int32_t* order,
@@ -1513,11 +1499,8 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
     case ScanRun::kPipe:
       launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
       break;
-    case ScanRun::kStream:
-      launch_scan_stream<kPseq, false>(B, off, order, E, in, s, y, state, state_q, st);
-      break;
     case ScanRun::kStreamF32:
-      launch_scan_stream<kPseq, true>(B, off, order, E, in, s, y, state, state_q, st);
+      launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
       break;
     default:
       launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);

@@ -97,19 +97,6 @@ QMSIM_HD int32_t f32_to_i32_rne_sat(float x) {
 }
 /// int32 -> f32, RNE (exact for |v| <= 2^24). spec §2.4.
 QMSIM_HD float i32_to_f32_rne(int32_t v) { return static_cast<float>(v); }
-/// Byte k (0..3) of a word of four int8 codes -> f32, exact: static_cast<float>(int8_t(word >> 8k)).
-/// On the device without the conversion unit (I2F runs at a quarter of the FP32 rate on sm_90; the
-/// scan converts 32 B and C codes per token and channel): the biased code (code + 128, one XOR a
-/// word) becomes the low byte of the binary32 value 2^23 + code + 128 (one PRMT), and subtracting
-/// 2^23 + 128 is exact. gpu_ops_test compares it with the cast on every word and byte.
-QMSIM_HD float s8_byte_to_f32(uint32_t word, int k) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(__byte_perm(word ^ 0x80808080u, 0x4B000000u, 0x7540u | static_cast<unsigned>(k))) -
-         8388736.0f;
-#else
-  return static_cast<float>(static_cast<int8_t>(static_cast<uint8_t>(word >> (8 * k))));
-#endif
-}
 
 // ---------------------------------------------------------------- quantizers (float -> int8)
 /// sat8(RNE(v)): GEMM epilogues (cvt.rni.sat.s8.f32), QRMSNorm, PyTorch requant. NaN -> 0.

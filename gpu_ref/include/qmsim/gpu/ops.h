@@ -52,19 +52,18 @@ GemmKernel gemm_kernel_from_env();
 ///   kShared12Pipe  kShared12 with each token's u, dt, z codes (and int8 B, C rows, which the
 ///              forward then passes undequantized) loaded one token ahead, so that their latency
 ///              overlaps the token before (the same arithmetic)
-///   kStream    kShared12Pipe's loads with a cheaper loop: 32-bit stream indices advanced a token
-///              at a time, and B's and C's int8 codes (loaded a token ahead) converted without I2F
-///              (num::s8_byte_to_f32)
-///   kStreamF32 kStream reading the forward's f32 B, C rows (k_dequant_bc), the next token's
-///              prefetched into L1: no dequantization in the loop
+///   kStreamF32 kShared12Pipe's loads with a cheaper loop: 32-bit stream indices advanced a token
+///              at a time, the forward's f32 B, C rows (k_dequant_bc), the next token's prefetched
+///              into L1 (no dequantization in the loop), tables laid out chunk-major across the
+///              channels (no bank conflicts from random dt codes). run25: 300 -> 266 ms
 ///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared12Pipe where it applies
 ///              (else kChannels), kStates below
-/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream|stream-f32|auto
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|auto
 /// says otherwise.
-enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStream, kStreamF32 };
+enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32 };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
-/// Parses auto | channels | states | shared | shared12 | pipe | stream | stream-f32; throws std::invalid_argument naming the variable otherwise.
+/// Parses auto | channels | states | shared | shared12 | pipe | stream-f32; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
 /// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
@@ -83,8 +82,8 @@ const char* scan_table_name(ScanTable t);
 ScanTable scan_table_from_env();
 /// The scan kernel that a launch of B documents, T tokens in all, E channels and N states runs
 /// under the selections k and t (kern::plan_scan, the forward's choice; host only, no device
-/// needed): "states", "channels", "shared" (4 channels), "shared12", "pipe", "stream" or
-/// "stream-f32", with "+tables"
+/// needed): "states", "channels", "shared" (4 channels), "shared12", "pipe" or "stream-f32", with
+/// "+tables"
 /// where it reads the tables. int8_dt: dt is int8 (every mode but 6-0 .. 6-3).
 std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, bool int8_dt);
 
@@ -206,8 +205,7 @@ double time_exp_ms(bool ff, size_t n, int reps);
 uint64_t exp_ff_mismatches_all_inputs(uint32_t* first);
 /// num::f32_to_f16_rne, num::f16_to_f32, num::f32_to_i32_sat and num::f32_to_i32_rne_sat on the
 /// device (hardware cvt) against their portable definitions (_soft, the host's code) on every
-/// binary32 input and every binary16 input, and num::s8_byte_to_f32 (PRMT + FADD) against the cast
-/// on every 32-bit word and byte position: the count of inputs where they differ, the first such
+/// binary32 input and every binary16 input: the count of inputs where they differ, the first such
 /// input (bit pattern) in *first.
 uint64_t f16_conversion_mismatches_all_inputs(uint32_t* first);
 /// The conv output quantizer of k_conv4 (approximations with a certified margin, golden's
