@@ -790,9 +790,10 @@ TEST(GpuOps, ScanPlanFollowsTheDocumentedRules) {
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 512, 41000, 256, 16, true), "pipe+tables");
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 21, 3000, 1536, 16, true), "states+tables");  // 32,256 pairs
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 22, 3000, 1536, 16, true), "pipe+tables");    // 33,792
-  // The stream kernels index in 32 bits: (T + 1)·E must stay below 2^31, else kPipe.
-  EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 1398100, 1536, 16, true), "stream-f32+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 1398101, 1536, 16, true), "pipe+tables");
+  // The stream kernel indexes in 32 bits: (T + 1)·max(E, ld_z, ld_bc) must stay below 2^31, else
+  // kPipe; in the forward z's rows are 2E wide (in_proj's output), so 2^31 / 3072 tokens.
+  EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 699049, 1536, 16, true), "stream-f32+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kAuto, 512, 699050, 1536, 16, true), "pipe+tables");
   // Single documents (crosscheck): the state kernel, tables from 256 tokens.
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 1, 255, 1536, 16, true), "states");
   EXPECT_EQ(gpu::scan_plan(K::kAuto, Tb::kAuto, 1, 256, 1536, 16, true), "states+tables");

@@ -126,6 +126,7 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
   static const int8_t code = 0;  // only its presence matters: plan_scan reads no operand
   ScanIn in{};
   in.dt_q = int8_dt ? &code : nullptr;
+  in.ld_z = 2 * E, in.ld_bc = 2 * N;  // the forward's strides: z beside x in in_proj's rows, f32 B, C rows
   const ScanPlan p = plan_scan(k, t, B, T, E, N, in, true);
   const char* name = p.run == ScanRun::kStates     ? "states"
                      : p.run == ScanRun::kChannels ? "channels"

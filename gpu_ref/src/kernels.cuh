@@ -1358,8 +1358,8 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
     if (t + 1 < t_end) {
       next = load(iu, iz);
       if (bcf) {
-        asm volatile("prefetch.global.L1 [%0];" ::"l"(in.bc_f + ib + in.b_off));
-        asm volatile("prefetch.global.L1 [%0];" ::"l"(in.bc_f + ib + in.c_off + 15));
+        asm volatile("prefetch.L1 [%0];" ::"l"(in.bc_f + ib + in.b_off));  // generic addresses
+        asm volatile("prefetch.L1 [%0];" ::"l"(in.bc_f + ib + in.c_off + 15));
       }
     }
     const ScanTok tk = scan_token_raw<kPseq>(in, s, cur, tab_dt_e, sh_zden);
@@ -1467,7 +1467,7 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   if (kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kAuto) return {ScanRun::kPipe, true};
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
-  if (static_cast<int64_t>(T + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
+  if ((static_cast<int64_t>(T) + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
   return {ScanRun::kStreamF32, true};
 }
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel

@@ -83,8 +83,8 @@ ScanTable scan_table_from_env();
 /// The scan kernel that a launch of B documents, T tokens in all, E channels and N states runs
 /// under the selections k and t (kern::plan_scan, the forward's choice; host only, no device
 /// needed): "states", "channels", "shared" (4 channels), "shared12", "pipe" or "stream-f32", with
-/// "+tables"
-/// where it reads the tables. int8_dt: dt is int8 (every mode but 6-0 .. 6-3).
+/// "+tables" where it reads the tables, for the forward's operand strides (z: 2E, f32 B, C rows:
+/// 2N). int8_dt: dt is int8 (every mode but 6-0 .. 6-3).
 std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, bool int8_dt);
 
 /// The conv1d kernels (spec §2.5; the same integer sums and y = fma(scale, acc, bias)):
