@@ -26,10 +26,16 @@ namespace golden {
 ///          out = f16_RNE(y)
 /// The Σ_n order: PyTorch's torch.sum leaves its reduction order unspecified; this op fixes it to
 /// ascending n starting from the first term (spec §5.8 reduction rule). N >= 1.
-/// Parallel over channels; identical results for every thread count.
+/// Parallel over channels; identical results for every thread count. Where AVX-512 is usable,
+/// 16 channels a vector with the same operations lane by lane (selective_scan_avx512.cc); the
+/// result equals selective_scan_pseq_ref's (tests/selective_scan_pseq_test.cc).
 void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_f32, const int8_t* dt,
                          const int8_t* B, const int8_t* C, const int8_t* z, const int8_t* A_log, const int8_t* D,
                          const int8_t* dt_bias, const SsmScales& s, uint16_t* y_f16, float* state, int threads);
+/// The scalar definition above, one channel at a time on the calling thread.
+void selective_scan_pseq_ref(int L, int E, int N, const int8_t* u_q, const float* u_f32, const int8_t* dt,
+                             const int8_t* B, const int8_t* C, const int8_t* z, const int8_t* A_log, const int8_t* D,
+                             const int8_t* dt_bias, const SsmScales& s, uint16_t* y_f16, float* state);
 
 }  // namespace golden
 }  // namespace qmsim
