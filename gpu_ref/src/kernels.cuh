@@ -1130,16 +1130,22 @@ __device__ __forceinline__ int sh_chunk(int q, int j) { return j ^ ((q >> 1) & 3
 // The block's tables in shared memory (ScanShape<kC, ...>::kBytes at sh4): the e^(dt·A) rows of
 // channels e0 .. e0 + kC - 1 (swizzled chunks), their softplus values and the 256 SiLU
 // denominators; returns after the barrier that makes them visible.
-template <int kC>
+// kChunkMajor (k_scan_stream): the e^(dt·A) rows stored chunk-major across the block's channels,
+// [q][chunk j][channel c] (16 bytes each), so that the 16-byte bank group a lane reads,
+// (4j + c) mod 8 for kC = 12, depends on its channel and not on its (random) dt code: the 8 lanes
+// of a quarter-warp read 8 different bank groups wherever they hold 8 channels of one document
+// (run24's ncu of the swizzled layout: 10.7 wavefronts per 16-byte table read where 4 are the
+// minimum, L1 77.6% busy, the limit).
+template <int kC, bool kChunkMajor = false>
 __device__ __forceinline__ void scan_shared_tables(int E, int e0, const ScanIn& in, float4* sh4) {
   constexpr int N = 16;
-  float4* sh_dA = sh4;                                           // [kC][256][4 chunks]
+  float4* sh_dA = sh4;                                           // [kC][256][4 chunks] or [256][4][kC]
   float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);   // [kC][256]
   float* sh_zden = sh_dt + kC * 256;                             // [256]
   for (int i = threadIdx.x; i < kC * 256 * 4; i += blockDim.x) {
     const int c = i / 1024, q = (i / 4) % 256, j = i % 4;
     if (e0 + c < E)
-      sh_dA[(c * 256 + q) * 4 + sh_chunk(q, j)] =
+      sh_dA[kChunkMajor ? (q * 4 + j) * kC + c : (c * 256 + q) * 4 + sh_chunk(q, j)] =
           __ldg(reinterpret_cast<const float4*>(in.tab_dA + (static_cast<size_t>(e0 + c) * 256 + q) * N) + j);
   }
   for (int i = threadIdx.x; i < kC * 256; i += blockDim.x)
@@ -1272,29 +1278,6 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
-// k_scan_stream's tables in shared memory: scan_shared_tables' values in another layout. The
-// e^(dt·A) rows are stored chunk-major across the block's 12 channels, [q][chunk j][channel c]
-// (16 bytes each), so that the 16-byte bank group a lane reads, (4j + c) mod 8, depends on its
-// channel and not on its (random) dt code: the 8 lanes of a quarter-warp read 8 different bank
-// groups wherever they hold 8 channels of one document (run24's ncu of the swizzled layout:
-// 10.7 wavefronts per 16-byte table read where 4 are the minimum, L1 77.6% busy, the limit).
-__device__ __forceinline__ void scan_stream_tables(int E, int e0, const ScanIn& in, float4* sh4) {
-  constexpr int N = 16, kC = 12;
-  float4* sh_dA = sh4;                                           // [256][4 chunks][kC]
-  float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);   // [kC][256]
-  float* sh_zden = sh_dt + kC * 256;                             // [256]
-  for (int i = threadIdx.x; i < kC * 256 * 4; i += blockDim.x) {
-    const int c = i / 1024, q = (i / 4) % 256, j = i % 4;  // consecutive threads: one row's chunks
-    if (e0 + c < E)
-      sh_dA[(q * 4 + j) * kC + c] =
-          __ldg(reinterpret_cast<const float4*>(in.tab_dA + (static_cast<size_t>(e0 + c) * 256 + q) * N) + j);
-  }
-  for (int i = threadIdx.x; i < kC * 256; i += blockDim.x)
-    if (e0 + i / 256 < E) sh_dt[i] = in.tab_dt[static_cast<size_t>(e0) * 256 + i];
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) sh_zden[i] = in.tab_zden[i];
-  __syncthreads();
-}
-
 // ScanKernel::kStreamF32 (`stream-f32`): k_scan_shared's geometry (12 channels x 64 documents a
 // block, the tables in shared memory, one block an SM) and arithmetic, with a cheaper loop. The
 // SASS of the pipelined kernel (kPipe, run22) spends a token and channel 32 I2F (B's and C's int8
@@ -1306,7 +1289,7 @@ __device__ __forceinline__ void scan_stream_tables(int E, int e0, const ScanIn& 
 //  - B and C are the forward's f32 rows (k_dequant_bc's products, the values kPipe forms), read as
 //    eight 16-byte loads after a prefetch of the next token's rows into L1: no I2F or dequantization
 //    remains in the loop (183 instructions a warp and token against about 280);
-//  - the tables are chunk-major across the channels (scan_stream_tables).
+//  - the tables are chunk-major across the channels (scan_shared_tables<12, true>).
 // Other B, C rows (int8, or not 16-byte aligned) go through scan_bc16 as in the other kernels.
 // A variant that loaded the int8 rows a token ahead and converted their codes without I2F (PRMT
 // into the mantissa of 2^23 + 128, an exact FADD) was slower: 306.0 ms against pipe's 301.6 with
@@ -1321,7 +1304,7 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
   float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);     // [kC][256]
   float* sh_zden = sh_dt + kC * 256;                               // [256]
   const int e0 = blockIdx.x * kC;
-  scan_stream_tables(E, e0, in, sh4);
+  scan_shared_tables<kC, true>(E, e0, in, sh4);
   const int c = threadIdx.x % kC, e = e0 + c;
   const int k = blockIdx.y * kDocs + threadIdx.x / kC;
   if (e >= E || k >= B) return;
