@@ -323,15 +323,19 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
 }
 
 // k_gemm_mma with a kStages-deep cp.async pipeline (global -> shared without registers; tiles
-// past the matrix zero-filled by the copy's source size) and a kBN-column block tile: 8 warps as
-// 2 x 4, each 64 x kBN/4. GpuModel runs kBN = 128 (2 blocks an SM); kBN = 256 (64 x 64 warp
-// tiles, one block an SM) ran 2x slower on the 130m GEMMs (run17) and is not instantiated.
+// past the matrix zero-filled by the copy's source size) and a kBM x kBN block tile: kBM / 64 x 4
+// warps, each 64 x kBN/4. GpuModel runs kBM = kBN = 128 (8 warps, 2 blocks an SM) and, as
+// GemmKernel::kMmaTall, kBM = 256 (16 warps, one block an SM: the same warp tiles and warps an
+// SM, a quarter less L2 -> SM traffic per output, K·(1/256 + 1/128) bytes against K/64; run21's
+// ncu: the GEMMs' L2 throughput at 54-76%). kBN = 256 (64 x 64 warp tiles, 8 warps an SM) ran 2x
+// slower on the 130m GEMMs (run17) and is not instantiated.
 // Needs K % 16 == 0 and 16-byte aligned rows (the vec case of k_gemm_mma). Same fragments, same
 // exact int32 sums, same epilogue.
-template <int kBN>
+template <int kBN, int kBM = kMM>
 struct GemmAsyncShape {
-  static constexpr int kStages = 3;
-  static constexpr size_t kStageWords = static_cast<size_t>(kMM + kBN) * kMW;
+  static constexpr int kThreads = kBM * 2;  // kBM / 64 x 4 warps
+  static constexpr int kStages = kBM == 256 ? 4 : 3;
+  static constexpr size_t kStageWords = static_cast<size_t>(kBM + kBN) * kMW;
   static constexpr size_t kBytes = kStages * kStageWords * 4;
 };
 // kStaged (GemmKernel::kMmaStaged, the default since run22): the epilogue writes the block's outputs into shared memory
@@ -339,60 +343,9 @@ struct GemmAsyncShape {
 // output rows, instead of each lane storing 2 bytes (int8) or 4 (f16) into 8 rows per
 // instruction (run21's ncu: the GEMMs' L2 throughput at 54-76%, their issue rate at 0.4-0.5).
 // The values are the same ep.value and the same conversions.
-// k_gemm_mma_async's copy, main-loop and epilogue steps as functions, for k_gemm_mma_persist.
-// k_gemm_mma_async keeps its own inline copies: calling these changed its SASS (register
-// allocation and schedule), and its measured code stays as measured until a device run compares.
-// The cp.async copies of one k-tile (K bytes k0 .. k0 + kMK - 1 of the block's kMM x rows and kBN
-// W rows) into a stage: rows of kMW words, the x tile first; past the matrix zero-filled.
-template <int kBN>
-__device__ __forceinline__ void gemm_async_issue(uint32_t* stage, int m0, int n0, int k0, int M, int N, int K,
-                                                 const int8_t* x, int ldx, const int8_t* W) {
-  for (int i = threadIdx.x; i < (kMM + kBN) * (kMK / 16); i += 256) {
-    const int r = i / (kMK / 16), c = i % (kMK / 16), k = k0 + c * 16;
-    if (r < kMM) {
-      const int m = m0 + r;
-      const bool ok = m < M && k < K;
-      cp_async16(stage + r * kMW + c * 4, x + (ok ? static_cast<size_t>(m) * ldx + k : 0), ok);
-    } else {
-      const int n = n0 + r - kMM;
-      const bool ok = n < N && k < K;
-      cp_async16(stage + r * kMW + c * 4, W + (ok ? static_cast<size_t>(n) * K + k : 0), ok);
-    }
-  }
-}
-// One k-tile of the main loop on a stage: warp (wm, wn)'s 64 x kBN/4 outputs += x_tile · W_tile^T
-// (mma.sync m16n8k32, fragments by 4-byte shared loads).
-template <int kBN>
-__device__ __forceinline__ void gemm_async_ktile(const uint32_t* stage, int wm, int wn, int g, int tg,
-                                                 int32_t (&acc)[4][kBN / 32][4]) {
-  constexpr int kNI = kBN / 32;  // mma tiles of 8 columns per warp
-  auto xs = [&](int r, int w) { return stage[r * kMW + w]; };
-  auto ws = [&](int r, int w) { return stage[(kMM + r) * kMW + w]; };
-#pragma unroll
-  for (int kw = 0; kw < kMK / 4; kw += 8) {
-    uint32_t a[4][4], b[kNI][2];
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi) {
-      const int r = wm * 64 + mi * 16 + g;
-      a[mi][0] = xs(r, kw + tg);
-      a[mi][1] = xs(r + 8, kw + tg);
-      a[mi][2] = xs(r, kw + 4 + tg);
-      a[mi][3] = xs(r + 8, kw + 4 + tg);
-    }
-#pragma unroll
-    for (int ni = 0; ni < kNI; ++ni) {
-      const int c = wn * (kBN / 4) + ni * 8 + g;
-      b[ni][0] = ws(c, kw + tg);
-      b[ni][1] = ws(c, kw + 4 + tg);
-    }
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < kNI; ++ni) mma_s8(acc[mi][ni], a[mi], b[ni]);
-  }
-}
-// The staged epilogue's first half: the warp's sums through ep into the block's output tile.
-template <int kBN>
+// The staged epilogue's first half: the warp's 64 x kBN/4 sums through ep into the block's output
+// tile (kSmallAcc: every |sum| < 2^22, GemmEpilogue::small_acc).
+template <bool kSmallAcc, int kBN>
 __device__ __forceinline__ void gemm_async_put(const GemmEpilogue& ep, uint8_t* tile, int ldt, int M, int m0, int wm,
                                                int wn, int g, int tg, const int32_t (&acc)[4][kBN / 32][4]) {
 #pragma unroll
@@ -401,34 +354,34 @@ __device__ __forceinline__ void gemm_async_put(const GemmEpilogue& ep, uint8_t* 
     for (int ni = 0; ni < kBN / 32; ++ni)
 #pragma unroll
       for (int c = 0; c < 4; c += 2)
-        gemm_tile_put(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0), wn * (kBN / 4) + ni * 8 + tg * 2,
-                      acc[mi][ni][c], acc[mi][ni][c + 1]);
+        gemm_tile_put<kSmallAcc>(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0),
+                                 wn * (kBN / 4) + ni * 8 + tg * 2, acc[mi][ni][c], acc[mi][ni][c + 1]);
 }
-template <int kBN, int kMinBlocks, bool kStaged = false>
-__global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N, int K, const int8_t* x, int ldx,
-                                                                    const int8_t* W, GemmEpilogue ep) {
-  using Shape = GemmAsyncShape<kBN>;
-  constexpr int kS = Shape::kStages, kNI = kBN / 32;  // mma tiles of 8 columns per warp
+template <int kBN, int kMinBlocks, bool kStaged = false, int kBM = kMM>
+__global__ void __launch_bounds__(kBM * 2, kMinBlocks) k_gemm_mma_async(int M, int N, int K, const int8_t* x, int ldx,
+                                                                        const int8_t* W, GemmEpilogue ep) {
+  using Shape = GemmAsyncShape<kBN, kBM>;
+  constexpr int kS = Shape::kStages, kNI = kBN / 32, kT = Shape::kThreads;  // kNI: mma tiles of 8 columns per warp
   extern __shared__ __align__(16) uint32_t gsm[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
   const int wm = warp / 4, wn = warp % 4;
-  const int m0 = blockIdx.y * kMM, n0 = blockIdx.x * kBN;
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
   auto xs = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + r * kMW + w; };
-  auto ws = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + (kMM + r) * kMW + w; };
+  auto ws = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + (kBM + r) * kMW + w; };
   const int kt_count = (K + kMK - 1) / kMK;
   auto issue = [&](int kt) {
     if (kt < kt_count) {
       const int st = kt % kS, k0 = kt * kMK;
-      for (int i = threadIdx.x; i < (kMM + kBN) * (kMK / 16); i += 256) {
+      for (int i = threadIdx.x; i < (kBM + kBN) * (kMK / 16); i += kT) {
         const int r = i / (kMK / 16), c = i % (kMK / 16), k = k0 + c * 16;
-        if (r < kMM) {
+        if (r < kBM) {
           const int m = m0 + r;
           const bool ok = m < M && k < K;
           cp_async16(xs(st, r, c * 4), x + (ok ? static_cast<size_t>(m) * ldx + k : 0), ok);
         } else {
-          const int n = n0 + r - kMM;
+          const int n = n0 + r - kBM;
           const bool ok = n < N && k < K;
-          cp_async16(ws(st, r - kMM, c * 4), W + (ok ? static_cast<size_t>(n) * K + k : 0), ok);
+          cp_async16(ws(st, r - kBM, c * 4), W + (ok ? static_cast<size_t>(n) * K + k : 0), ok);
         }
       }
     }
@@ -475,18 +428,14 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
   if constexpr (kStaged) {
     __syncthreads();  // every warp is done with the stages
     uint8_t* tile = reinterpret_cast<uint8_t*>(gsm);
-    static_assert(static_cast<size_t>(kMM) * gemm_tile_ld(kBN, true) <= GemmAsyncShape<kBN>::kBytes, "tile fits");
+    static_assert(static_cast<size_t>(kBM) * gemm_tile_ld(kBN, true) <= Shape::kBytes, "tile fits");
     const int ldt = gemm_tile_ld(kBN, ep.out_f16);
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < kNI; ++ni)
-#pragma unroll
-        for (int c = 0; c < 4; c += 2)
-          gemm_tile_put(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0),
-                        wn * (kBN / 4) + ni * 8 + tg * 2, acc[mi][ni][c], acc[mi][ni][c + 1]);
+    if (ep.small_acc)
+      gemm_async_put<true, kBN>(ep, tile, ldt, M, m0, wm, wn, g, tg, acc);
+    else
+      gemm_async_put<false, kBN>(ep, tile, ldt, M, m0, wm, wn, g, tg, acc);
     __syncthreads();
-    gemm_tile_store<kMM, kBN, 256>(ep, tile, ldt, M, N, m0, n0);
+    gemm_tile_store<kBM, kBN, kT>(ep, tile, ldt, M, N, m0, n0);
     return;
   }
   const bool pairs = ep.pair_ok();
@@ -507,70 +456,6 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
         }
       }
 }
-
-// GemmKernel::kMmaPersist (opt-in, written after run25 without a device: not yet run on a GPU):
-// k_gemm_mma_async<128>'s tiles, fragments (gemm_async_ktile: the same loop, as a function) and
-// staged epilogue in a persistent grid of kMinBlocks blocks an SM, block b taking the 128 x 128
-// output tiles b, b + gridDim.x, ... (N fastest, as the non-persistent grid is scheduled). One
-// cp.async pipeline runs over the block's whole sequence of (tile, k-tile) steps, so the next
-// tile's first k-tiles load while this tile's last ones compute and its epilogue runs, where
-// k_gemm_mma_async starts every tile with an empty pipeline (K = 768: 12 k-tiles a tile, the
-// first waiting on L2 for its copies) and ends it with an epilogue nothing overlaps. The
-// epilogue stages the tile in its own shared memory (after the stages): 94 KB a block.
-// Same int32 sums, same ep.value, same stores: bit-identical by construction, like every GEMM
-// kernel here.
-template <int kMinBlocks>
-__global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_persist(int M, int N, int K, const int8_t* x, int ldx,
-                                                                      const int8_t* W, GemmEpilogue ep) {
-  constexpr int kBN = 128;
-  using Shape = GemmAsyncShape<kBN>;
-  constexpr int kS = Shape::kStages;
-  extern __shared__ __align__(16) uint32_t gsm[];
-  uint8_t* tile = reinterpret_cast<uint8_t*>(gsm + kS * Shape::kStageWords);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
-  const int wm = warp / 4, wn = warp % 4;
-  const int tiles_n = (N + kBN - 1) / kBN, tiles = tiles_n * ((M + kMM - 1) / kMM);
-  const int kt_count = (K + kMK - 1) / kMK;
-  const int my_tiles = static_cast<int>(blockIdx.x) < tiles ? (tiles - 1 - static_cast<int>(blockIdx.x)) / gridDim.x + 1 : 0;
-  const int steps = my_tiles * kt_count;
-  auto origin_m = [&](int i) { return ((blockIdx.x + i * gridDim.x) / tiles_n) * kMM; };
-  auto origin_n = [&](int i) { return ((blockIdx.x + i * gridDim.x) % tiles_n) * kBN; };
-  auto issue = [&](int step) {
-    if (step < steps) {
-      const int i = step / kt_count;
-      gemm_async_issue<kBN>(gsm + (step % kS) * Shape::kStageWords, origin_m(i), origin_n(i), (step % kt_count) * kMK,
-                            M, N, K, x, ldx, W);
-    }
-    cp_async_commit();  // an empty group past the end keeps the wait counts uniform
-  };
-#pragma unroll
-  for (int s = 0; s < kS - 1; ++s) issue(s);
-  const int ldt = gemm_tile_ld(kBN, ep.out_f16);
-  for (int i = 0; i < my_tiles; ++i) {
-    int32_t acc[4][kBN / 32][4];
-#pragma unroll
-    for (int a = 0; a < 4; ++a)
-#pragma unroll
-      for (int b = 0; b < kBN / 32; ++b)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[a][b][c] = 0;
-    for (int kt = 0; kt < kt_count; ++kt) {
-      const int step = i * kt_count + kt;
-      cp_async_wait<kS - 2>();  // step's copies have landed (this thread's) ...
-      __syncthreads();          // ... everyone's, and everyone is done with step - 1's stage
-      issue(step + kS - 1);     // into that stage: the next tile's first k-tiles near the end
-      gemm_async_ktile<kBN>(gsm + (step % kS) * Shape::kStageWords, wm, wn, g, tg, acc);
-    }
-    const int m0 = origin_m(i), n0 = origin_n(i);
-    gemm_async_put<kBN>(ep, tile, ldt, M, m0, wm, wn, g, tg, acc);  // the tile is free: see the barrier below
-    __syncthreads();
-    gemm_tile_store<kMM, kBN, 256>(ep, tile, ldt, M, N, m0, n0);
-    __syncthreads();  // every thread has stored the tile before the next tile's puts
-  }
-  cp_async_wait<0>();
-}
-constexpr size_t kGemmPersistBytes =
-    GemmAsyncShape<128>::kBytes + static_cast<size_t>(kMM) * gemm_tile_ld(128, true);
 
 // ------------------------------------------------------------------ conv1d (spec §2.5)
 
@@ -1445,9 +1330,9 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   if (!shared) return {plain, use_tab};
   if (kind == ScanKernel::kShared) return {ScanRun::kShared4, true};
   if (kind == ScanKernel::kShared12) return {ScanRun::kShared12, true};  // 403 -> 347 ms against kShared (run17)
-  // kAuto: 349 -> 301 ms against kShared12 (run22); kStreamF32 (300 -> 266 ms in run25) once the
-  // 130m crosscheck has run with it
-  if (kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kAuto) return {ScanRun::kPipe, true};
+  // kShared12Pipe: 349 -> 301 ms against kShared12 (run22); kStreamF32 (kAuto's since the fourth
+  // session of 2026-12-06): 300 -> 266 ms against kShared12Pipe (run25)
+  if (kind == ScanKernel::kShared12Pipe) return {ScanRun::kPipe, true};
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
   if ((static_cast<int64_t>(T) + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};

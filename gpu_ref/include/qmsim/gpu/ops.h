@@ -28,17 +28,18 @@ namespace gpu {
 ///              memory, no register staging), kMmaStaged's epilogue; sm_90a code, on compute
 ///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
 ///              kMma). Opt-in: bit-exact but slower than kMmaStaged (run23: in_proj 137 -> 171 ms)
-///   kMmaPersist kMmaStaged's tiles in a persistent grid (2 blocks an SM looping over tiles) with
-///              one cp.async pipeline across tiles, so that a tile's first loads overlap the tile
-///              before; the same rows as kMmaAsync, else kMma. Opt-in: written after run25, not
-///              yet run on a GPU
+///   kMmaTall   kMmaStaged with 256 x 128 block tiles (16 warps of the same 64 x 32 warp tiles, one
+///              block an SM): a quarter less L2 -> SM traffic per output; for GEMMs with N >= 512
+///              and K >= 256 (in_proj, out_proj), kMmaStaged for the others. Opt-in until measured
+///              (a persistent-grid variant, kMmaPersist, ran slower in this session's first device
+///              run: in_proj 137.3 -> 149.3 ms, and was dropped)
 /// GpuModel uses kMmaStaged for every GEMM (dt_proj's K < 64 too) unless
-/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma-persist|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma-tall|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
 /// where it beats kMma; dp4a and naive: every GEMM). A 128 x 256 tile variant of kMmaAsync ran
 /// 2x slower (docs/BENCHMARKS.md, run17) and was dropped.
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaPersist };
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaTall };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-staged | mma-async | wgmma | mma-persist | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-staged | mma-async | wgmma | mma-tall | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
@@ -56,8 +57,9 @@ GemmKernel gemm_kernel_from_env();
 ///              at a time, the forward's f32 B, C rows (k_dequant_bc), the next token's prefetched
 ///              into L1 (no dequantization in the loop), tables laid out chunk-major across the
 ///              channels (no bank conflicts from random dt codes). run25: 300 -> 266 ms
-///   kAuto      from kScanChannelThreads (document, channel) pairs up kShared12Pipe where it applies
-///              (else kChannels), kStates below
+///   kAuto      from kScanChannelThreads (document, channel) pairs up kStreamF32 where it applies
+///              (kShared12Pipe where its 32-bit indices would overflow; else kChannels), kStates
+///              below (kShared12Pipe until 2026-12-06's fourth session)
 /// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|auto
 /// says otherwise.
 enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32 };
