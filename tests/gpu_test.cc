@@ -192,7 +192,7 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // (this model's int8 rows are not 16-byte aligned) and 1-token documents sharing warps with long
   // ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
-  for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma-tall", "mma", "mma prev", "mma-async shared12",
+  for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
                              "mma-staged pipe", "mma-staged stream-f32", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
@@ -319,11 +319,9 @@ TEST(Gpu, Mamba130mShape) {
     return m;
   };
   const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32");
-  // and the 256-row GEMM tiles (in_proj and out_proj of this batch)
-  const auto g_tall = with_env("QMSIM_GPU_GEMM", "mma-tall");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
-                                "3 stream-f32", "6-4 stream-f32", "0 tall", "6-4 tall"}) {
+                                "3 stream-f32", "6-4 stream-f32"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
@@ -331,7 +329,6 @@ TEST(Gpu, Mamba130mShape) {
     gpu::GpuModel& run = extra == "prev" ? g_prev
                          : extra == "shared12" ? *g_s12
                          : extra == "stream-f32" ? *g_f32
-                         : extra == "tall"  ? *g_tall
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);
     std::vector<std::vector<float>>& golds = gold_cache[std::string(mode_name).substr(0, sp ? sp - mode_name : std::string::npos)];

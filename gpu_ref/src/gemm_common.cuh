@@ -34,17 +34,9 @@ struct GemmEpilogue {
   bool out_f16;
   void* y;
   int ldy;
-  // Every |int32 sum| < 2^22 (launch_gemm sets it for K <= 255: |int8·int8| <= 2^14): the
-  // staged epilogue converts the sums by num::i32_to_f32_small (an add and a subtraction) instead
-  // of the conversion instruction; the same float either way.
-  bool small_acc = false;
-  // int8 sat8(RNE(fl32(outer·fl32(inner·acc)))), or f16; alpha rows: fl32(alpha·acc). The int8
-  // codes come from num::quant_rne_sat8_fast (equal to quant_rne_sat8 on every float, without its
-  // float -> int conversion).
-  template <bool kSmallAcc = false>
+  // int8 sat8(RNE(fl32(outer·fl32(inner·acc)))), or f16; alpha rows: fl32(alpha·acc).
   __device__ __forceinline__ float value(bool use_alpha, int32_t acc) const {
-    const float a = kSmallAcc ? num::i32_to_f32_small(acc) : num::i32_to_f32_rne(acc);
-    return use_alpha ? alpha * a : outer * (inner * a);
+    return use_alpha ? alpha * num::i32_to_f32_rne(acc) : outer * (inner * num::i32_to_f32_rne(acc));
   }
   __device__ void store(int m, int n, int32_t acc) const {
     const float v = value(row_alpha != nullptr && row_alpha[m] != 0, acc);
@@ -52,7 +44,7 @@ struct GemmEpilogue {
     if (out_f16)
       static_cast<uint16_t*>(y)[o] = num::f32_to_f16_rne(v);
     else
-      static_cast<int8_t*>(y)[o] = num::quant_rne_sat8_fast(v);
+      static_cast<int8_t*>(y)[o] = num::quant_rne_sat8(v);
   }
   // Outputs (m, n) and (m, n + 1) (both inside the matrix) in one 2- or 4-byte store; needs
   // pair_ok() and an even n.
@@ -68,8 +60,8 @@ struct GemmEpilogue {
           static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
     else
       *reinterpret_cast<uint16_t*>(static_cast<int8_t*>(y) + o) =
-          static_cast<uint16_t>(static_cast<uint8_t>(num::quant_rne_sat8_fast(v0)) |
-                                static_cast<uint8_t>(num::quant_rne_sat8_fast(v1)) << 8);
+          static_cast<uint16_t>(static_cast<uint8_t>(num::quant_rne_sat8(v0)) |
+                                static_cast<uint8_t>(num::quant_rne_sat8(v1)) << 8);
   }
 };
 
@@ -85,20 +77,18 @@ __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_gr
 __host__ __device__ constexpr int gemm_tile_ld(int cols, bool f16) { return cols * (f16 ? 2 : 1) + 16; }
 // Outputs (r, col) and (r, col + 1) of the tile (block row r, block column col, even) from their
 // int32 sums: ep.value and the conversion of GemmEpilogue::store2. Rows past M are skipped.
-// kSmallAcc: ep.small_acc holds (the caller branches on it once, outside its loops).
-template <bool kSmallAcc = false>
 __device__ __forceinline__ void gemm_tile_put(const GemmEpilogue& ep, uint8_t* tile, int ldt, int M, int m0, int r,
                                               int col, int32_t acc0, int32_t acc1) {
   const int m = m0 + r;
   if (m >= M) return;
   const bool use_alpha = ep.row_alpha != nullptr && ep.row_alpha[m] != 0;
-  const float v0 = ep.value<kSmallAcc>(use_alpha, acc0), v1 = ep.value<kSmallAcc>(use_alpha, acc1);
+  const float v0 = ep.value(use_alpha, acc0), v1 = ep.value(use_alpha, acc1);
   if (ep.out_f16)
     *reinterpret_cast<uint32_t*>(tile + r * ldt + col * 2) =
         static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
   else
     *reinterpret_cast<uint16_t*>(tile + r * ldt + col) = static_cast<uint16_t>(
-        static_cast<uint8_t>(num::quant_rne_sat8_fast(v0)) | static_cast<uint8_t>(num::quant_rne_sat8_fast(v1)) << 8);
+        static_cast<uint8_t>(num::quant_rne_sat8(v0)) | static_cast<uint8_t>(num::quant_rne_sat8(v1)) << 8);
 }
 // The staged tile (kRows x kCols outputs at block origin (m0, n0)) to ep.y by the block's
 // kThreads threads in 16-byte row pieces (bytewise where ep.y's rows are not 16-byte aligned and

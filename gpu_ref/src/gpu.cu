@@ -98,7 +98,6 @@ E enum_from_env(const char* var, EnumNames<E> names) {
 const EnumNames<GemmKernel> kGemmNames = {{"mma-staged", GemmKernel::kMmaStaged},
                                           {"mma-async", GemmKernel::kMmaAsync},
                                           {"wgmma", GemmKernel::kWgmma},
-                                          {"mma-tall", GemmKernel::kMmaTall},
                                           {"mma", GemmKernel::kMma},
                                           {"dp4a", GemmKernel::kDp4a},
                                           {"naive", GemmKernel::kNaive}};
@@ -146,19 +145,17 @@ const char* hadamard_kernel_name(HadamardKernel k) { return enum_name(k, kHadama
 HadamardKernel hadamard_kernel_from_env() { return enum_from_env("QMSIM_GPU_HADAMARD", kHadamardNames); }
 
 namespace {
-template <int kBN, int kMinBlocks, bool kStaged, int kBM = kMM>
+template <int kBN, int kMinBlocks, bool kStaged>
 void launch_gemm_async(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                        cudaStream_t st) {
-  using Shape = GemmAsyncShape<kBN, kBM>;
-  auto* kernel = k_gemm_mma_async<kBN, kMinBlocks, kStaged, kBM>;
-  allow_dynamic_smem(kernel, Shape::kBytes, "k_gemm_mma_async");
-  kernel<<<dim3(blocks_for(N, kBN), blocks_for(M, kBM)), Shape::kThreads, Shape::kBytes, st>>>(M, N, K, x, ldx, W, ep);
+  constexpr size_t bytes = GemmAsyncShape<kBN>::kBytes;
+  auto* kernel = k_gemm_mma_async<kBN, kMinBlocks, kStaged>;
+  allow_dynamic_smem(kernel, bytes, "k_gemm_mma_async");
+  kernel<<<dim3(blocks_for(N, kBN), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx, W, ep);
 }
-void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep_in,
+void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                  cudaStream_t st = 0) {
   if (M == 0 || N == 0) return;
-  GemmEpilogue ep = ep_in;
-  ep.small_acc = K <= 255;  // |sum| <= 255·128·128 < 2^22: num::i32_to_f32_small is exact
   switch (k) {
     case GemmKernel::kNaive:
       k_gemm_naive<<<dim3(blocks_for(N, 128), M), 128, 0, st>>>(M, N, K, x, ldx, W, ep);
@@ -169,20 +166,14 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
     case GemmKernel::kMma:
     case GemmKernel::kMmaAsync:
     case GemmKernel::kMmaStaged:
-    case GemmKernel::kMmaTall:
     case GemmKernel::kWgmma: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
       if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
-      } else if (vec && k == GemmKernel::kMmaTall && N >= 512 && K >= 256) {
-        // 256-row tiles where the grid stays many waves deep and a tile has k-tiles to pipeline
-        // (in_proj, out_proj); x_proj (N = 80: one column of tiles) and dt_proj (K = 48: one
-        // k-tile) keep kMmaStaged's two blocks an SM.
-        launch_gemm_async<128, 1, true, 256>(M, N, K, x, ldx, W, ep, st);
       } else if (vec && k == GemmKernel::kWgmma && wgmma_available()) {
         launch_gemm_wgmma(M, N, K, x, ldx, W, ep, st);
-      } else if (vec && (k == GemmKernel::kMmaStaged || k == GemmKernel::kWgmma || k == GemmKernel::kMmaTall)) {
+      } else if (vec && (k == GemmKernel::kMmaStaged || k == GemmKernel::kWgmma)) {
         launch_gemm_async<128, 2, true>(M, N, K, x, ldx, W, ep, st);
       } else {
         k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);
@@ -1109,21 +1100,14 @@ double time_exp_ms(bool ff, size_t n, int reps) {
 namespace {
 // f32 -> f16, f16 -> f32 and f32 -> int32 on the device (cvt instructions; the portable path for
 // NaN in the f16 ones) against the portable definitions: every binary32 input and every binary16
-// input (those below 2^16); the GEMM epilogues' conversion-free quant_rne_sat8_fast on every
-// binary32 input and i32_to_f32_small on every int32 of its range.
+// input (those below 2^16).
 __global__ void k_f16_check(uint64_t base, unsigned long long* count, unsigned* first) {
   const uint64_t i = base + static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const uint32_t b = static_cast<uint32_t>(i);
   const float x = num::f32_from_bits(b);
   bool bad = num::f32_to_f16_rne(x) != num::f32_to_f16_rne_soft(x) ||
              num::f32_to_i32_sat(x) != num::f32_to_i32_sat_soft(x) ||
-             num::f32_to_i32_rne_sat(x) != num::f32_to_i32_sat_soft(num::round_rne(x)) ||
-             num::quant_rne_sat8_fast(x) != num::sat8(num::f32_to_i32_sat_soft(num::round_rne(x)));
-  // i32_to_f32_small on its whole range [-2^22, 2^22) (the inputs below 2^23, shifted)
-  if (b < (1u << 23)) {
-    const int32_t v = static_cast<int32_t>(b) - (1 << 22);
-    bad |= num::f32_bits(num::i32_to_f32_small(v)) != num::f32_bits(num::i32_to_f32_rne(v));
-  }
+             num::f32_to_i32_rne_sat(x) != num::f32_to_i32_sat_soft(num::round_rne(x));
   if (b < 65536u) bad |= num::f32_bits(num::f16_to_f32(static_cast<uint16_t>(b))) !=
                          num::f32_bits(num::f16_to_f32_soft(static_cast<uint16_t>(b)));
   if (bad) {

@@ -323,19 +323,15 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
 }
 
 // k_gemm_mma with a kStages-deep cp.async pipeline (global -> shared without registers; tiles
-// past the matrix zero-filled by the copy's source size) and a kBM x kBN block tile: kBM / 64 x 4
-// warps, each 64 x kBN/4. GpuModel runs kBM = kBN = 128 (8 warps, 2 blocks an SM) and, as
-// GemmKernel::kMmaTall, kBM = 256 (16 warps, one block an SM: the same warp tiles and warps an
-// SM, a quarter less L2 -> SM traffic per output, K·(1/256 + 1/128) bytes against K/64; run21's
-// ncu: the GEMMs' L2 throughput at 54-76%). kBN = 256 (64 x 64 warp tiles, 8 warps an SM) ran 2x
-// slower on the 130m GEMMs (run17) and is not instantiated.
+// past the matrix zero-filled by the copy's source size) and a kBN-column block tile: 8 warps as
+// 2 x 4, each 64 x kBN/4. GpuModel runs kBN = 128 (2 blocks an SM); kBN = 256 (64 x 64 warp
+// tiles, one block an SM) ran 2x slower on the 130m GEMMs (run17) and is not instantiated.
 // Needs K % 16 == 0 and 16-byte aligned rows (the vec case of k_gemm_mma). Same fragments, same
 // exact int32 sums, same epilogue.
-template <int kBN, int kBM = kMM>
+template <int kBN>
 struct GemmAsyncShape {
-  static constexpr int kThreads = kBM * 2;  // kBM / 64 x 4 warps
-  static constexpr int kStages = kBM == 256 ? 4 : 3;
-  static constexpr size_t kStageWords = static_cast<size_t>(kBM + kBN) * kMW;
+  static constexpr int kStages = 3;
+  static constexpr size_t kStageWords = static_cast<size_t>(kMM + kBN) * kMW;
   static constexpr size_t kBytes = kStages * kStageWords * 4;
 };
 // kStaged (GemmKernel::kMmaStaged, the default since run22): the epilogue writes the block's outputs into shared memory
@@ -343,45 +339,31 @@ struct GemmAsyncShape {
 // output rows, instead of each lane storing 2 bytes (int8) or 4 (f16) into 8 rows per
 // instruction (run21's ncu: the GEMMs' L2 throughput at 54-76%, their issue rate at 0.4-0.5).
 // The values are the same ep.value and the same conversions.
-// The staged epilogue's first half: the warp's 64 x kBN/4 sums through ep into the block's output
-// tile (kSmallAcc: every |sum| < 2^22, GemmEpilogue::small_acc).
-template <bool kSmallAcc, int kBN>
-__device__ __forceinline__ void gemm_async_put(const GemmEpilogue& ep, uint8_t* tile, int ldt, int M, int m0, int wm,
-                                               int wn, int g, int tg, const int32_t (&acc)[4][kBN / 32][4]) {
-#pragma unroll
-  for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < kBN / 32; ++ni)
-#pragma unroll
-      for (int c = 0; c < 4; c += 2)
-        gemm_tile_put<kSmallAcc>(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0),
-                                 wn * (kBN / 4) + ni * 8 + tg * 2, acc[mi][ni][c], acc[mi][ni][c + 1]);
-}
-template <int kBN, int kMinBlocks, bool kStaged = false, int kBM = kMM>
-__global__ void __launch_bounds__(kBM * 2, kMinBlocks) k_gemm_mma_async(int M, int N, int K, const int8_t* x, int ldx,
-                                                                        const int8_t* W, GemmEpilogue ep) {
-  using Shape = GemmAsyncShape<kBN, kBM>;
-  constexpr int kS = Shape::kStages, kNI = kBN / 32, kT = Shape::kThreads;  // kNI: mma tiles of 8 columns per warp
+template <int kBN, int kMinBlocks, bool kStaged = false>
+__global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N, int K, const int8_t* x, int ldx,
+                                                                    const int8_t* W, GemmEpilogue ep) {
+  using Shape = GemmAsyncShape<kBN>;
+  constexpr int kS = Shape::kStages, kNI = kBN / 32;  // mma tiles of 8 columns per warp
   extern __shared__ __align__(16) uint32_t gsm[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
   const int wm = warp / 4, wn = warp % 4;
-  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int m0 = blockIdx.y * kMM, n0 = blockIdx.x * kBN;
   auto xs = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + r * kMW + w; };
-  auto ws = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + (kBM + r) * kMW + w; };
+  auto ws = [&](int st, int r, int w) -> uint32_t* { return gsm + st * Shape::kStageWords + (kMM + r) * kMW + w; };
   const int kt_count = (K + kMK - 1) / kMK;
   auto issue = [&](int kt) {
     if (kt < kt_count) {
       const int st = kt % kS, k0 = kt * kMK;
-      for (int i = threadIdx.x; i < (kBM + kBN) * (kMK / 16); i += kT) {
+      for (int i = threadIdx.x; i < (kMM + kBN) * (kMK / 16); i += 256) {
         const int r = i / (kMK / 16), c = i % (kMK / 16), k = k0 + c * 16;
-        if (r < kBM) {
+        if (r < kMM) {
           const int m = m0 + r;
           const bool ok = m < M && k < K;
           cp_async16(xs(st, r, c * 4), x + (ok ? static_cast<size_t>(m) * ldx + k : 0), ok);
         } else {
-          const int n = n0 + r - kBM;
+          const int n = n0 + r - kMM;
           const bool ok = n < N && k < K;
-          cp_async16(ws(st, r - kBM, c * 4), W + (ok ? static_cast<size_t>(n) * K + k : 0), ok);
+          cp_async16(ws(st, r - kMM, c * 4), W + (ok ? static_cast<size_t>(n) * K + k : 0), ok);
         }
       }
     }
@@ -428,14 +410,18 @@ __global__ void __launch_bounds__(kBM * 2, kMinBlocks) k_gemm_mma_async(int M, i
   if constexpr (kStaged) {
     __syncthreads();  // every warp is done with the stages
     uint8_t* tile = reinterpret_cast<uint8_t*>(gsm);
-    static_assert(static_cast<size_t>(kBM) * gemm_tile_ld(kBN, true) <= Shape::kBytes, "tile fits");
+    static_assert(static_cast<size_t>(kMM) * gemm_tile_ld(kBN, true) <= GemmAsyncShape<kBN>::kBytes, "tile fits");
     const int ldt = gemm_tile_ld(kBN, ep.out_f16);
-    if (ep.small_acc)
-      gemm_async_put<true, kBN>(ep, tile, ldt, M, m0, wm, wn, g, tg, acc);
-    else
-      gemm_async_put<false, kBN>(ep, tile, ldt, M, m0, wm, wn, g, tg, acc);
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < kNI; ++ni)
+#pragma unroll
+        for (int c = 0; c < 4; c += 2)
+          gemm_tile_put(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0),
+                        wn * (kBN / 4) + ni * 8 + tg * 2, acc[mi][ni][c], acc[mi][ni][c + 1]);
     __syncthreads();
-    gemm_tile_store<kBM, kBN, kT>(ep, tile, ldt, M, N, m0, n0);
+    gemm_tile_store<kMM, kBN, 256>(ep, tile, ldt, M, N, m0, n0);
     return;
   }
   const bool pairs = ep.pair_ok();
@@ -1330,8 +1316,9 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   if (!shared) return {plain, use_tab};
   if (kind == ScanKernel::kShared) return {ScanRun::kShared4, true};
   if (kind == ScanKernel::kShared12) return {ScanRun::kShared12, true};  // 403 -> 347 ms against kShared (run17)
-  // kShared12Pipe: 349 -> 301 ms against kShared12 (run22); kStreamF32 (kAuto's since the fourth
-  // session of 2026-12-06): 300 -> 266 ms against kShared12Pipe (run25)
+  // kShared12Pipe: 349 -> 301 ms against kShared12 (run22); kStreamF32, kAuto's since the fourth
+  // session of 2026-12-06: 300 -> 266 ms against kShared12Pipe (run25), bit-exact in all 23 modes
+  // on both crosscheck models (run25, run27)
   if (kind == ScanKernel::kShared12Pipe) return {ScanRun::kPipe, true};
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));

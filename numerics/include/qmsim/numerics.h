@@ -97,27 +97,10 @@ QMSIM_HD int32_t f32_to_i32_rne_sat(float x) {
 }
 /// int32 -> f32, RNE (exact for |v| <= 2^24). spec §2.4.
 QMSIM_HD float i32_to_f32_rne(int32_t v) { return static_cast<float>(v); }
-/// i32_to_f32_rne for -2^22 <= v < 2^22 without a conversion instruction (an integer add and a
-/// float subtraction, both exact): the bits 0x4B400000 + v are the float 1.5·2^23 + v, whose ulp
-/// is 1. Outside that range the result is wrong: callers guarantee the bound (GPU GEMMs with
-/// K <= 255, where |int8·int8 sums| <= 255·2^14 < 2^22). Equal to i32_to_f32_rne on every v of the
-/// range (NumericsFast.I32ToF32SmallEqualsConversionOnItsRange, and on the device).
-QMSIM_HD float i32_to_f32_small(int32_t v) {
-  return f32_from_bits(0x4B400000u + static_cast<uint32_t>(v)) - 12582912.0f;
-}
 
 // ---------------------------------------------------------------- quantizers (float -> int8)
 /// sat8(RNE(v)): GEMM epilogues (cvt.rni.sat.s8.f32), QRMSNorm, PyTorch requant. NaN -> 0.
 QMSIM_HD int8_t quant_rne_sat8(float v) { return sat8(f32_to_i32_sat(round_rne(v))); }
-/// quant_rne_sat8 without float -> int conversions (the GPU GEMM epilogues: 5 full-rate
-/// operations instead of two conversions): NaN -> 0, clamp to [-128, 127], then c + 1.5·2^23
-/// rounds c to an integer with ties to even (the ulp there is 1; the default rounding mode) and
-/// the low byte of its bits is the two's-complement code. Equal to quant_rne_sat8 on every float
-/// (NumericsFast.QuantRneSat8FastEqualsDefinitionOnEveryFloat, and on the device).
-QMSIM_HD int8_t quant_rne_sat8_fast(float v) {
-  const float c = v != v ? 0.0f : fminf(fmaxf(v, -128.0f), 127.0f);
-  return static_cast<int8_t>(static_cast<uint8_t>(f32_bits(c + 12582912.0f) & 0xFFu));
-}
 /// sat8(RNA(v)): conv1d output, SSM state (spec §2.5, §2.6). NaN -> 0.
 QMSIM_HD int8_t quant_rna_sat8(float v) { return sat8(f32_to_i32_sat(round_rna(v))); }
 /// wrap8(RNA(v)): the original Hadamard quantizer `(int8_t)roundf(x)` = cvt.rzi.s32 + 8-bit

@@ -28,18 +28,15 @@ namespace gpu {
 ///              memory, no register staging), kMmaStaged's epilogue; sm_90a code, on compute
 ///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
 ///              kMma). Opt-in: bit-exact but slower than kMmaStaged (run23: in_proj 137 -> 171 ms)
-///   kMmaTall   kMmaStaged with 256 x 128 block tiles (16 warps of the same 64 x 32 warp tiles, one
-///              block an SM): a quarter less L2 -> SM traffic per output; for GEMMs with N >= 512
-///              and K >= 256 (in_proj, out_proj), kMmaStaged for the others. Opt-in until measured
-///              (a persistent-grid variant, kMmaPersist, ran slower in this session's first device
-///              run: in_proj 137.3 -> 149.3 ms, and was dropped)
 /// GpuModel uses kMmaStaged for every GEMM (dt_proj's K < 64 too) unless
-/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma-tall|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
-/// where it beats kMma; dp4a and naive: every GEMM). A 128 x 256 tile variant of kMmaAsync ran
-/// 2x slower (docs/BENCHMARKS.md, run17) and was dropped.
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaTall };
+/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+/// where it beats kMma; dp4a and naive: every GEMM). Measured slower and dropped
+/// (docs/BENCHMARKS.md): a 128 x 256 tile variant of kMmaAsync (run17: 2x slower), a persistent
+/// grid of kMmaStaged's tiles (run26: in_proj 137.3 -> 149.3 ms) and 256 x 128 tiles with 16
+/// warps (run27: in_proj 138.8 -> 151.3 ms).
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-staged | mma-async | wgmma | mma-tall | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
