@@ -10,14 +10,16 @@
 #     crosscheck  qmsim crosscheck --paths golden,gpu --mode all on 200 LAMBADA documents of the
 #                 default model and of a synthetic mamba-130m-shaped model (every tensor ==);
 #                 crosscheck-tiny / crosscheck-s130 run one of the two. The 130m one takes about
-#                 30 s per mode on 16 cores (12 min for all 23): split it across device calls with
-#                 CROSS_MODES="0 2-0 2-1 ..." (mode names as qmsim crosscheck --mode takes them)
+#                 20 s per mode on 16 cores (8 min for all 23): split it across device calls with
+#                 CROSS_MODES="0 2-0 2-1 ..." (mode names as qmsim crosscheck --mode takes them).
+#                 One document at a time takes the state scan kernel; the batch kernel (auto's
+#                 for batches: stream-f32) runs with QMSIM_GPU_SCAN=stream-f32 QMSIM_GPU_SCAN_TABLE=on
+#                 in the environment (runs 27 to 29)
 #     variants    full LAMBADA on the 130m shape with the default kernels, with the kernels they
 #                 replaced (PREV_ENV below), with run18's defaults (RUN18_ENV: shared12 scan,
-#                 mma-async GEMM, lanes Hadamard), with the opt-in stream-f32 scan (11% faster in
-#                 run25), with the persistent GEMM (QMSIM_GPU_GEMM=mma-persist, not yet run on a
-#                 GPU) and with both, timed twice and profiled, results compared (per-document
-#                 log-likelihoods identical)
+#                 mma-async GEMM, lanes Hadamard) and with the pipelined scan auto took before
+#                 the fourth session of 2026-12-06 (QMSIM_GPU_SCAN=pipe), timed twice and
+#                 profiled, results compared (per-document log-likelihoods identical)
 #     ncu         Nsight Compute on one layer's kernels of a 512-document batch of the 130m shape
 #                 (throughputs, shared-memory bank conflicts, warp stalls and the SASS lines they
 #                 sample, instruction mix, occupancy; --clock-control none) into OUTDIR/ncu.txt
@@ -86,14 +88,12 @@ for stage in $STAGES; do
       ;;
     variants)
       make_s130 || rc=1
-      for v in default prev run18 stream-f32 persist both; do
+      for v in default prev run18 pipe; do
         envs=()
         case $v in
           prev) envs=("${PREV_ENV[@]}") ;;
           run18) envs=("${RUN18_ENV[@]}") ;;
-          stream-f32) envs=(QMSIM_GPU_SCAN=stream-f32) ;;
-          persist) envs=(QMSIM_GPU_GEMM=mma-persist) ;;
-          both) envs=(QMSIM_GPU_SCAN=stream-f32 QMSIM_GPU_GEMM=mma-persist) ;;
+          pipe) envs=(QMSIM_GPU_SCAN=pipe) ;;
         esac
         step "full LAMBADA, mamba-130m shape, $v kernels (${envs[*]:-defaults})"
         for rep in 1 2; do
@@ -103,7 +103,7 @@ for stage in $STAGES; do
         env "${envs[@]}" QMSIM_GPU_PROFILE=1 "$Q" eval --path gpu --mode 0 --no-progress --batch 512 \
           --model "$S130/w8a8" 2>&1 | tee "$OUT/eval-s130-profile-$v.log" | sed -n '/kernel times/,/total kernel/p'
       done
-      for v in prev run18 stream-f32 persist both; do
+      for v in prev run18 pipe; do
         python3 tools/compare_eval.py "$OUT/s130-default.json" "$OUT/s130-$v.json" | tee -a "$OUT/compare-variants.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       done
       ;;
