@@ -1196,7 +1196,8 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
   // u, dt, z through L2 only (ld.global.cg): a token's 12 codes of a document use 12 bytes of each
   // 128-byte line, and 64 documents x 3 streams x 2 tokens of such lines (48 KB) would evict the
   // B, C rows the loop prefetches into the ~28 KB of L1 that the tables leave (run24's ncu of
-  // stream-f32: L1 hit rate 37%, 10.2 of 16.1 cycles between issues stalled on L1TEX loads).
+  // stream-f32: L1 hit rate 37%, 10.2 of 16.1 cycles between issues stalled on L1TEX loads). run26:
+  // no measurable gain (scan 266.2 -> 269.5 ms on another machine, L1 hit rate 34%); kept.
   auto load = [&](int ju, int jz) {
     ScanRaw r;
     r.u = uq ? static_cast<int32_t>(__ldcg(in.u_q + ju)) : __float_as_int(__ldcg(in.u_f + ju));
