@@ -998,6 +998,16 @@ struct ScanShape {
   static constexpr size_t kBytes = (static_cast<size_t>(kC) * 256 * 17 + 256) * sizeof(float);
 };
 __device__ __forceinline__ int sh_chunk(int q, int j) { return j ^ ((q >> 1) & 3); }
+// Where the tables of kC channels lie in the block's shared memory (ScanShape<kC, ...>::kBytes
+// at sh4): the one layout scan_shared_tables fills and the shared-memory scan kernels read.
+template <int kC>
+struct ScanSmem {
+  float4* dA;   // e^(dt·A) rows: [kC][256][4 chunks] (swizzled) or [256][4 chunks][kC] (chunk-major)
+  float* dt;    // softplus values: [kC][256]
+  float* zden;  // SiLU denominators: [256]
+  __device__ __forceinline__ explicit ScanSmem(float4* sh4)
+      : dA(sh4), dt(reinterpret_cast<float*>(sh4 + kC * 256 * 4)), zden(dt + kC * 256) {}
+};
 // The block's tables in shared memory (ScanShape<kC, ...>::kBytes at sh4): the e^(dt·A) rows of
 // channels e0 .. e0 + kC - 1 (swizzled chunks), their softplus values and the 256 SiLU
 // denominators; returns after the barrier that makes them visible.
@@ -1010,9 +1020,10 @@ __device__ __forceinline__ int sh_chunk(int q, int j) { return j ^ ((q >> 1) & 3
 template <int kC, bool kChunkMajor = false>
 __device__ __forceinline__ void scan_shared_tables(int E, int e0, const ScanIn& in, float4* sh4) {
   constexpr int N = 16;
-  float4* sh_dA = sh4;                                           // [kC][256][4 chunks] or [256][4][kC]
-  float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);   // [kC][256]
-  float* sh_zden = sh_dt + kC * 256;                             // [256]
+  const ScanSmem<kC> sm(sh4);
+  float4* sh_dA = sm.dA;
+  float* sh_dt = sm.dt;
+  float* sh_zden = sm.zden;
   for (int i = threadIdx.x; i < kC * 256 * 4; i += blockDim.x) {
     const int c = i / 1024, q = (i / 4) % 256, j = i % 4;
     if (e0 + c < E)
@@ -1073,9 +1084,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
                                                                          int8_t* state_q) {
   constexpr int N = 16, kShC = kC, kShDocs = ScanShape<kC, kWarps>::kDocs;
   extern __shared__ float4 sh4[];
-  float4* sh_dA = sh4;                                                 // [kShC][256][4 chunks]
-  float* sh_dt = reinterpret_cast<float*>(sh4 + kShC * 256 * 4);       // [kShC][256]
-  float* sh_zden = sh_dt + kShC * 256;                                 // [256]
+  const ScanSmem<kShC> sm(sh4);  // swizzled rows
+  float4* sh_dA = sm.dA;
+  float* sh_dt = sm.dt;
+  float* sh_zden = sm.zden;
   const int e0 = blockIdx.x * kShC;
   scan_shared_tables<kShC>(E, e0, in, sh4);
   const int c = threadIdx.x % kShC, e = e0 + c;
@@ -1171,9 +1183,10 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
                                                         int8_t* state_q) {
   constexpr int N = 16, kC = 12, kDocs = ScanShape<12, 24>::kDocs;
   extern __shared__ float4 sh4[];
-  float4* sh_dA = sh4;                                             // [256][4 chunks][kC]
-  float* sh_dt = reinterpret_cast<float*>(sh4 + kC * 256 * 4);     // [kC][256]
-  float* sh_zden = sh_dt + kC * 256;                               // [256]
+  const ScanSmem<kC> sm(sh4);  // chunk-major rows
+  float4* sh_dA = sm.dA;
+  float* sh_dt = sm.dt;
+  float* sh_zden = sm.zden;
   const int e0 = blockIdx.x * kC;
   scan_shared_tables<kC, true>(E, e0, in, sh4);
   const int c = threadIdx.x % kC, e = e0 + c;
@@ -1295,8 +1308,10 @@ inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, 
 // kAuto takes the channel kernels when there are at least kScanChannelThreads (document,
 // channel) pairs and the state kernel below that; the tables (an int8 dt only) with kAuto when
 // the launch has at least kScanTableTokens tokens; the shared-memory kernels need the tables and
-// N = 16, else the channel kernel runs; kAuto's shared-memory kernel is kPipe, and the stream
-// kernels (32-bit indices) give way to kPipe where (T + 1)·max(E, ld_z, ld_bc) reaches 2^31. One definition for the launch and for the forward's choice of B, C rows (scan_wants_bc_q).
+// N = 16, else the channel kernel runs; kAuto's shared-memory kernel is kStreamF32 (kPipe before
+// the fourth session of 2026-12-06), and the stream kernel (32-bit indices) gives way to kPipe
+// where (T + 1)·max(E, ld_z, ld_bc) reaches 2^31. One definition for the launch and for the
+// forward's choice of B, C rows (scan_wants_bc_q).
 enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32 };
 struct ScanPlan {
   ScanRun run;
