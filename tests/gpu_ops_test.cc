@@ -43,8 +43,9 @@ using gpu::GemmKernel;
 using num::Rounding;
 
 constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
-const GemmKernel kGemmKernels[] = {GemmKernel::kNaive, GemmKernel::kDp4a, GemmKernel::kMma, GemmKernel::kMmaAsync,
-                                   GemmKernel::kMmaStaged, GemmKernel::kWgmma};
+const GemmKernel kGemmKernels[] = {GemmKernel::kNaive,      GemmKernel::kDp4a,    GemmKernel::kMma,
+                                   GemmKernel::kMmaAsync,  GemmKernel::kMmaStaged, GemmKernel::kWgmma,
+                                   GemmKernel::kMmaLean,   GemmKernel::kMmaLean4};
 
 // ---------------------------------------------------------------- random inputs
 std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {
@@ -395,6 +396,8 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaAsync), "mma-async");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaStaged), "mma-staged");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kWgmma), "wgmma");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLean), "mma-lean");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLean4), "mma-lean4");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
     EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaStaged);  // the default since run22
@@ -516,7 +519,7 @@ ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std:
     gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out.data(), v.data());
     expect_same_bits(out_g, out, tag + " out", E);
     expect_same_bits(v_g, v, tag + " v_out", E);
-    for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast}) {
+    for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kPrefetch}) {
       std::vector<int8_t> out2(sz(L, E), int8_t{0x5A});
       gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out2.data(), nullptr, k);
       expect_same_bits(out_g, out2, tag + " out (v_out=null, " + gpu::conv_kernel_name(k) + ")", E);
@@ -646,7 +649,8 @@ struct ScanVariant {
 };
 const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"},  {"channels", "on"},
                                      {"states", "on"},    {"shared", "on"},   {"shared", "off"},
-                                     {"shared12", "on"},  {"pipe", "on"},     {"stream-f32", "on"}};
+                                     {"shared12", "on"},  {"pipe", "on"},     {"stream-f32", "on"},
+                                     {"stream-lean", "on"}};
 
 
 TEST(GpuOps, SelectiveScanInt8) {
@@ -754,7 +758,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
       c.dt[sz(t, E) + e] = static_cast<int8_t>((t + 11 * e) % 256 - 128);
       c.z[sz(t, E) + e] = static_cast<int8_t>((t + 5 * e) % 256 - 128);
     }
-  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream-f32"}) {
+  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream-f32", "stream-lean"}) {
     ScopedEnv env("QMSIM_GPU_SCAN", kern), env_t("QMSIM_GPU_SCAN_TABLE", "on");
     for (const auto& [sname, s] : scan_scale_sets()) {
       const std::string tag = std::string("tables, every code (") + kern + ") " + sname;
@@ -802,6 +806,9 @@ TEST(GpuOps, ScanPlanFollowsTheDocumentedRules) {
   EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOn, 1, 5, 1536, 16, true), "pipe+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOn, 1, 5, 1536, 16, true), "stream-f32+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOff, 1, 5, 1536, 16, true), "channels");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamLean, Tb::kOn, 1, 5, 1536, 16, true), "stream-lean+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamLean, Tb::kAuto, 512, 699050, 1536, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamLean, Tb::kOff, 1, 5, 1536, 16, true), "channels");
   EXPECT_EQ(gpu::scan_plan(K::kShared12, Tb::kOn, 1, 5, 1536, 16, true), "shared12+tables");
   EXPECT_EQ(gpu::scan_plan(K::kShared, Tb::kOn, 1, 5, 1536, 16, true), "shared+tables");
   EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOff, 512, 41000, 1536, 16, true), "channels");
@@ -819,7 +826,7 @@ TEST(GpuOps, ScanKernelNamesAndEnv) {
   REQUIRE_GPU();
   for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,
                                   gpu::ScanKernel::kShared, gpu::ScanKernel::kShared12, gpu::ScanKernel::kShared12Pipe,
-                                  gpu::ScanKernel::kStreamF32}) {
+                                  gpu::ScanKernel::kStreamF32, gpu::ScanKernel::kStreamLean}) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
     EXPECT_EQ(gpu::scan_kernel_from_env(), k);
   }
@@ -856,7 +863,7 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
     ScopedEnv d("QMSIM_GPU_HADAMARD", nullptr);
     EXPECT_EQ(gpu::hadamard_kernel_from_env(), gpu::HadamardKernel::kVec);
   }
-  for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast}) {
+  for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kPrefetch}) {
     ScopedEnv env("QMSIM_GPU_CONV", gpu::conv_kernel_name(k));
     EXPECT_EQ(gpu::conv_kernel_from_env(), k);
   }

@@ -192,14 +192,20 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // (this model's int8 rows are not 16-byte aligned) and 1-token documents sharing warps with long
   // ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
-  for (const char* kernel : {"mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
-                             "mma-staged pipe", "mma-staged stream-f32", "dp4a", "naive"}) {
+  // "mma-lean", "mma-lean4", "mma-lean conv=prefetch", "mma-lean stream-lean": the kernels of
+  // 2026-12-06's fifth session.
+  for (const char* kernel : {"mma-staged", "mma-lean", "mma-lean4", "mma-lean conv=prefetch", "mma-lean stream-lean",
+                             "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12", "mma-staged pipe",
+                             "mma-staged stream-f32", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
     if (extra == "prev")
       for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
-    if (!extra.empty() && extra != "prev") setenv("QMSIM_GPU_SCAN", extra.c_str(), 1);
+    if (extra.rfind("conv=", 0) == 0)
+      setenv("QMSIM_GPU_CONV", extra.substr(5).c_str(), 1);
+    else if (!extra.empty() && extra != "prev")
+      setenv("QMSIM_GPU_SCAN", extra.c_str(), 1);
     gpu::GpuModel g(q);
     for (const auto& e : kPrevEnv) unsetenv(e[0]);  // every selection variable
     for (const char* mode_name : {"0", "3", "5-3", "6-1"})
@@ -319,9 +325,13 @@ TEST(Gpu, Mamba130mShape) {
     return m;
   };
   const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32");
+  // The fifth session's opt-in kernels together: mma-lean GEMMs, the prefetching conv, stream-lean.
+  setenv("QMSIM_GPU_GEMM", "mma-lean", 1), setenv("QMSIM_GPU_CONV", "prefetch", 1);
+  const auto g_new = with_env("QMSIM_GPU_SCAN", "stream-lean");
+  unsetenv("QMSIM_GPU_GEMM"), unsetenv("QMSIM_GPU_CONV");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
-                                "3 stream-f32", "6-4 stream-f32"}) {
+                                "3 stream-f32", "6-4 stream-f32", "0 new", "2-1 new", "3 new", "5-3 new", "6-4 new"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
@@ -329,6 +339,7 @@ TEST(Gpu, Mamba130mShape) {
     gpu::GpuModel& run = extra == "prev" ? g_prev
                          : extra == "shared12" ? *g_s12
                          : extra == "stream-f32" ? *g_f32
+                         : extra == "new"        ? *g_new
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);
     std::vector<std::vector<float>>& golds = gold_cache[std::string(mode_name).substr(0, sp ? sp - mode_name : std::string::npos)];

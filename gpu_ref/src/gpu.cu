@@ -96,6 +96,8 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
 const EnumNames<GemmKernel> kGemmNames = {{"mma-staged", GemmKernel::kMmaStaged},
+                                          {"mma-lean", GemmKernel::kMmaLean},
+                                          {"mma-lean4", GemmKernel::kMmaLean4},
                                           {"mma-async", GemmKernel::kMmaAsync},
                                           {"wgmma", GemmKernel::kWgmma},
                                           {"mma", GemmKernel::kMma},
@@ -107,9 +109,11 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"shared", ScanKernel::kShared},
                                           {"shared12", ScanKernel::kShared12},
                                           {"pipe", ScanKernel::kShared12Pipe},
-                                          {"stream-f32", ScanKernel::kStreamF32}};
+                                          {"stream-f32", ScanKernel::kStreamF32},
+                                          {"stream-lean", ScanKernel::kStreamLean}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
-const EnumNames<ConvKernel> kConvNames = {{"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
+const EnumNames<ConvKernel> kConvNames = {
+    {"fast", ConvKernel::kFast}, {"prefetch", ConvKernel::kPrefetch}, {"exact", ConvKernel::kExact}};
 const EnumNames<NormKernel> kNormNames = {{"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};
 const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile128", LmHeadKernel::kTile128}, {"tile64", LmHeadKernel::kTile64}};
 const EnumNames<HadamardKernel> kHadamardNames = {{"vec", HadamardKernel::kVec}, {"lanes", HadamardKernel::kLanes}};
@@ -132,6 +136,7 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
                      : p.run == ScanRun::kShared4  ? "shared"
                      : p.run == ScanRun::kShared12 ? "shared12"
                      : p.run == ScanRun::kPipe     ? "pipe"
+                     : p.run == ScanRun::kStreamLean ? "stream-lean"
                                                    : "stream-f32";
   return std::string(name) + (p.use_tab ? "+tables" : "");
 }
@@ -153,6 +158,14 @@ void launch_gemm_async(int M, int N, int K, const int8_t* x, int ldx, const int8
   allow_dynamic_smem(kernel, bytes, "k_gemm_mma_async");
   kernel<<<dim3(blocks_for(N, kBN), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx, W, ep);
 }
+template <int kStages>
+void launch_gemm_lean(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
+                      cudaStream_t st) {
+  constexpr size_t bytes = GemmLeanShape<kStages>::kBytes;
+  auto* kernel = k_gemm_mma_lean<kStages>;
+  allow_dynamic_smem(kernel, bytes, "k_gemm_mma_lean");
+  kernel<<<dim3(blocks_for(N, 128), blocks_for(M, kMM)), 256, bytes, st>>>(M, N, K, x, ldx, W, ep);
+}
 void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const int8_t* W, const GemmEpilogue& ep,
                  cudaStream_t st = 0) {
   if (M == 0 || N == 0) return;
@@ -166,10 +179,16 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
     case GemmKernel::kMma:
     case GemmKernel::kMmaAsync:
     case GemmKernel::kMmaStaged:
-    case GemmKernel::kWgmma: {
+    case GemmKernel::kWgmma:
+    case GemmKernel::kMmaLean:
+    case GemmKernel::kMmaLean4: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
-      if (vec && k == GemmKernel::kMmaAsync) {
+      if (vec && k == GemmKernel::kMmaLean) {
+        launch_gemm_lean<3>(M, N, K, x, ldx, W, ep, st);
+      } else if (vec && k == GemmKernel::kMmaLean4) {
+        launch_gemm_lean<4>(M, N, K, x, ldx, W, ep, st);
+      } else if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
       } else if (vec && k == GemmKernel::kWgmma && wgmma_available()) {
         launch_gemm_wgmma(M, N, K, x, ldx, W, ep, st);
@@ -791,8 +810,14 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   const ScanScales& sc = s;
   DevBuf<float> tab;
   tab.resize(scan_table_floats(E, N));
-  launch_scan(scan_kernel_from_env(), scan_table_from_env(), pseq, 1, L, od.off.p, nullptr, E, N, in, sc, dy.p, dst.p,
-              dstq.p, tab.p);
+  const ScanKernel kind = scan_kernel_from_env();
+  if (kind == ScanKernel::kStreamLean && Bq) {
+    // stream-lean takes the forward's f32 rows (k_dequant_bc's products) only, as the forward hands them
+    dbcf.resize(2 * ln);
+    k_dequant_bc<<<blocks_for(2 * ln, 256), 256>>>(L, 2 * N, 0, N, dbc.p, sc.B, sc.C, dbcf.p);
+    in.bc_q = nullptr, in.bc_f = dbcf.p;
+  }
+  launch_scan(kind, scan_table_from_env(), pseq, 1, L, od.off.p, nullptr, E, N, in, sc, dy.p, dst.p, dstq.p, tab.p);
   sync("scan");
   dy.download(y_f16, n);
   if (state) dst.download(state, static_cast<size_t>(E) * N);

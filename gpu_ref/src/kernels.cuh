@@ -334,6 +334,31 @@ struct GemmAsyncShape {
   static constexpr size_t kStageWords = static_cast<size_t>(kMM + kBN) * kMW;
   static constexpr size_t kBytes = kStages * kStageWords * 4;
 };
+// The staged epilogue of the 128 x kBN block tiles (8 warps as 2 x 4, each 64 x kBN/4 of
+// 16 x 8 mma tiles, the m16n8 accumulator layout): after every warp is done with the operand
+// stages, the outputs go into shared memory at smem through gemm_tile_put, and the block stores
+// them in 16-byte row pieces (gemm_tile_store).
+template <int kBN>
+__device__ __forceinline__ void gemm_staged_epilogue(const GemmEpilogue& ep, uint32_t* smem,
+                                                     const int32_t (&acc)[4][kBN / 32][4], int M, int N, int m0,
+                                                     int n0) {
+  constexpr int kNI = kBN / 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
+  const int wm = warp / 4, wn = warp % 4;
+  __syncthreads();  // every warp is done with the stages
+  uint8_t* tile = reinterpret_cast<uint8_t*>(smem);
+  const int ldt = gemm_tile_ld(kBN, ep.out_f16);
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < kNI; ++ni)
+#pragma unroll
+      for (int c = 0; c < 4; c += 2)
+        gemm_tile_put(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0), wn * (kBN / 4) + ni * 8 + tg * 2,
+                      acc[mi][ni][c], acc[mi][ni][c + 1]);
+  __syncthreads();
+  gemm_tile_store<kMM, kBN, 256>(ep, tile, ldt, M, N, m0, n0);
+}
 // kStaged (GemmKernel::kMmaStaged, the default since run22): the epilogue writes the block's outputs into shared memory
 // (free once the last tile is consumed) and the block then stores whole 16-byte pieces of its
 // output rows, instead of each lane storing 2 bytes (int8) or 4 (f16) into 8 rows per
@@ -408,20 +433,8 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
   }
   cp_async_wait<0>();
   if constexpr (kStaged) {
-    __syncthreads();  // every warp is done with the stages
-    uint8_t* tile = reinterpret_cast<uint8_t*>(gsm);
     static_assert(static_cast<size_t>(kMM) * gemm_tile_ld(kBN, true) <= GemmAsyncShape<kBN>::kBytes, "tile fits");
-    const int ldt = gemm_tile_ld(kBN, ep.out_f16);
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < kNI; ++ni)
-#pragma unroll
-        for (int c = 0; c < 4; c += 2)
-          gemm_tile_put(ep, tile, ldt, M, m0, wm * 64 + mi * 16 + g + (c >= 2 ? 8 : 0),
-                        wn * (kBN / 4) + ni * 8 + tg * 2, acc[mi][ni][c], acc[mi][ni][c + 1]);
-    __syncthreads();
-    gemm_tile_store<kMM, kBN, 256>(ep, tile, ldt, M, N, m0, n0);
+    gemm_staged_epilogue<kBN>(ep, gsm, acc, M, N, m0, n0);
     return;
   }
   const bool pairs = ep.pair_ok();
@@ -441,6 +454,185 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
           if (n + 1 < N) ep.store(m, n + 1, acc[mi][ni][c + 1]);
         }
       }
+}
+
+// GemmKernel::kMmaLean (`mma-lean`, opt-in until measured): kMmaStaged's block and warp tiles,
+// mma.sync fragments, exact int32 sums and staged epilogue, with fewer instructions per mma.
+// The SASS of k_gemm_mma_async issues about 13 instructions per IMMA (run21's ncu: 303 M issued
+// for 23.8 M IMMA in one in_proj launch; 0.5 to 0.58 issued per scheduler and cycle): each of a
+// thread's four 16-byte copies a stage recomputes its row, column, bounds and addresses (about 30
+// instructions, with 3 padding no-ops for the zero-fill form), and the fragments are 24 four-byte
+// shared loads per 16 mma. Here:
+//  - a thread's copies are fixed for the kernel: rows r and r + 64 of the x and the W tile, chunk
+//    c, so their global pointers, shared offsets and row checks are formed once; a full stage is 4
+//    predicated copies at the pointers advanced by k0 (rows past M or N are not copied: their
+//    outputs are never stored, and whatever the stage holds there only reaches those outputs);
+//    only a last partial K stage zero-fills the chunks past K;
+//  - the fragments by ldmatrix.x4: 4 for x's four m16 tiles and 2 for W's four n8 tiles per
+//    32-byte k step, 6 shared loads per 16 mma instead of 24 (the same bytes in the same fragment
+//    registers, so the same sums). Rows stay 20 words apart (80 bytes: the 8 rows of a matrix fall
+//    into 8 different 4-bank groups). run13 measured ldmatrix slower in the register-staged
+//    k_gemm_mma (in_proj 225 against 249 TOPS); here it also removes the register moves that
+//    two-word loads would need (a0, a1 come from different rows).
+// The lean kernel's epilogue: gemm_staged_epilogue's values (ep.value, then quant_rne_sat8 or
+// f32_to_f16_rne) and tile, with a row's bounds and alpha check formed once for its 4 column pairs
+// (not once per pair), the int8 code as num::f32_to_i32_rne_sat (cvt.rni: equal to
+// f32_to_i32_sat(round_rne(v)) on every input, GpuOps.CvtConversionsEqualPortableOnEveryInput)
+// clamped by sat8, and an f16 pair as one cvt.rn.f16x2.f32 where neither value is NaN (non-NaN:
+// each half is cvt.rn.f16.f32's, f32_to_f16_rne's device path; NaN: f32_to_f16_rne itself).
+__device__ __forceinline__ uint16_t gemm_pack_s8(float v0, float v1) {
+  const uint32_t q0 = static_cast<uint8_t>(num::sat8(num::f32_to_i32_rne_sat(v0)));
+  const uint32_t q1 = static_cast<uint8_t>(num::sat8(num::f32_to_i32_rne_sat(v1)));
+  return static_cast<uint16_t>(q0 | q1 << 8);
+}
+__device__ __forceinline__ uint32_t gemm_pack_f16(float v0, float v1) {
+  if (v0 == v0 && v1 == v1) {
+    uint32_t d;  // d.hi = cvt(first operand), d.lo = cvt(second)
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(v1), "f"(v0));
+    return d;
+  }
+  return static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
+}
+__device__ __forceinline__ void gemm_lean_epilogue(const GemmEpilogue& ep, uint32_t* smem, const int32_t (&acc)[4][4][4],
+                                                   int M, int N, int m0, int n0) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
+  const int wm = warp / 4, wn = warp % 4;
+  __syncthreads();  // every warp is done with the stages
+  uint8_t* tile = reinterpret_cast<uint8_t*>(smem);
+  const int ldt = gemm_tile_ld(128, ep.out_f16);
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {  // rows g and g + 8 of the m16 tile: accumulators 2·hf, 2·hf + 1
+      const int r = wm * 64 + mi * 16 + g + 8 * hf;
+      if (m0 + r >= M) continue;
+      const bool use_alpha = ep.row_alpha != nullptr && ep.row_alpha[m0 + r] != 0;
+      uint8_t* row = tile + r * ldt;
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        const int col = wn * 32 + ni * 8 + tg * 2;
+        const float v0 = ep.value(use_alpha, acc[mi][ni][2 * hf]), v1 = ep.value(use_alpha, acc[mi][ni][2 * hf + 1]);
+        if (ep.out_f16)
+          *reinterpret_cast<uint32_t*>(row + col * 2) = gemm_pack_f16(v0, v1);
+        else
+          *reinterpret_cast<uint16_t*>(row + col) = gemm_pack_s8(v0, v1);
+      }
+    }
+  __syncthreads();
+  gemm_tile_store<kMM, 128, 256>(ep, tile, ldt, M, N, m0, n0);
+}
+constexpr int kLW = kMW;  // words per shared row: 64 bytes of k and 16 of padding
+template <int kStages>
+struct GemmLeanShape {
+  static constexpr int kStageWords = (kMM + 128) * kLW;
+  static constexpr size_t kBytes = static_cast<size_t>(kStages) * kStageWords * 4;
+};
+__device__ __forceinline__ void cp_async16_if(uint32_t s, const void* g, bool p) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n" ::"r"(s),
+      "l"(g), "r"(static_cast<int>(p)));
+}
+// ldmatrix .x4: lanes 8j .. 8j + 7 give the shared addresses of the 8 rows (16 bytes each) of
+// matrix j; each lane receives, in r[j], the 4 bytes 4·(lane % 4) .. + 3 of row lane / 4 of matrix
+// j: the m16n8k32 s8 fragment word of that row and k step half.
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void cp_async16_zfill(uint32_t s, const void* g, bool full) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(full ? 16 : 0));
+}
+template <int kStages>
+__global__ void __launch_bounds__(256, 2) k_gemm_mma_lean(int M, int N, int K, const int8_t* x, int ldx,
+                                                          const int8_t* W, GemmEpilogue ep) {
+  using Shape = GemmLeanShape<kStages>;
+  constexpr int kS = kStages;
+  constexpr uint32_t kStageBytes = Shape::kStageWords * 4, kHalf = 64 * kLW * 4, kWOff = kMM * kLW * 4;
+  extern __shared__ __align__(16) uint32_t gsm[];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = warp / 4, wn = warp % 4;
+  const int m0 = blockIdx.y * kMM, n0 = blockIdx.x * 128;
+  // This thread's copies: chunk c of rows r and r + 64 of the x tile and of the W tile.
+  const int r = threadIdx.x / 4, c = threadIdx.x % 4;
+  const bool vx0 = m0 + r < M, vx1 = m0 + r + 64 < M, vw0 = n0 + r < N, vw1 = n0 + r + 64 < N;
+  // The global pointers of the next stage's copies, advanced a stage at a time (loop-carried, so
+  // that the compiler keeps them in registers instead of re-deriving them from threadIdx).
+  const int8_t* gx0 = x + static_cast<size_t>(vx0 ? m0 + r : 0) * ldx + c * 16;
+  const int8_t* gx1 = x + static_cast<size_t>(vx1 ? m0 + r + 64 : 0) * ldx + c * 16;
+  const int8_t* gw0 = W + static_cast<size_t>(vw0 ? n0 + r : 0) * K + c * 16;
+  const int8_t* gw1 = W + static_cast<size_t>(vw1 ? n0 + r + 64 : 0) * K + c * 16;
+  const uint32_t s_this = static_cast<uint32_t>(__cvta_generic_to_shared(gsm)) + (r * kLW + c * 4) * 4;
+  const int kt_count = (K + kMK - 1) / kMK;
+  int k_next = 0, st_next = 0;  // the next stage to fill: its tile's K offset, its stage
+  uint32_t s_next = s_this;     // and this thread's shared address there
+  auto issue = [&]() {
+    if (k_next < K) {
+      const uint32_t s = s_next;
+      if (k_next + kMK <= K) {
+        cp_async16_if(s, gx0, vx0);
+        cp_async16_if(s + kHalf, gx1, vx1);
+        cp_async16_if(s + kWOff, gw0, vw0);
+        cp_async16_if(s + kWOff + kHalf, gw1, vw1);
+      } else {  // the last stage of a K that is not a multiple of 64 (K % 16 == 0): zeros past K
+        const bool kc = k_next + c * 16 < K;
+        const int k = kc ? 0 : -k_next;  // past K: the row's start, not read (source size 0)
+        cp_async16_zfill(s, gx0 + k, vx0 && kc);
+        cp_async16_zfill(s + kHalf, gx1 + k, vx1 && kc);
+        cp_async16_zfill(s + kWOff, gw0 + k, vw0 && kc);
+        cp_async16_zfill(s + kWOff + kHalf, gw1 + k, vw1 && kc);
+      }
+      k_next += kMK, gx0 += kMK, gx1 += kMK, gw0 += kMK, gw1 += kMK;
+      if (++st_next == kS) {
+        st_next = 0, s_next = s_this;
+      } else {
+        s_next += kStageBytes;
+      }
+    }
+    cp_async_commit();  // an empty group past the end keeps the wait counts uniform
+  };
+  int32_t acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) acc[i][j][q] = 0;
+#pragma unroll
+  for (int s = 0; s < kS - 1; ++s) issue();
+  // This lane's ldmatrix row addresses in stage 0 (ldsm_x4: lanes 8j .. 8j + 7 give matrix j's 8
+  // rows): x rows wm·64 + (lane % 8) + 8·(lane / 8 % 2), bytes 16·(lane / 16) of the k step, so
+  // matrices 0..3 are a0..a3 of the m16 tile; W rows kMM + wn·32 + (lane % 8) + 8·(lane / 16),
+  // bytes 16·(lane / 8 % 2), so matrices 0..3 are b0, b1 of two n8 tiles.
+  const uint32_t sm0 = static_cast<uint32_t>(__cvta_generic_to_shared(gsm));
+  const uint32_t a_lane = sm0 + (wm * 64 + (lane & 7) + ((lane >> 3) & 1) * 8) * kLW * 4 + (lane >> 4) * 16;
+  const uint32_t b_lane = sm0 + (kMM + wn * 32 + (lane & 7) + (lane >> 4) * 8) * kLW * 4 + ((lane >> 3) & 1) * 16;
+  uint32_t so = 0;  // the stage tile kt is in, as a byte offset
+  for (int kt = 0; kt < kt_count; ++kt) {
+    cp_async_wait<kS - 2>();  // tile kt has landed (this thread's copies) ...
+    __syncthreads();          // ... everyone's, and everyone is done with tile kt - 1's stage
+    issue();                  // tile kt + kS - 1, into the stage tile kt - 1 used
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {  // the two 32-byte k steps of the stage
+      uint32_t a[4][4], b[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) ldsm_x4(a[mi], a_lane + so + mi * 16 * kLW * 4 + 32 * h);
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        uint32_t t[4];
+        ldsm_x4(t, b_lane + so + p * 16 * kLW * 4 + 32 * h);
+        b[2 * p][0] = t[0], b[2 * p][1] = t[1], b[2 * p + 1][0] = t[2], b[2 * p + 1][1] = t[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) mma_s8(acc[mi][ni], a[mi], b[ni]);
+    }
+    so = so + kStageBytes == kS * kStageBytes ? 0u : so + kStageBytes;
+  }
+  cp_async_wait<0>();
+  static_assert(static_cast<size_t>(kMM) * gemm_tile_ld(128, true) <= Shape::kBytes, "tile fits");
+  gemm_lean_epilogue(ep, gsm, acc, M, N, m0, n0);
 }
 
 // ------------------------------------------------------------------ conv1d (spec §2.5)
@@ -506,7 +698,12 @@ inline bool conv_fast_scale_ok(float s_u) {
 // 16-byte aligned weights): a thread owns 4 channels (one 4-byte load per row) and kConvTok
 // consecutive tokens, keeping the window in registers, and quantizes through conv_quant. The
 // integer sums and y = fma(scale, acc, bias) are k_conv's.
+// kPrefetch (ConvKernel::kPrefetch, `prefetch`): the block's kConvTok + 3 rows and kConvTok
+// document starts are loaded before the first token's arithmetic (unrolled, predicated past L),
+// instead of one row and one start per loop iteration, each waited for before its token (the SASS
+// of kFast: a load, then the arithmetic that needs it, 16 times). Same values, same order.
 constexpr int kConvTok = 16, kConvThreads = 128;
+template <bool kPrefetch>
 __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8_t* x, int ldx, const int8_t* w,
                                                         const int8_t* b, float w_c, float b_c, float s_x,
                                                         const float* s_in_doc, const int32_t* doc, float s_u,
@@ -522,46 +719,87 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
   bias[0] = static_cast<float>(bq.x) * b_c, bias[1] = static_cast<float>(bq.y) * b_c;
   bias[2] = static_cast<float>(bq.z) * b_c, bias[3] = static_cast<float>(bq.w) * b_c;
   auto row = [&](int ti) { return *reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(ti) * ldx + 4 * e4); };
-  uint32_t win[4];  // rows t-3 .. t (window[3] = row t)
-  for (int k = 0; k < 3; ++k) win[k + 1] = t0 - 3 + k >= 0 ? row(t0 - 3 + k) : 0u;
-  for (int t = t0; t < t1; ++t) {
-    win[0] = win[1], win[1] = win[2], win[2] = win[3];
-    win[3] = row(t);
-    const int st = start[t];
-    int32_t acc[4] = {0, 0, 0, 0};
+  if constexpr (kPrefetch) {
+    uint32_t rows[kConvTok + 3];  // rows t0 - 3 .. t0 + kConvTok - 1 (0 before the first token or past L)
+    int32_t st[kConvTok];
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      if (t - 3 + k < st) continue;  // the window never crosses the document start
+    for (int k = 0; k < kConvTok + 3; ++k) {
+      const int ti = t0 - 3 + k;
+      rows[k] = ti >= 0 && ti < L ? row(ti) : 0u;
+    }
+#pragma unroll
+    for (int k = 0; k < kConvTok; ++k) st[k] = t0 + k < L ? start[t0 + k] : 0;
+    const float scale_x = w_c * s_x;
+#pragma unroll
+    for (int k = 0; k < kConvTok; ++k) {
+      const int t = t0 + k;
+      if (t >= t1) break;
+      int32_t acc[4] = {0, 0, 0, 0};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if (t - 3 + j < st[k]) continue;  // the window never crosses the document start
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int32_t xv = static_cast<int8_t>(rows[k + j] >> (8 * c));
+          const int32_t wv8 = static_cast<int8_t>(static_cast<uint32_t>(wk[c]) >> (8 * j));
+          acc[c] += wv8 * xv;
+        }
+      }
+      const float scale = s_in_doc ? w_c * s_in_doc[doc[t]] : scale_x;
+      uint32_t packed = 0;
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        const int32_t xv = static_cast<int8_t>(win[k] >> (8 * c));
-        const int32_t wv8 = static_cast<int8_t>(static_cast<uint32_t>(wk[c]) >> (8 * k));
-        acc[c] += wv8 * xv;
+        const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc[c]), bias[c]);
+        packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
       }
+      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
     }
-    const float scale = w_c * (s_in_doc ? s_in_doc[doc[t]] : s_x);
-    uint32_t packed = 0;
+  } else {
+    uint32_t win[4];  // rows t-3 .. t (window[3] = row t)
+    for (int k = 0; k < 3; ++k) win[k + 1] = t0 - 3 + k >= 0 ? row(t0 - 3 + k) : 0u;
+    for (int t = t0; t < t1; ++t) {
+      win[0] = win[1], win[1] = win[2], win[2] = win[3];
+      win[3] = row(t);
+      const int st = start[t];
+      int32_t acc[4] = {0, 0, 0, 0};
 #pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc[c]), bias[c]);
-      packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
+      for (int k = 0; k < 4; ++k) {
+        if (t - 3 + k < st) continue;  // the window never crosses the document start
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int32_t xv = static_cast<int8_t>(win[k] >> (8 * c));
+          const int32_t wv8 = static_cast<int8_t>(static_cast<uint32_t>(wk[c]) >> (8 * k));
+          acc[c] += wv8 * xv;
+        }
+      }
+      const float scale = w_c * (s_in_doc ? s_in_doc[doc[t]] : s_x);
+      uint32_t packed = 0;
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc[c]), bias[c]);
+        packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
+      }
+      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
     }
-    *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
   }
 }
 // One conv launch: k_conv4 for kFast where it applies, else k_conv.
 inline void launch_conv(ConvKernel kind, int L, int E, int K, const int8_t* x, int ldx, const int8_t* w,
                         const int8_t* b, float w_c, float b_c, float s_x, const float* s_in_doc, const int32_t* doc,
                         float s_u, const int32_t* start, int8_t* out, float* v_out, cudaStream_t st = 0) {
-  const bool fast = kind == ConvKernel::kFast && v_out == nullptr && K == 4 && E % 4 == 0 && ldx % 4 == 0 &&
+  const bool fast = (kind == ConvKernel::kFast || kind == ConvKernel::kPrefetch) && v_out == nullptr && K == 4 && E % 4 == 0 && ldx % 4 == 0 &&
                     reinterpret_cast<uintptr_t>(x) % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(b) % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 4 == 0 &&
                     conv_fast_scale_ok(s_u);
   if (fast) {
     const dim3 grid(static_cast<unsigned>((E / 4 + kConvThreads - 1) / kConvThreads),
                     static_cast<unsigned>((L + kConvTok - 1) / kConvTok));
-    k_conv4<<<grid, kConvThreads, 0, st>>>(L, E, x, ldx, w, b, w_c, b_c, s_x, s_in_doc, doc, s_u, 1.0f / s_u, start,
-                                           out);
+    if (kind == ConvKernel::kPrefetch)
+      k_conv4<true><<<grid, kConvThreads, 0, st>>>(L, E, x, ldx, w, b, w_c, b_c, s_x, s_in_doc, doc, s_u, 1.0f / s_u,
+                                                   start, out);
+    else
+      k_conv4<false><<<grid, kConvThreads, 0, st>>>(L, E, x, ldx, w, b, w_c, b_c, s_x, s_in_doc, doc, s_u, 1.0f / s_u,
+                                                    start, out);
     return;
   }
   const dim3 grid(static_cast<unsigned>((E + 127) / 128), static_cast<unsigned>(L));
@@ -1177,7 +1415,13 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
 // A variant that loaded the int8 rows a token ahead and converted their codes without I2F (PRMT
 // into the mantissa of 2^23 + 128, an exact FADD) was slower: 306.0 ms against pipe's 301.6 with
 // the swizzled tables (run24), 329.5 against 300.1 with these (run25); it was dropped.
-template <bool kPseq>
+//
+// kLean (ScanKernel::kStreamLean, `stream-lean`; launch_scan_stream takes it only for int8 u and
+// the forward's 16-byte-aligned f32 B, C rows, the batch case of every int8-dt mode but the f32-u
+// ones): the same loads and arithmetic without the loop's run-time tests of those two cases (the
+// SASS of kStreamF32 tests u_q, bc_f and the row alignment every token and keeps the other paths'
+// address code beside its own), and with each stream a pointer advanced a token at a time.
+template <bool kPseq, bool kLean = false>
 __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* off, const int32_t* order, int E,
                                                         ScanIn in, ScanScales s, uint16_t* y, float* state,
                                                         int8_t* state_q) {
@@ -1199,11 +1443,59 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
   float h[N];
 #pragma unroll
   for (int n = 0; n < N; ++n) h[n] = 0.0f;
-  const bool vec = scan_bc_vec(in);
-  const bool bcf = vec && in.bc_f != nullptr;  // f32 rows, prefetched a token ahead
-  const bool uq = in.u_q != nullptr;
+  const bool vec = kLean || scan_bc_vec(in);
+  const bool bcf = kLean || (vec && in.bc_f != nullptr);  // f32 rows, prefetched a token ahead
+  const bool uq = kLean || in.u_q != nullptr;
   const int t0 = off[d], t_end = off[d + 1];  // loaded once (y may alias off)
   const int ld_z = in.ld_z, ld_bc = in.ld_bc;
+  if constexpr (kLean) {
+    // 32-bit element indices (as below: plan_scan's bound) of this token's u, dt and y, z, and B, C row
+    int iu = t0 * E + e, iz = t0 * ld_z + e, ib = t0 * ld_bc;
+    const int b_off = in.b_off, c_off = in.c_off;
+    const int8_t* __restrict__ u_q = in.u_q;
+    const int8_t* __restrict__ dt_q = in.dt_q;
+    const int8_t* __restrict__ zq = in.z;
+    const float* __restrict__ bc = in.bc_f;
+    ScanRaw nx{};
+    if (t0 < t_end) nx.u = __ldcg(u_q + iu), nx.dt = __ldcg(dt_q + iu), nx.z = __ldcg(zq + iz);
+    for (int t = t0; t < t_end; ++t) {
+      const ScanRaw cur = nx;
+      const int iy = iu;
+      const float* rb_row = bc + ib;
+      iu += E, iz += ld_z, ib += ld_bc;
+      if (t + 1 < t_end) {
+        nx.u = __ldcg(u_q + iu), nx.dt = __ldcg(dt_q + iu), nx.z = __ldcg(zq + iz);
+        asm volatile("prefetch.L1 [%0];" ::"l"(bc + ib + b_off));
+        asm volatile("prefetch.L1 [%0];" ::"l"(bc + ib + c_off + 15));
+      }
+      const ScanTok tk = scan_token_raw<kPseq>(in, s, cur, tab_dt_e, sh_zden);
+      float Bv[16], Cv[16];
+      const float4* rb = reinterpret_cast<const float4*>(rb_row + b_off);
+      const float4* rc = reinterpret_cast<const float4*>(rb_row + c_off);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float4 b = __ldg(rb + j), cc = __ldg(rc + j);
+        Bv[4 * j] = b.x, Bv[4 * j + 1] = b.y, Bv[4 * j + 2] = b.z, Bv[4 * j + 3] = b.w;
+        Cv[4 * j] = cc.x, Cv[4 * j + 1] = cc.y, Cv[4 * j + 2] = cc.z, Cv[4 * j + 3] = cc.w;
+      }
+      float acc = scan_acc0<kPseq>(tk, Dv);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float4 a = rows[(tk.q * 4 + j) * kC];
+        const float dA[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int n = 4 * j + i;
+          h[n] = scan_state<kPseq>(tk, dA[i], h[n], Bv[n]);
+          acc = scan_acc<kPseq>(acc, h[n], Cv[n], n);
+        }
+      }
+      y[iy] = scan_y<kPseq>(tk, acc, Dv);
+    }
+#pragma unroll
+    for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
+    return;
+  }
   int iu = t0 * E + e, iz = t0 * ld_z + e, ib = t0 * ld_bc;  // this token's u/dt/y, z and B/C row
   ScanRaw next{};
   // u, dt, z through L2 only (ld.global.cg): a token's 12 codes of a document use 12 bytes of each
@@ -1297,9 +1589,12 @@ inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, 
 }
 template <bool kPseq>
 inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
-                               const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+                               const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st,
+                               bool lean = false) {
   using Shape = ScanShape<12, 24>;
-  auto* kernel = k_scan_stream<kPseq>;
+  // kLean's cases: int8 u, the f32 B, C rows 16-byte aligned
+  lean = lean && in.u_q != nullptr && in.bc_f != nullptr && scan_bc_vec(in);
+  auto* kernel = lean ? k_scan_stream<kPseq, true> : k_scan_stream<kPseq, false>;
   allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_stream");
   const dim3 grid(static_cast<unsigned>((E + 11) / 12), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   kernel<<<grid, 24 * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
@@ -1312,7 +1607,7 @@ inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, 
 // the fourth session of 2026-12-06), and the stream kernel (32-bit indices) gives way to kPipe
 // where (T + 1)·max(E, ld_z, ld_bc) reaches 2^31. One definition for the launch and for the
 // forward's choice of B, C rows (scan_wants_bc_q).
-enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32 };
+enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32, kStreamLean };
 struct ScanPlan {
   ScanRun run;
   bool use_tab;
@@ -1320,7 +1615,8 @@ struct ScanPlan {
 inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in, bool have_tab) {
   const size_t pairs = static_cast<size_t>(B) * E;
   const bool named_shared = kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStreamF32;
+                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStreamF32 ||
+                            kind == ScanKernel::kStreamLean;
   if (named_shared && (in.dt_q == nullptr || N != 16 || !have_tab || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernels need the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
@@ -1339,7 +1635,7 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
   if ((static_cast<int64_t>(T) + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
-  return {ScanRun::kStreamF32, true};
+  return {kind == ScanKernel::kStreamLean ? ScanRun::kStreamLean : ScanRun::kStreamF32, true};
 }
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
 // loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
@@ -1371,7 +1667,8 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
       launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
       break;
     case ScanRun::kStreamF32:
-      launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
+    case ScanRun::kStreamLean:
+      launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st, plan.run == ScanRun::kStreamLean);
       break;
     default:
       launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);

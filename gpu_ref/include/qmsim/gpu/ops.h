@@ -28,15 +28,19 @@ namespace gpu {
 ///              memory, no register staging), kMmaStaged's epilogue; sm_90a code, on compute
 ///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
 ///              kMma). Opt-in: bit-exact but slower than kMmaStaged (run23: in_proj 137 -> 171 ms)
+///   kMmaLean   kMmaStaged's tiles, fragments and epilogue with fewer instructions per mma: each
+///              thread's cp.async copies formed once (pointer advances a stage), fragment pairs by
+///              8-byte shared loads (the k words of a step permuted alike in x and W, so the same
+///              exact sums); 3 stages. kMmaLean4: the same with 4 stages. Opt-in until measured
 /// GpuModel uses kMmaStaged for every GEMM (dt_proj's K < 64 too) unless
-/// QMSIM_GPU_GEMM=mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+/// QMSIM_GPU_GEMM=mma-staged|mma-lean|mma-lean4|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
 /// where it beats kMma; dp4a and naive: every GEMM). Measured slower and dropped
 /// (docs/BENCHMARKS.md): a 128 x 256 tile variant of kMmaAsync (run17: 2x slower), a persistent
 /// grid of kMmaStaged's tiles (run26: in_proj 137.3 -> 149.3 ms) and 256 x 128 tiles with 16
 /// warps (run27: in_proj 138.8 -> 151.3 ms).
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma };
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaLean, kMmaLean4 };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-staged | mma-lean | mma-lean4 | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
@@ -54,15 +58,18 @@ GemmKernel gemm_kernel_from_env();
 ///              at a time, the forward's f32 B, C rows (k_dequant_bc), the next token's prefetched
 ///              into L1 (no dequantization in the loop), tables laid out chunk-major across the
 ///              channels (no bank conflicts from random dt codes). run25: 300 -> 266 ms
+///   kStreamLean kStreamF32 with the loop specialised for int8 u and aligned f32 B, C rows (no
+///              per-token tests of those cases; pointer streams); elsewhere kStreamF32. Opt-in
+///              until measured
 ///   kAuto      from kScanChannelThreads (document, channel) pairs up kStreamF32 where it applies
 ///              (kShared12Pipe where its 32-bit indices would overflow; else kChannels), kStates
 ///              below (kShared12Pipe until 2026-12-06's fourth session)
-/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|auto
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|stream-lean|auto
 /// says otherwise.
-enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32 };
+enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32, kStreamLean };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
-/// Parses auto | channels | states | shared | shared12 | pipe | stream-f32; throws std::invalid_argument naming the variable otherwise.
+/// Parses auto | channels | states | shared | shared12 | pipe | stream-f32 | stream-lean; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
 /// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
@@ -92,10 +99,12 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
 ///           k_conv): four channels and 16 tokens a thread, the code from hardware
 ///           approximations of SiLU and 1/s_u wherever their error bound cannot change it
 ///           (num::conv_code_from_approx), golden's definition elsewhere
-/// GpuModel uses kFast unless QMSIM_GPU_CONV=fast|exact says otherwise.
-enum class ConvKernel { kExact, kFast };
+///   kPrefetch  kFast with the block's rows and document starts loaded before the first token's
+///           arithmetic instead of one row per token, each waited for (opt-in until measured)
+/// GpuModel uses kFast unless QMSIM_GPU_CONV=fast|prefetch|exact says otherwise.
+enum class ConvKernel { kExact, kFast, kPrefetch };
 const char* conv_kernel_name(ConvKernel k);
-/// Parses exact | fast; throws std::invalid_argument naming the variable otherwise.
+/// Parses fast | prefetch | exact; throws std::invalid_argument naming the variable otherwise.
 ConvKernel conv_kernel_from_env();
 
 /// The Hadamard + quantizer kernels (spec §2.7; every element sees golden's adds in golden's order):
