@@ -84,7 +84,7 @@ void register_all() {
   };
   const Shape shapes[] = {{"in_proj", 3072, 768, false}, {"x_proj", 80, 1536, false},
                           {"dt_proj", 1536, 48, false},   {"out_proj", 768, 1536, true}};
-  for (const GemmKernel k : {GemmKernel::kMmaAsync, GemmKernel::kMmaStaged, GemmKernel::kMmaLean, GemmKernel::kMmaLean4,
+  for (const GemmKernel k : {GemmKernel::kMmaAsync, GemmKernel::kMmaStaged, GemmKernel::kMmaLean, GemmKernel::kMmaLeanSmallK,
                              GemmKernel::kWgmma, GemmKernel::kMma, GemmKernel::kDp4a, GemmKernel::kNaive})
     for (const Shape& s : shapes)
       benchmark::RegisterBenchmark((std::string("Gemm130m/") + qmsim::gpu::gemm_kernel_name(k) + "/" + s.name).c_str(),
@@ -96,8 +96,7 @@ void register_all() {
   using qmsim::gpu::ScanTable;
   for (const ScanTable t : {ScanTable::kOff, ScanTable::kOn})
     for (const ScanKernel k : {ScanKernel::kChannels, ScanKernel::kStates, ScanKernel::kShared, ScanKernel::kShared12,
-                               ScanKernel::kShared12Pipe, ScanKernel::kStreamF32,
-                               ScanKernel::kStreamLean})
+                               ScanKernel::kShared12Pipe, ScanKernel::kStreamF32})
       for (const int docs : {256, 1})
         benchmark::RegisterBenchmark((std::string("Scan130m/") + qmsim::gpu::scan_kernel_name(k) + "/table_" +
                                       qmsim::gpu::scan_table_name(t) + "/docs" + std::to_string(docs) + "_L128")

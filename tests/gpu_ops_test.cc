@@ -45,7 +45,7 @@ using num::Rounding;
 constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
 const GemmKernel kGemmKernels[] = {GemmKernel::kNaive,      GemmKernel::kDp4a,    GemmKernel::kMma,
                                    GemmKernel::kMmaAsync,  GemmKernel::kMmaStaged, GemmKernel::kWgmma,
-                                   GemmKernel::kMmaLean,   GemmKernel::kMmaLean4};
+                                   GemmKernel::kMmaLean,   GemmKernel::kMmaLeanSmallK};
 
 // ---------------------------------------------------------------- random inputs
 std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {
@@ -397,10 +397,10 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaStaged), "mma-staged");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kWgmma), "wgmma");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLean), "mma-lean");
-  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLean4), "mma-lean4");
+  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLeanSmallK), "mma-lean-sk");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
-    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaStaged);  // the default since run22
+    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaLean);  // the default since run30 (kMmaStaged from run22)
   }
   {
     ScopedEnv gone("QMSIM_GPU_GEMM", "mma-wide");  // dropped (run17: 2x slower)
@@ -437,7 +437,7 @@ TEST(GpuOps, RmsnormQuant) {
         std::vector<float> ro_g(sz(L, D)), ro(sz(L, D), -1.0f);
         std::vector<int8_t> q_g(sz(L, D)), q(sz(L, D), int8_t{0x5A});
         golden::rmsnorm_quant(L, D, h.data(), r, nullptr, 1e-5f, s_in, ro_g.data(), q_g.data());
-        for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens}) {
+        for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens, gpu::NormKernel::kTokens8}) {
           std::fill(ro.begin(), ro.end(), -1.0f), std::fill(q.begin(), q.end(), int8_t{0x5A});
           gpu::ops::rmsnorm_quant(L, D, h.data(), r, 1e-5f, s_in, ro.data(), q.data(), k);
           const std::string kt = tag.str() + " " + gpu::norm_kernel_name(k);
@@ -464,7 +464,7 @@ TEST(GpuOps, RmsnormQuantRoundingTies) {
   std::vector<float> ro_g(sz(L, D)), ro(sz(L, D));
   std::vector<int8_t> q_g(sz(L, D)), q(sz(L, D), int8_t{0x5A});
   golden::rmsnorm_quant(L, D, h.data(), nullptr, nullptr, 0.0f, 1.0f, ro_g.data(), q_g.data());
-  for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens}) {
+  for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens, gpu::NormKernel::kTokens8}) {
     gpu::ops::rmsnorm_quant(L, D, h.data(), nullptr, 0.0f, 1.0f, ro.data(), q.data(), k);
     expect_same_bits(ro_g, ro, std::string("ties residual_out ") + gpu::norm_kernel_name(k), D);
     expect_same_bits(q_g, q, std::string("ties q_out ") + gpu::norm_kernel_name(k), D);
@@ -519,7 +519,7 @@ ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std:
     gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out.data(), v.data());
     expect_same_bits(out_g, out, tag + " out", E);
     expect_same_bits(v_g, v, tag + " v_out", E);
-    for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kPrefetch}) {
+    for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kDp4a}) {
       std::vector<int8_t> out2(sz(L, E), int8_t{0x5A});
       gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out2.data(), nullptr, k);
       expect_same_bits(out_g, out2, tag + " out (v_out=null, " + gpu::conv_kernel_name(k) + ")", E);
@@ -649,8 +649,7 @@ struct ScanVariant {
 };
 const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"},  {"channels", "on"},
                                      {"states", "on"},    {"shared", "on"},   {"shared", "off"},
-                                     {"shared12", "on"},  {"pipe", "on"},     {"stream-f32", "on"},
-                                     {"stream-lean", "on"}};
+                                     {"shared12", "on"},  {"pipe", "on"},     {"stream-f32", "on"}};
 
 
 TEST(GpuOps, SelectiveScanInt8) {
@@ -758,7 +757,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
       c.dt[sz(t, E) + e] = static_cast<int8_t>((t + 11 * e) % 256 - 128);
       c.z[sz(t, E) + e] = static_cast<int8_t>((t + 5 * e) % 256 - 128);
     }
-  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream-f32", "stream-lean"}) {
+  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream-f32"}) {
     ScopedEnv env("QMSIM_GPU_SCAN", kern), env_t("QMSIM_GPU_SCAN_TABLE", "on");
     for (const auto& [sname, s] : scan_scale_sets()) {
       const std::string tag = std::string("tables, every code (") + kern + ") " + sname;
@@ -806,9 +805,6 @@ TEST(GpuOps, ScanPlanFollowsTheDocumentedRules) {
   EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOn, 1, 5, 1536, 16, true), "pipe+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOn, 1, 5, 1536, 16, true), "stream-f32+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOff, 1, 5, 1536, 16, true), "channels");
-  EXPECT_EQ(gpu::scan_plan(K::kStreamLean, Tb::kOn, 1, 5, 1536, 16, true), "stream-lean+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kStreamLean, Tb::kAuto, 512, 699050, 1536, 16, true), "pipe+tables");
-  EXPECT_EQ(gpu::scan_plan(K::kStreamLean, Tb::kOff, 1, 5, 1536, 16, true), "channels");
   EXPECT_EQ(gpu::scan_plan(K::kShared12, Tb::kOn, 1, 5, 1536, 16, true), "shared12+tables");
   EXPECT_EQ(gpu::scan_plan(K::kShared, Tb::kOn, 1, 5, 1536, 16, true), "shared+tables");
   EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOff, 512, 41000, 1536, 16, true), "channels");
@@ -826,7 +822,7 @@ TEST(GpuOps, ScanKernelNamesAndEnv) {
   REQUIRE_GPU();
   for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,
                                   gpu::ScanKernel::kShared, gpu::ScanKernel::kShared12, gpu::ScanKernel::kShared12Pipe,
-                                  gpu::ScanKernel::kStreamF32, gpu::ScanKernel::kStreamLean}) {
+                                  gpu::ScanKernel::kStreamF32}) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
     EXPECT_EQ(gpu::scan_kernel_from_env(), k);
   }
@@ -863,11 +859,11 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
     ScopedEnv d("QMSIM_GPU_HADAMARD", nullptr);
     EXPECT_EQ(gpu::hadamard_kernel_from_env(), gpu::HadamardKernel::kVec);
   }
-  for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kPrefetch}) {
+  for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kDp4a}) {
     ScopedEnv env("QMSIM_GPU_CONV", gpu::conv_kernel_name(k));
     EXPECT_EQ(gpu::conv_kernel_from_env(), k);
   }
-  for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens}) {
+  for (gpu::NormKernel k : {gpu::NormKernel::kWarp, gpu::NormKernel::kTokens, gpu::NormKernel::kTokens8}) {
     ScopedEnv env("QMSIM_GPU_NORM", gpu::norm_kernel_name(k));
     EXPECT_EQ(gpu::norm_kernel_from_env(), k);
   }
@@ -875,7 +871,7 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
     ScopedEnv env("QMSIM_GPU_LM_HEAD", gpu::lm_head_kernel_name(k));
     EXPECT_EQ(gpu::lm_head_kernel_from_env(), k);
   }
-  for (gpu::HadamardKernel k : {gpu::HadamardKernel::kVec, gpu::HadamardKernel::kLanes}) {
+  for (gpu::HadamardKernel k : {gpu::HadamardKernel::kVec, gpu::HadamardKernel::kLanes, gpu::HadamardKernel::kVecLean}) {
     ScopedEnv env("QMSIM_GPU_HADAMARD", gpu::hadamard_kernel_name(k));
     EXPECT_EQ(gpu::hadamard_kernel_from_env(), k);
   }
@@ -927,7 +923,7 @@ TEST(GpuOps, HadamardQuant) {
           std::vector<int8_t> out_g(sz(L, n)), out(sz(L, n), int8_t{0x5A});
           int64_t oor_g = -1, oor = -2;
           golden::hadamard_quant(L, n, y.data(), s_y, wrap, out_g.data(), &oor_g, kThreads);
-          for (gpu::HadamardKernel k : {gpu::HadamardKernel::kVec, gpu::HadamardKernel::kLanes}) {
+          for (gpu::HadamardKernel k : {gpu::HadamardKernel::kVec, gpu::HadamardKernel::kLanes, gpu::HadamardKernel::kVecLean}) {
             const std::string kt = tag.str() + " " + gpu::hadamard_kernel_name(k);
             std::fill(out.begin(), out.end(), int8_t{0x5A});
             oor = -2;
@@ -942,6 +938,38 @@ TEST(GpuOps, HadamardQuant) {
             EXPECT_GT(oor_g, 0) << tag.str() << ": the case must leave the int8 range";
           }
         }
+    }
+}
+
+// NaN and infinite halves: every kernel's int8 outputs equal golden's (a NaN reaches each output
+// of its token as NaN, which the quantizer maps to 0, whatever its payload; inf - inf is NaN), and
+// the other tokens are untouched. vec-lean converts NaN halves by cvt (canonical NaN bits).
+TEST(GpuOps, HadamardQuantNanAndInfInputs) {
+  REQUIRE_GPU();
+  uint32_t seed = 1190;
+  for (int n : {1536, 256, 768})
+    for (int variant = 0; variant < 4; ++variant) {
+      const int L = 4;
+      std::mt19937 g(seed++);
+      std::vector<uint16_t> y = rand_f16(g, sz(L, n), -1.0f, 1.0f);
+      const uint16_t specials[4][2] = {{0x7E00u, 0x7E00u}, {0x7C01u, 0xFD55u}, {0x7C00u, 0x7C00u}, {0x7C00u, 0xFC00u}};
+      y[sz(1, n) + 5] = specials[variant][0];             // token 1: a NaN (payloads 0x200, 0x001, 0x155) or +inf
+      y[sz(1, n) + static_cast<size_t>(n) - 3] = specials[variant][1];  // and a second one, or -inf
+      y[sz(3, n) + 7] = specials[variant][0];             // token 3: one special only
+      for (bool wrap : {false, true}) {
+        std::ostringstream tag;
+        tag << "hadamard_quant specials n=" << n << " variant=" << variant << " wrap=" << wrap;
+        std::vector<int8_t> out_g(sz(L, n));
+        int64_t oor_g = -1;
+        golden::hadamard_quant(L, n, y.data(), 0.02f, wrap, out_g.data(), &oor_g, kThreads);
+        for (gpu::HadamardKernel k : {gpu::HadamardKernel::kVec, gpu::HadamardKernel::kLanes, gpu::HadamardKernel::kVecLean}) {
+          std::vector<int8_t> out(sz(L, n), int8_t{0x5A});
+          int64_t oor = -2;
+          gpu::ops::hadamard_quant(L, n, y.data(), 0.02f, wrap, out.data(), &oor, k);
+          expect_same_bits(out_g, out, tag.str() + " " + gpu::hadamard_kernel_name(k), n);
+          EXPECT_EQ(oor_g, oor) << tag.str() << " " << gpu::hadamard_kernel_name(k);
+        }
+      }
     }
 }
 

@@ -192,18 +192,19 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // (this model's int8 rows are not 16-byte aligned) and 1-token documents sharing warps with long
   // ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
-  // "mma-lean", "mma-lean4", "mma-lean conv=prefetch", "mma-lean stream-lean": the kernels of
-  // 2026-12-06's fifth session.
-  for (const char* kernel : {"mma-staged", "mma-lean", "mma-lean4", "mma-lean conv=prefetch", "mma-lean stream-lean",
-                             "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12", "mma-staged pipe",
-                             "mma-staged stream-f32", "dp4a", "naive"}) {
+  // "mma-lean": the default GEMM since run30; "mma-staged": the one it replaced; "VAR=value"
+  // extras: QMSIM_GPU_VAR=value (the opt-in conv and norm kernels).
+  for (const char* kernel : {"mma-lean", "mma-lean-sk", "mma-staged", "mma-async", "wgmma", "mma", "mma prev",
+                             "mma-async shared12", "mma-staged pipe", "mma-lean stream-f32", "mma-lean CONV=dp4a",
+                             "mma-lean NORM=tokens8", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
     if (extra == "prev")
       for (const auto& e : kPrevEnv) setenv(e[0], e[1], 1);
-    if (extra.rfind("conv=", 0) == 0)
-      setenv("QMSIM_GPU_CONV", extra.substr(5).c_str(), 1);
+    const size_t eq = extra.find('=');
+    if (eq != std::string::npos)
+      setenv(("QMSIM_GPU_" + extra.substr(0, eq)).c_str(), extra.substr(eq + 1).c_str(), 1);
     else if (!extra.empty() && extra != "prev")
       setenv("QMSIM_GPU_SCAN", extra.c_str(), 1);
     gpu::GpuModel g(q);
@@ -325,13 +326,15 @@ TEST(Gpu, Mamba130mShape) {
     return m;
   };
   const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32");
-  // The fifth session's opt-in kernels together: mma-lean GEMMs, the prefetching conv, stream-lean.
-  setenv("QMSIM_GPU_GEMM", "mma-lean", 1), setenv("QMSIM_GPU_CONV", "prefetch", 1);
-  const auto g_new = with_env("QMSIM_GPU_SCAN", "stream-lean");
-  unsetenv("QMSIM_GPU_GEMM"), unsetenv("QMSIM_GPU_CONV");
+  // The GEMM kernel the default (mma-lean, run30) replaced, and the opt-in kernels together.
+  const auto g_staged = with_env("QMSIM_GPU_GEMM", "mma-staged");
+  setenv("QMSIM_GPU_CONV", "dp4a", 1), setenv("QMSIM_GPU_NORM", "tokens8", 1);
+  const auto g_new = with_env("QMSIM_GPU_GEMM", "mma-lean-sk");
+  unsetenv("QMSIM_GPU_CONV"), unsetenv("QMSIM_GPU_NORM");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
-                                "3 stream-f32", "6-4 stream-f32", "0 new", "2-1 new", "3 new", "5-3 new", "6-4 new"}) {
+                                "3 stream-f32", "6-4 stream-f32", "0 staged", "5-3 staged", "6-4 staged", "0 new",
+                                "3 new", "5-3 new", "6-4 new"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
@@ -339,6 +342,7 @@ TEST(Gpu, Mamba130mShape) {
     gpu::GpuModel& run = extra == "prev" ? g_prev
                          : extra == "shared12" ? *g_s12
                          : extra == "stream-f32" ? *g_f32
+                         : extra == "staged"     ? *g_staged
                          : extra == "new"        ? *g_new
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);

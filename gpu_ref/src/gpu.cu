@@ -95,9 +95,9 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   }
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
-const EnumNames<GemmKernel> kGemmNames = {{"mma-staged", GemmKernel::kMmaStaged},
-                                          {"mma-lean", GemmKernel::kMmaLean},
-                                          {"mma-lean4", GemmKernel::kMmaLean4},
+const EnumNames<GemmKernel> kGemmNames = {{"mma-lean", GemmKernel::kMmaLean},
+                                          {"mma-lean-sk", GemmKernel::kMmaLeanSmallK},
+                                          {"mma-staged", GemmKernel::kMmaStaged},
                                           {"mma-async", GemmKernel::kMmaAsync},
                                           {"wgmma", GemmKernel::kWgmma},
                                           {"mma", GemmKernel::kMma},
@@ -109,14 +109,15 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"shared", ScanKernel::kShared},
                                           {"shared12", ScanKernel::kShared12},
                                           {"pipe", ScanKernel::kShared12Pipe},
-                                          {"stream-f32", ScanKernel::kStreamF32},
-                                          {"stream-lean", ScanKernel::kStreamLean}};
+                                          {"stream-f32", ScanKernel::kStreamF32}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {
-    {"fast", ConvKernel::kFast}, {"prefetch", ConvKernel::kPrefetch}, {"exact", ConvKernel::kExact}};
-const EnumNames<NormKernel> kNormNames = {{"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};
+    {"fast", ConvKernel::kFast}, {"dp4a", ConvKernel::kDp4a}, {"exact", ConvKernel::kExact}};
+const EnumNames<NormKernel> kNormNames = {
+    {"tokens", NormKernel::kTokens}, {"tokens8", NormKernel::kTokens8}, {"warp", NormKernel::kWarp}};
 const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile128", LmHeadKernel::kTile128}, {"tile64", LmHeadKernel::kTile64}};
-const EnumNames<HadamardKernel> kHadamardNames = {{"vec", HadamardKernel::kVec}, {"lanes", HadamardKernel::kLanes}};
+const EnumNames<HadamardKernel> kHadamardNames = {
+    {"vec", HadamardKernel::kVec}, {"vec-lean", HadamardKernel::kVecLean}, {"lanes", HadamardKernel::kLanes}};
 }  // namespace
 
 const char* gemm_kernel_name(GemmKernel k) { return enum_name(k, kGemmNames); }
@@ -136,7 +137,6 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
                      : p.run == ScanRun::kShared4  ? "shared"
                      : p.run == ScanRun::kShared12 ? "shared12"
                      : p.run == ScanRun::kPipe     ? "pipe"
-                     : p.run == ScanRun::kStreamLean ? "stream-lean"
                                                    : "stream-f32";
   return std::string(name) + (p.use_tab ? "+tables" : "");
 }
@@ -181,13 +181,15 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
     case GemmKernel::kMmaStaged:
     case GemmKernel::kWgmma:
     case GemmKernel::kMmaLean:
-    case GemmKernel::kMmaLean4: {
+    case GemmKernel::kMmaLeanSmallK: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
-      if (vec && k == GemmKernel::kMmaLean) {
+      if (vec && k == GemmKernel::kMmaLeanSmallK && K <= 64) {
+        allow_dynamic_smem(k_gemm_mma_smallk, kSkBytes, "k_gemm_mma_smallk");
+        const unsigned nts = static_cast<unsigned>(((N + 127) / 128 + kSkTiles - 1) / kSkTiles);
+        k_gemm_mma_smallk<<<dim3(blocks_for(M, kMM), nts), 256, kSkBytes, st>>>(M, N, K, x, ldx, W, ep);
+      } else if (vec && (k == GemmKernel::kMmaLean || k == GemmKernel::kMmaLeanSmallK)) {
         launch_gemm_lean<3>(M, N, K, x, ldx, W, ep, st);
-      } else if (vec && k == GemmKernel::kMmaLean4) {
-        launch_gemm_lean<4>(M, N, K, x, ldx, W, ep, st);
       } else if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
       } else if (vec && k == GemmKernel::kWgmma && wgmma_available()) {
@@ -221,7 +223,7 @@ struct LayerDev {
 
 struct GpuModel::Impl {
   const QModel& m;
-  GemmKernel gemm_kernel = GemmKernel::kMmaStaged;
+  GemmKernel gemm_kernel = GemmKernel::kMmaLean;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
   ConvKernel conv_kernel = ConvKernel::kFast;
@@ -810,14 +812,7 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   const ScanScales& sc = s;
   DevBuf<float> tab;
   tab.resize(scan_table_floats(E, N));
-  const ScanKernel kind = scan_kernel_from_env();
-  if (kind == ScanKernel::kStreamLean && Bq) {
-    // stream-lean takes the forward's f32 rows (k_dequant_bc's products) only, as the forward hands them
-    dbcf.resize(2 * ln);
-    k_dequant_bc<<<blocks_for(2 * ln, 256), 256>>>(L, 2 * N, 0, N, dbc.p, sc.B, sc.C, dbcf.p);
-    in.bc_q = nullptr, in.bc_f = dbcf.p;
-  }
-  launch_scan(kind, scan_table_from_env(), pseq, 1, L, od.off.p, nullptr, E, N, in, sc, dy.p, dst.p, dstq.p, tab.p);
+  launch_scan(scan_kernel_from_env(), scan_table_from_env(), pseq, 1, L, od.off.p, nullptr, E, N, in, sc, dy.p, dst.p, dstq.p, tab.p);
   sync("scan");
   dy.download(y_f16, n);
   if (state) dst.download(state, static_cast<size_t>(E) * N);

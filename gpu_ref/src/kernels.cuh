@@ -73,8 +73,13 @@ __global__ void k_rmsnorm_quant(int L, int D, const uint16_t* h, const float* re
 // (rows padded to D + 1 floats); lane i of warp 0 then forms token i's sum of squares (golden's
 // order, the same operations as rms_reciprocal), so that a warp instruction advances 16 sums
 // instead of one.
-constexpr int kNormTok = 16, kNormTokThreads = 256;
+// kNormTok = 8 (NormKernel::kTokens8, opt-in until measured): half the shared memory a block
+// (24.6 KB for D = 768), so that twice as many blocks share an SM and one block's serial sums
+// overlap other blocks' loads and stores.
+constexpr int kNormTokThreads = 256;
+template <int kNormTok>
 inline size_t rmsnorm_tok_smem(int D) { return static_cast<size_t>(kNormTok) * (D + 1) * sizeof(float); }
+template <int kNormTok>
 __global__ void __launch_bounds__(kNormTokThreads) k_rmsnorm_quant_tok(int L, int D, const uint16_t* h,
                                                                        const float* res_in, float* res_out, float eps,
                                                                        float s_in, int8_t* q) {
@@ -114,13 +119,20 @@ __global__ void __launch_bounds__(kNormTokThreads) k_rmsnorm_quant_tok(int L, in
 inline void launch_rmsnorm_quant(NormKernel kind, int L, int D, const uint16_t* h, const float* res_in, float* res_out,
                                  float eps, float s_in, int8_t* q, cudaStream_t st = 0) {
   if (L == 0) return;
-  const bool tok = kind == NormKernel::kTokens && D % 4 == 0 && rmsnorm_tok_smem(D) <= 160 * 1024 &&
-                   reinterpret_cast<uintptr_t>(h) % 8 == 0 && reinterpret_cast<uintptr_t>(res_in) % 16 == 0 &&
-                   reinterpret_cast<uintptr_t>(res_out) % 16 == 0 && reinterpret_cast<uintptr_t>(q) % 4 == 0;
+  const bool tok = (kind == NormKernel::kTokens || kind == NormKernel::kTokens8) && D % 4 == 0 &&
+                   rmsnorm_tok_smem<16>(D) <= 160 * 1024 && reinterpret_cast<uintptr_t>(h) % 8 == 0 &&
+                   reinterpret_cast<uintptr_t>(res_in) % 16 == 0 && reinterpret_cast<uintptr_t>(res_out) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(q) % 4 == 0;
+  if (tok && kind == NormKernel::kTokens8) {
+    allow_dynamic_smem(k_rmsnorm_quant_tok<8>, rmsnorm_tok_smem<8>(D), "k_rmsnorm_quant_tok");
+    k_rmsnorm_quant_tok<8><<<static_cast<unsigned>((L + 7) / 8), kNormTokThreads, rmsnorm_tok_smem<8>(D), st>>>(
+        L, D, h, res_in, res_out, eps, s_in, q);
+    return;
+  }
   if (tok) {
-    allow_dynamic_smem(k_rmsnorm_quant_tok, rmsnorm_tok_smem(D), "k_rmsnorm_quant_tok");
-    k_rmsnorm_quant_tok<<<static_cast<unsigned>((L + kNormTok - 1) / kNormTok), kNormTokThreads, rmsnorm_tok_smem(D),
-                          st>>>(L, D, h, res_in, res_out, eps, s_in, q);
+    allow_dynamic_smem(k_rmsnorm_quant_tok<16>, rmsnorm_tok_smem<16>(D), "k_rmsnorm_quant_tok");
+    k_rmsnorm_quant_tok<16><<<static_cast<unsigned>((L + 15) / 16), kNormTokThreads, rmsnorm_tok_smem<16>(D), st>>>(
+        L, D, h, res_in, res_out, eps, s_in, q);
     return;
   }
   k_rmsnorm_quant<<<static_cast<unsigned>((L + kNormWarps - 1) / kNormWarps), 32 * kNormWarps,
@@ -493,12 +505,12 @@ __device__ __forceinline__ uint32_t gemm_pack_f16(float v0, float v1) {
   }
   return static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
 }
-__device__ __forceinline__ void gemm_lean_epilogue(const GemmEpilogue& ep, uint32_t* smem, const int32_t (&acc)[4][4][4],
-                                                   int M, int N, int m0, int n0) {
+// The block's 128 x 128 outputs (acc in the m16n8 layout of 8 warps as 2 x 4) into the staged
+// tile; rows past M are skipped.
+__device__ __forceinline__ void gemm_lean_put(const GemmEpilogue& ep, uint8_t* tile, const int32_t (&acc)[4][4][4],
+                                              int M, int m0) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tg = lane % 4;
   const int wm = warp / 4, wn = warp % 4;
-  __syncthreads();  // every warp is done with the stages
-  uint8_t* tile = reinterpret_cast<uint8_t*>(smem);
   const int ldt = gemm_tile_ld(128, ep.out_f16);
 #pragma unroll
   for (int mi = 0; mi < 4; ++mi)
@@ -518,8 +530,14 @@ __device__ __forceinline__ void gemm_lean_epilogue(const GemmEpilogue& ep, uint3
           *reinterpret_cast<uint16_t*>(row + col) = gemm_pack_s8(v0, v1);
       }
     }
+}
+__device__ __forceinline__ void gemm_lean_epilogue(const GemmEpilogue& ep, uint32_t* smem, const int32_t (&acc)[4][4][4],
+                                                   int M, int N, int m0, int n0) {
+  __syncthreads();  // every warp is done with the stages
+  uint8_t* tile = reinterpret_cast<uint8_t*>(smem);
+  gemm_lean_put(ep, tile, acc, M, m0);
   __syncthreads();
-  gemm_tile_store<kMM, 128, 256>(ep, tile, ldt, M, N, m0, n0);
+  gemm_tile_store<kMM, 128, 256>(ep, tile, gemm_tile_ld(128, ep.out_f16), M, N, m0, n0);
 }
 constexpr int kLW = kMW;  // words per shared row: 64 bytes of k and 16 of padding
 template <int kStages>
@@ -635,6 +653,83 @@ __global__ void __launch_bounds__(256, 2) k_gemm_mma_lean(int M, int N, int K, c
   gemm_lean_epilogue(ep, gsm, acc, M, N, m0, n0);
 }
 
+// GemmKernel::kMmaLeanSmallK (`mma-lean-sk`, opt-in until measured): kMmaLean for K <= 64
+// (dt_proj, K = dt_rank = 48), where a 128 x 128 tile is one partial K stage and the block's
+// time is its load latency and epilogue (run30: dt_proj 21.2 ms for 15.6 GB of int8 outputs, 16
+// warps an SM). A block owns 128 rows of x and kSkTiles column tiles: the x tile is copied once
+// and its fragments stay in registers, the next W tile is copied while the current one is
+// multiplied and stored, and the staged epilogue is kMmaLean's (gemm_lean_put, gemm_tile_store).
+// K's chunks past K are zero-filled in both tiles, so the sums are the same exact int32 sums.
+constexpr int kSkTiles = 3;
+constexpr size_t kSkBytes = 3 * static_cast<size_t>(kMM) * kLW * 4 + static_cast<size_t>(kMM) * gemm_tile_ld(128, true);
+__global__ void __launch_bounds__(256, 2) k_gemm_mma_smallk(int M, int N, int K, const int8_t* x, int ldx,
+                                                            const int8_t* W, GemmEpilogue ep) {
+  extern __shared__ __align__(16) uint32_t gsm[];
+  constexpr uint32_t kTileBytes = kMM * kLW * 4, kHalf = 64 * kLW * 4;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int wm = warp / 4, wn = warp % 4;
+  const int m0 = blockIdx.x * kMM, nt0 = blockIdx.y * kSkTiles;
+  const int NT = (N + 127) / 128, nt1 = min(NT, nt0 + kSkTiles);
+  const uint32_t s_x = static_cast<uint32_t>(__cvta_generic_to_shared(gsm));  // then W tiles 0, 1
+  uint8_t* tile = reinterpret_cast<uint8_t*>(gsm + 3 * kMM * kLW);
+  // This thread's copies: chunk c of rows r and r + 64 (zeros past M, N or K).
+  const int r = threadIdx.x / 4, c = threadIdx.x % 4;
+  const bool kc = c * 16 < K;
+  const uint32_t so = (r * kLW + c * 4) * 4;
+  auto copy = [&](uint32_t s, const int8_t* base, int row, int rows, int ld) {
+    const bool ok = kc && row < rows;
+    cp_async16_zfill(s, base + (ok ? static_cast<size_t>(row) * ld + c * 16 : 0), ok);
+  };
+  copy(s_x + so, x, m0 + r, M, ldx), copy(s_x + so + kHalf, x, m0 + r + 64, M, ldx);
+  auto load_w = [&](int nt) {
+    const uint32_t s = s_x + (1 + (nt & 1)) * kTileBytes + so;
+    copy(s, W, nt * 128 + r, N, K), copy(s + kHalf, W, nt * 128 + r + 64, N, K);
+  };
+  if (nt0 < nt1) load_w(nt0);
+  cp_async_commit();
+  const uint32_t a_lane = s_x + (wm * 64 + (lane & 7) + ((lane >> 3) & 1) * 8) * kLW * 4 + (lane >> 4) * 16;
+  const uint32_t b_lane = (wn * 32 + (lane & 7) + (lane >> 4) * 8) * kLW * 4 + ((lane >> 3) & 1) * 16;
+  uint32_t a[2][4][4];  // the x fragments of the two 32-byte k steps
+  for (int nt = nt0; nt < nt1; ++nt) {
+    if (nt + 1 < nt1) load_w(nt + 1);
+    cp_async_commit();
+    cp_async_wait<1>();  // tile nt (and x) landed (this thread's copies) ...
+    __syncthreads();     // ... everyone's; everyone is done with the staged tile's last store
+    if (nt == nt0) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int mi = 0; mi < 4; ++mi) ldsm_x4(a[h][mi], a_lane + mi * 16 * kLW * 4 + 32 * h);
+    }
+    int32_t acc[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0;
+    const uint32_t sw = s_x + (1 + (nt & 1)) * kTileBytes + b_lane;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      uint32_t b[4][2];
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        uint32_t t[4];
+        ldsm_x4(t, sw + p * 16 * kLW * 4 + 32 * h);
+        b[2 * p][0] = t[0], b[2 * p][1] = t[1], b[2 * p + 1][0] = t[2], b[2 * p + 1][1] = t[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) mma_s8(acc[mi][ni], a[h][mi], b[ni]);
+    }
+    gemm_lean_put(ep, tile, acc, M, m0);
+    __syncthreads();  // the tile is complete; every warp is done with W tile nt's stage
+    gemm_tile_store<kMM, 128, 256>(ep, tile, gemm_tile_ld(128, ep.out_f16), M, N, m0, nt * 128);
+  }
+  cp_async_wait<0>();
+}
+
 // ------------------------------------------------------------------ conv1d (spec §2.5)
 
 // Causal conv1d + SiLU + RNA quantizer, one thread per (t, e); x [T, E] with row stride ldx. The
@@ -698,12 +793,15 @@ inline bool conv_fast_scale_ok(float s_u) {
 // 16-byte aligned weights): a thread owns 4 channels (one 4-byte load per row) and kConvTok
 // consecutive tokens, keeping the window in registers, and quantizes through conv_quant. The
 // integer sums and y = fma(scale, acc, bias) are k_conv's.
-// kPrefetch (ConvKernel::kPrefetch, `prefetch`): the block's kConvTok + 3 rows and kConvTok
-// document starts are loaded before the first token's arithmetic (unrolled, predicated past L),
-// instead of one row and one start per loop iteration, each waited for before its token (the SASS
-// of kFast: a load, then the arithmetic that needs it, 16 times). Same values, same order.
+//
+// kDp4a (ConvKernel::kDp4a, `dp4a`, opt-in until measured): the same integer sums by one __dp4a
+// per channel and token. The thread keeps each channel's 4-tap window as one word (byte k = row
+// t - 3 + k of that channel, shifted a byte a token by one byte permute), masks the taps before the
+// document start to zero, and multiplies it with the channel's 4 weight bytes: sum over k of
+// w[c][k]·x[t-3+k][c], exact in int32 like the 16 separate products (the SASS of kFast spends
+// about 70 instructions a token on unpacking bytes and the 4 start tests).
 constexpr int kConvTok = 16, kConvThreads = 128;
-template <bool kPrefetch>
+template <bool kDp4a = false>
 __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8_t* x, int ldx, const int8_t* w,
                                                         const int8_t* b, float w_c, float b_c, float s_x,
                                                         const float* s_in_doc, const int32_t* doc, float s_u,
@@ -719,37 +817,25 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
   bias[0] = static_cast<float>(bq.x) * b_c, bias[1] = static_cast<float>(bq.y) * b_c;
   bias[2] = static_cast<float>(bq.z) * b_c, bias[3] = static_cast<float>(bq.w) * b_c;
   auto row = [&](int ti) { return *reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(ti) * ldx + 4 * e4); };
-  if constexpr (kPrefetch) {
-    uint32_t rows[kConvTok + 3];  // rows t0 - 3 .. t0 + kConvTok - 1 (0 before the first token or past L)
-    int32_t st[kConvTok];
+  if constexpr (kDp4a) {
+    uint32_t col[4] = {0u, 0u, 0u, 0u};  // channel c's window: byte k = row t - 3 + k (0 before the batch)
+    for (int k = 0; k < 3; ++k) {
+      const uint32_t r = t0 - 3 + k >= 0 ? row(t0 - 3 + k) : 0u;
 #pragma unroll
-    for (int k = 0; k < kConvTok + 3; ++k) {
-      const int ti = t0 - 3 + k;
-      rows[k] = ti >= 0 && ti < L ? row(ti) : 0u;
+      for (int c = 0; c < 4; ++c) col[c] = __byte_perm(col[c], r, 0x4321 + 0x1000 * c);
     }
+    for (int t = t0; t < t1; ++t) {
+      const uint32_t r = row(t);
 #pragma unroll
-    for (int k = 0; k < kConvTok; ++k) st[k] = t0 + k < L ? start[t0 + k] : 0;
-    const float scale_x = w_c * s_x;
-#pragma unroll
-    for (int k = 0; k < kConvTok; ++k) {
-      const int t = t0 + k;
-      if (t >= t1) break;
-      int32_t acc[4] = {0, 0, 0, 0};
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        if (t - 3 + j < st[k]) continue;  // the window never crosses the document start
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int32_t xv = static_cast<int8_t>(rows[k + j] >> (8 * c));
-          const int32_t wv8 = static_cast<int8_t>(static_cast<uint32_t>(wk[c]) >> (8 * j));
-          acc[c] += wv8 * xv;
-        }
-      }
-      const float scale = s_in_doc ? w_c * s_in_doc[doc[t]] : scale_x;
+      for (int c = 0; c < 4; ++c) col[c] = __byte_perm(col[c], r, 0x4321 + 0x1000 * c);
+      const int nz = start[t] - (t - 3);  // taps before the document start (<= 3: start[t] <= t)
+      const uint32_t keep = nz <= 0 ? 0xFFFFFFFFu : 0xFFFFFFFFu << (8 * nz);
+      const float scale = w_c * (s_in_doc ? s_in_doc[doc[t]] : s_x);
       uint32_t packed = 0;
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
-        const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc[c]), bias[c]);
+        const int32_t acc = __dp4a(wk[c], static_cast<int>(col[c] & keep), 0);
+        const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc), bias[c]);
         packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
       }
       *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
@@ -787,14 +873,14 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
 inline void launch_conv(ConvKernel kind, int L, int E, int K, const int8_t* x, int ldx, const int8_t* w,
                         const int8_t* b, float w_c, float b_c, float s_x, const float* s_in_doc, const int32_t* doc,
                         float s_u, const int32_t* start, int8_t* out, float* v_out, cudaStream_t st = 0) {
-  const bool fast = (kind == ConvKernel::kFast || kind == ConvKernel::kPrefetch) && v_out == nullptr && K == 4 && E % 4 == 0 && ldx % 4 == 0 &&
+  const bool fast = (kind == ConvKernel::kFast || kind == ConvKernel::kDp4a) && v_out == nullptr && K == 4 && E % 4 == 0 && ldx % 4 == 0 &&
                     reinterpret_cast<uintptr_t>(x) % 4 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(b) % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 4 == 0 &&
                     conv_fast_scale_ok(s_u);
   if (fast) {
     const dim3 grid(static_cast<unsigned>((E / 4 + kConvThreads - 1) / kConvThreads),
                     static_cast<unsigned>((L + kConvTok - 1) / kConvTok));
-    if (kind == ConvKernel::kPrefetch)
+    if (kind == ConvKernel::kDp4a)
       k_conv4<true><<<grid, kConvThreads, 0, st>>>(L, E, x, ldx, w, b, w_c, b_c, s_x, s_in_doc, doc, s_u, 1.0f / s_u,
                                                    start, out);
     else
@@ -1415,13 +1501,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) k_scan_shared(int B, 
 // A variant that loaded the int8 rows a token ahead and converted their codes without I2F (PRMT
 // into the mantissa of 2^23 + 128, an exact FADD) was slower: 306.0 ms against pipe's 301.6 with
 // the swizzled tables (run24), 329.5 against 300.1 with these (run25); it was dropped.
-//
-// kLean (ScanKernel::kStreamLean, `stream-lean`; launch_scan_stream takes it only for int8 u and
-// the forward's 16-byte-aligned f32 B, C rows, the batch case of every int8-dt mode but the f32-u
-// ones): the same loads and arithmetic without the loop's run-time tests of those two cases (the
-// SASS of kStreamF32 tests u_q, bc_f and the row alignment every token and keeps the other paths'
-// address code beside its own), and with each stream a pointer advanced a token at a time.
-template <bool kPseq, bool kLean = false>
+
+template <bool kPseq>
 __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* off, const int32_t* order, int E,
                                                         ScanIn in, ScanScales s, uint16_t* y, float* state,
                                                         int8_t* state_q) {
@@ -1443,59 +1524,11 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
   float h[N];
 #pragma unroll
   for (int n = 0; n < N; ++n) h[n] = 0.0f;
-  const bool vec = kLean || scan_bc_vec(in);
-  const bool bcf = kLean || (vec && in.bc_f != nullptr);  // f32 rows, prefetched a token ahead
-  const bool uq = kLean || in.u_q != nullptr;
+  const bool vec = scan_bc_vec(in);
+  const bool bcf = vec && in.bc_f != nullptr;  // f32 rows, prefetched a token ahead
+  const bool uq = in.u_q != nullptr;
   const int t0 = off[d], t_end = off[d + 1];  // loaded once (y may alias off)
   const int ld_z = in.ld_z, ld_bc = in.ld_bc;
-  if constexpr (kLean) {
-    // 32-bit element indices (as below: plan_scan's bound) of this token's u, dt and y, z, and B, C row
-    int iu = t0 * E + e, iz = t0 * ld_z + e, ib = t0 * ld_bc;
-    const int b_off = in.b_off, c_off = in.c_off;
-    const int8_t* __restrict__ u_q = in.u_q;
-    const int8_t* __restrict__ dt_q = in.dt_q;
-    const int8_t* __restrict__ zq = in.z;
-    const float* __restrict__ bc = in.bc_f;
-    ScanRaw nx{};
-    if (t0 < t_end) nx.u = __ldcg(u_q + iu), nx.dt = __ldcg(dt_q + iu), nx.z = __ldcg(zq + iz);
-    for (int t = t0; t < t_end; ++t) {
-      const ScanRaw cur = nx;
-      const int iy = iu;
-      const float* rb_row = bc + ib;
-      iu += E, iz += ld_z, ib += ld_bc;
-      if (t + 1 < t_end) {
-        nx.u = __ldcg(u_q + iu), nx.dt = __ldcg(dt_q + iu), nx.z = __ldcg(zq + iz);
-        asm volatile("prefetch.L1 [%0];" ::"l"(bc + ib + b_off));
-        asm volatile("prefetch.L1 [%0];" ::"l"(bc + ib + c_off + 15));
-      }
-      const ScanTok tk = scan_token_raw<kPseq>(in, s, cur, tab_dt_e, sh_zden);
-      float Bv[16], Cv[16];
-      const float4* rb = reinterpret_cast<const float4*>(rb_row + b_off);
-      const float4* rc = reinterpret_cast<const float4*>(rb_row + c_off);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float4 b = __ldg(rb + j), cc = __ldg(rc + j);
-        Bv[4 * j] = b.x, Bv[4 * j + 1] = b.y, Bv[4 * j + 2] = b.z, Bv[4 * j + 3] = b.w;
-        Cv[4 * j] = cc.x, Cv[4 * j + 1] = cc.y, Cv[4 * j + 2] = cc.z, Cv[4 * j + 3] = cc.w;
-      }
-      float acc = scan_acc0<kPseq>(tk, Dv);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float4 a = rows[(tk.q * 4 + j) * kC];
-        const float dA[4] = {a.x, a.y, a.z, a.w};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int n = 4 * j + i;
-          h[n] = scan_state<kPseq>(tk, dA[i], h[n], Bv[n]);
-          acc = scan_acc<kPseq>(acc, h[n], Cv[n], n);
-        }
-      }
-      y[iy] = scan_y<kPseq>(tk, acc, Dv);
-    }
-#pragma unroll
-    for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
-    return;
-  }
   int iu = t0 * E + e, iz = t0 * ld_z + e, ib = t0 * ld_bc;  // this token's u/dt/y, z and B/C row
   ScanRaw next{};
   // u, dt, z through L2 only (ld.global.cg): a token's 12 codes of a document use 12 bytes of each
@@ -1589,12 +1622,9 @@ inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, 
 }
 template <bool kPseq>
 inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
-                               const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st,
-                               bool lean = false) {
+                               const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
   using Shape = ScanShape<12, 24>;
-  // kLean's cases: int8 u, the f32 B, C rows 16-byte aligned
-  lean = lean && in.u_q != nullptr && in.bc_f != nullptr && scan_bc_vec(in);
-  auto* kernel = lean ? k_scan_stream<kPseq, true> : k_scan_stream<kPseq, false>;
+  auto* kernel = k_scan_stream<kPseq>;
   allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_stream");
   const dim3 grid(static_cast<unsigned>((E + 11) / 12), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   kernel<<<grid, 24 * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
@@ -1607,7 +1637,7 @@ inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, 
 // the fourth session of 2026-12-06), and the stream kernel (32-bit indices) gives way to kPipe
 // where (T + 1)·max(E, ld_z, ld_bc) reaches 2^31. One definition for the launch and for the
 // forward's choice of B, C rows (scan_wants_bc_q).
-enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32, kStreamLean };
+enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32 };
 struct ScanPlan {
   ScanRun run;
   bool use_tab;
@@ -1615,8 +1645,7 @@ struct ScanPlan {
 inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in, bool have_tab) {
   const size_t pairs = static_cast<size_t>(B) * E;
   const bool named_shared = kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStreamF32 ||
-                            kind == ScanKernel::kStreamLean;
+                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStreamF32;
   if (named_shared && (in.dt_q == nullptr || N != 16 || !have_tab || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernels need the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
@@ -1635,7 +1664,7 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
   if ((static_cast<int64_t>(T) + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
-  return {kind == ScanKernel::kStreamLean ? ScanRun::kStreamLean : ScanRun::kStreamF32, true};
+  return {ScanRun::kStreamF32, true};
 }
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
 // loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
@@ -1667,8 +1696,7 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
       launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
       break;
     case ScanRun::kStreamF32:
-    case ScanRun::kStreamLean:
-      launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st, plan.run == ScanRun::kStreamLean);
+      launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
       break;
     default:
       launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
@@ -1758,25 +1786,34 @@ constexpr bool h12_masks_match_table() {
 static_assert(h12_masks_match_table(), "h12_row_mask differs from num::kHadamard12");
 // kPer consecutive halves at p (kPer·2-byte aligned) as floats / kPer bytes to p (kPer-byte
 // aligned), in the widest loads and stores that fit (at most 16 bytes each).
-template <int kPer>
+// kRaw: every half through cvt.f32.f16, NaNs too (their f32 bits then differ from f16_to_f32's
+// payload-keeping NaNs, but a NaN input makes every output it reaches NaN either way, and the
+// quantizer maps NaN to 0: the int8 outputs are the same).
+__device__ __forceinline__ float f16_to_f32_cvt(uint16_t h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+template <int kPer, bool kRaw = false>
 __device__ __forceinline__ void had_load(const uint16_t* p, float (&v)[kPer]) {
+  auto cv = [](uint16_t h) { return kRaw ? f16_to_f32_cvt(h) : num::f16_to_f32(h); };
   if constexpr (kPer == 1) {
-    v[0] = num::f16_to_f32(*p);
+    v[0] = cv(*p);
   } else if constexpr (kPer == 2) {
     const uint32_t w = *reinterpret_cast<const uint32_t*>(p);
-    v[0] = num::f16_to_f32(static_cast<uint16_t>(w)), v[1] = num::f16_to_f32(static_cast<uint16_t>(w >> 16));
+    v[0] = cv(static_cast<uint16_t>(w)), v[1] = cv(static_cast<uint16_t>(w >> 16));
   } else if constexpr (kPer == 4) {
     const uint2 w = *reinterpret_cast<const uint2*>(p);
     const uint32_t ws[2] = {w.x, w.y};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) v[i] = num::f16_to_f32(static_cast<uint16_t>(ws[i / 2] >> (16 * (i % 2))));
+    for (int i = 0; i < 4; ++i) v[i] = cv(static_cast<uint16_t>(ws[i / 2] >> (16 * (i % 2))));
   } else {
 #pragma unroll
     for (int q = 0; q < kPer / 8; ++q) {
       const uint4 w = reinterpret_cast<const uint4*>(p)[q];
       const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
-      for (int i = 0; i < 8; ++i) v[8 * q + i] = num::f16_to_f32(static_cast<uint16_t>(ws[i / 2] >> (16 * (i % 2))));
+      for (int i = 0; i < 8; ++i) v[8 * q + i] = cv(static_cast<uint16_t>(ws[i / 2] >> (16 * (i % 2))));
     }
   }
 }
@@ -1803,7 +1840,12 @@ __device__ __forceinline__ void had_store(int8_t* p, const int8_t (&b)[kPer]) {
       reinterpret_cast<uint4*>(p)[q] = make_uint4(word(4 * q), word(4 * q + 1), word(4 * q + 2), word(4 * q + 3));
   }
 }
-template <int kBlocks, int kPer, bool kCount, bool kVec>
+// kLean (HadamardKernel::kVecLean, `vec-lean`, with kVec; opt-in until measured): the halves
+// converted by cvt alone (had_load<kPer, true>), and a lane butterfly as one fma with a ±1 factor,
+// fma(±1, v, other): ±v is exact, so the one rounding gives lo + hi on the lower lane and
+// (-hi) + lo = lo - hi on the upper one, golden's values (signed zeros included), where kVec
+// flips the sign bit and adds (two instructions a butterfly besides the shuffle).
+template <int kBlocks, int kPer, bool kCount, bool kVec, bool kLean = false>
 __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap, int8_t* out,
                                 unsigned long long* outside) {
   constexpr int kBlock = 32 * kPer, kN = kBlocks * kBlock;
@@ -1816,7 +1858,7 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
 #pragma unroll
   for (int c = 0; c < kBlocks; ++c) {
     if constexpr (kVec) {
-      had_load<kPer>(y + row + at(c, 0), v[c]);
+      had_load<kPer, kLean>(y + row + at(c, 0), v[c]);
     } else {
 #pragma unroll
       for (int i = 0; i < kPer; ++i) v[c][i] = num::f16_to_f32(y[row + at(c, i)]);
@@ -1827,12 +1869,16 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
     // lo + hi on the lower lane, lo - hi = (-hi) + lo on the upper one (IEEE a - b is a + (-b)):
     // one sign flip (xor of the sign bit) and one add.
     const uint32_t flip = (lane & lb) != 0 ? 0x80000000u : 0u;
+    const float sgn = (lane & lb) != 0 ? -1.0f : 1.0f;
 #pragma unroll
     for (int c = 0; c < kBlocks; ++c)
 #pragma unroll
       for (int i = 0; i < kPer; ++i) {
         const float other = __shfl_xor_sync(0xFFFFFFFFu, v[c][i], lb);
-        v[c][i] = __uint_as_float(__float_as_uint(v[c][i]) ^ flip) + other;
+        if constexpr (kLean)
+          v[c][i] = num::fma_f32(sgn, v[c][i], other);
+        else
+          v[c][i] = __uint_as_float(__float_as_uint(v[c][i]) ^ flip) + other;
       }
   };
   // The butterflies whose partner is in this lane: register bit `hi`.
@@ -1897,12 +1943,17 @@ __global__ void k_hadamard_warp(int L, const uint16_t* y, float scale, bool wrap
 inline void launch_hadamard(HadamardKernel kind, int L, int n, int block, int blocks, const uint16_t* y, float scale,
                             bool wrap, int8_t* out, unsigned long long* outside) {
   const unsigned wb = static_cast<unsigned>((L + kHadWarps - 1) / kHadWarps), wt = 32 * kHadWarps;
-  const bool vec_ok = kind == HadamardKernel::kVec && block >= 32 &&
+  const bool vec_ok = (kind == HadamardKernel::kVec || kind == HadamardKernel::kVecLean) && block >= 32 &&
                       reinterpret_cast<uintptr_t>(y) % (2 * static_cast<uintptr_t>(block / 32)) == 0 &&
                       reinterpret_cast<uintptr_t>(out) % static_cast<uintptr_t>(block / 32) == 0;
 #define QMSIM_HAD_WARP(NB, PER)                                                                   \
   if (blocks == NB && block == 32 * PER) {                                                        \
-    if (vec_ok) {                                                                                 \
+    if (vec_ok && kind == HadamardKernel::kVecLean) {                                             \
+      if (outside)                                                                                \
+        k_hadamard_warp<NB, PER, true, true, true><<<wb, wt>>>(L, y, scale, wrap, out, outside);  \
+      else                                                                                        \
+        k_hadamard_warp<NB, PER, false, true, true><<<wb, wt>>>(L, y, scale, wrap, out, outside); \
+    } else if (vec_ok) {                                                                          \
       if (outside)                                                                                \
         k_hadamard_warp<NB, PER, true, true><<<wb, wt>>>(L, y, scale, wrap, out, outside);        \
       else                                                                                        \

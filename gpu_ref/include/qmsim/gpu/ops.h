@@ -28,19 +28,25 @@ namespace gpu {
 ///              memory, no register staging), kMmaStaged's epilogue; sm_90a code, on compute
 ///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
 ///              kMma). Opt-in: bit-exact but slower than kMmaStaged (run23: in_proj 137 -> 171 ms)
-///   kMmaLean   kMmaStaged's tiles, fragments and epilogue with fewer instructions per mma: each
-///              thread's cp.async copies formed once (pointer advances a stage), fragment pairs by
-///              8-byte shared loads (the k words of a step permuted alike in x and W, so the same
-///              exact sums); 3 stages. kMmaLean4: the same with 4 stages. Opt-in until measured
-/// GpuModel uses kMmaStaged for every GEMM (dt_proj's K < 64 too) unless
-/// QMSIM_GPU_GEMM=mma-staged|mma-lean|mma-lean4|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+///   kMmaLean   kMmaStaged's tiles, fragments, exact sums and epilogue values with fewer
+///              instructions per mma (about 13 issued per IMMA before): each thread's cp.async
+///              copies formed once and advanced a stage at a time, fragments by ldmatrix.x4 (6
+///              shared loads per 16 mma instead of 24), the epilogue's row checks once per row,
+///              the int8 code by cvt.rni, f16 pairs by one cvt. run30: in_proj 137.6 -> 102.7 ms,
+///              out_proj 67.5 -> 48.7, dt_proj 26.8 -> 21.2, x_proj 18.5 -> 16.5 (0.707 -> 0.650 s
+///              for the whole job); 4 stages measured the same and were dropped
+///   kMmaLeanSmallK  kMmaLean, and for K <= 64 (dt_proj) a kernel whose block keeps 128 rows of x
+///              in registers and walks 3 column tiles, copying the next W tile while it multiplies
+///              and stores the current one (opt-in until measured)
+/// GpuModel uses kMmaLean for every GEMM (dt_proj's K < 64 too; kMmaStaged from run22 to run30)
+/// unless QMSIM_GPU_GEMM=mma-lean|mma-lean-sk|mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
 /// where it beats kMma; dp4a and naive: every GEMM). Measured slower and dropped
 /// (docs/BENCHMARKS.md): a 128 x 256 tile variant of kMmaAsync (run17: 2x slower), a persistent
 /// grid of kMmaStaged's tiles (run26: in_proj 137.3 -> 149.3 ms) and 256 x 128 tiles with 16
 /// warps (run27: in_proj 138.8 -> 151.3 ms).
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaLean, kMmaLean4 };
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaLean, kMmaLeanSmallK };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-staged | mma-lean | mma-lean4 | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-lean | mma-lean-sk | mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
@@ -58,18 +64,15 @@ GemmKernel gemm_kernel_from_env();
 ///              at a time, the forward's f32 B, C rows (k_dequant_bc), the next token's prefetched
 ///              into L1 (no dequantization in the loop), tables laid out chunk-major across the
 ///              channels (no bank conflicts from random dt codes). run25: 300 -> 266 ms
-///   kStreamLean kStreamF32 with the loop specialised for int8 u and aligned f32 B, C rows (no
-///              per-token tests of those cases; pointer streams); elsewhere kStreamF32. Opt-in
-///              until measured
 ///   kAuto      from kScanChannelThreads (document, channel) pairs up kStreamF32 where it applies
 ///              (kShared12Pipe where its 32-bit indices would overflow; else kChannels), kStates
 ///              below (kShared12Pipe until 2026-12-06's fourth session)
-/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|stream-lean|auto
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|auto
 /// says otherwise.
-enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32, kStreamLean };
+enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32 };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
-/// Parses auto | channels | states | shared | shared12 | pipe | stream-f32 | stream-lean; throws std::invalid_argument naming the variable otherwise.
+/// Parses auto | channels | states | shared | shared12 | pipe | stream-f32; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
 /// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
@@ -99,12 +102,14 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
 ///           k_conv): four channels and 16 tokens a thread, the code from hardware
 ///           approximations of SiLU and 1/s_u wherever their error bound cannot change it
 ///           (num::conv_code_from_approx), golden's definition elsewhere
-///   kPrefetch  kFast with the block's rows and document starts loaded before the first token's
-///           arithmetic instead of one row per token, each waited for (opt-in until measured)
-/// GpuModel uses kFast unless QMSIM_GPU_CONV=fast|prefetch|exact says otherwise.
-enum class ConvKernel { kExact, kFast, kPrefetch };
+///   kDp4a   kFast with each channel's 4-tap integer sum as one __dp4a of its window bytes (kept as
+///           a word, shifted a byte a token) and its weight bytes (opt-in until measured)
+/// GpuModel uses kFast unless QMSIM_GPU_CONV=fast|dp4a|exact says otherwise. (A kFast that loaded a
+/// thread's 19 rows and 16 document starts before its first token ran 2.2x slower: conv 40.3 ->
+/// 89.2 ms, run30.)
+enum class ConvKernel { kExact, kFast, kDp4a };
 const char* conv_kernel_name(ConvKernel k);
-/// Parses fast | prefetch | exact; throws std::invalid_argument naming the variable otherwise.
+/// Parses fast | dp4a | exact; throws std::invalid_argument naming the variable otherwise.
 ConvKernel conv_kernel_from_env();
 
 /// The Hadamard + quantizer kernels (spec §2.7; every element sees golden's adds in golden's order):
@@ -113,18 +118,21 @@ ConvKernel conv_kernel_from_env();
 ///           the bits of i in registers, then those on the bits of l through shuffles
 ///   kLanes  one warp per token, lane l holding elements c·block + 32·i + l (two-byte loads)
 /// Both fall back to the block kernel where block < 32 or a lane would hold more than 64 elements.
-/// GpuModel uses kVec unless QMSIM_GPU_HADAMARD=vec|lanes says otherwise.
-enum class HadamardKernel { kVec, kLanes };
+///   kVecLean kVec with halves converted by cvt alone and each lane butterfly as one fma(±1, v,
+///           other) (the same values; opt-in until measured)
+/// GpuModel uses kVec unless QMSIM_GPU_HADAMARD=vec|vec-lean|lanes says otherwise.
+enum class HadamardKernel { kVec, kLanes, kVecLean };
 const char* hadamard_kernel_name(HadamardKernel k);
-/// Parses vec | lanes; throws std::invalid_argument naming the variable otherwise.
+/// Parses vec | vec-lean | lanes; throws std::invalid_argument naming the variable otherwise.
 HadamardKernel hadamard_kernel_from_env();
 
 /// The QRMSNorm kernels (the same arithmetic in the same order):
 ///   kWarp    k_rmsnorm_quant: one warp per token, lane 0 forms the sum of squares
 ///   kTokens  k_rmsnorm_quant_tok where D % 4 == 0 and rows are aligned (else kWarp): 16 tokens
 ///            a block, rows moved 4 elements at a time, one lane per token's sum of squares
-/// GpuModel uses kTokens unless QMSIM_GPU_NORM=tokens|warp says otherwise.
-enum class NormKernel { kWarp, kTokens };
+///   kTokens8 kTokens with 8 tokens a block (half the shared memory; opt-in until measured)
+/// GpuModel uses kTokens unless QMSIM_GPU_NORM=tokens|tokens8|warp says otherwise.
+enum class NormKernel { kWarp, kTokens, kTokens8 };
 const char* norm_kernel_name(NormKernel k);
 NormKernel norm_kernel_from_env();
 
