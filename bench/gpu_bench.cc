@@ -84,7 +84,7 @@ void register_all() {
   };
   const Shape shapes[] = {{"in_proj", 3072, 768, false}, {"x_proj", 80, 1536, false},
                           {"dt_proj", 1536, 48, false},   {"out_proj", 768, 1536, true}};
-  for (const GemmKernel k : {GemmKernel::kMmaAsync, GemmKernel::kMmaStaged, GemmKernel::kMmaLean, GemmKernel::kMmaLeanSmallK,
+  for (const GemmKernel k : {GemmKernel::kMmaAsync, GemmKernel::kMmaStaged, GemmKernel::kMmaLean,
                              GemmKernel::kWgmma, GemmKernel::kMma, GemmKernel::kDp4a, GemmKernel::kNaive})
     for (const Shape& s : shapes)
       benchmark::RegisterBenchmark((std::string("Gemm130m/") + qmsim::gpu::gemm_kernel_name(k) + "/" + s.name).c_str(),

@@ -45,7 +45,7 @@ using num::Rounding;
 constexpr int kThreads = 4;  // golden thread count (golden results are thread-count invariant)
 const GemmKernel kGemmKernels[] = {GemmKernel::kNaive,      GemmKernel::kDp4a,    GemmKernel::kMma,
                                    GemmKernel::kMmaAsync,  GemmKernel::kMmaStaged, GemmKernel::kWgmma,
-                                   GemmKernel::kMmaLean,   GemmKernel::kMmaLeanSmallK};
+                                   GemmKernel::kMmaLean};
 
 // ---------------------------------------------------------------- random inputs
 std::vector<int8_t> rand_s8(std::mt19937& g, size_t n, int lo = -128, int hi = 127) {
@@ -397,7 +397,6 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaStaged), "mma-staged");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kWgmma), "wgmma");
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLean), "mma-lean");
-  EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLeanSmallK), "mma-lean-sk");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
     EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaLean);  // the default since run30 (kMmaStaged from run22)
@@ -853,11 +852,11 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
   REQUIRE_GPU();
   {
     ScopedEnv a("QMSIM_GPU_CONV", nullptr), b("QMSIM_GPU_NORM", nullptr), c("QMSIM_GPU_LM_HEAD", nullptr);
-    EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kFast);  // the defaults: the faster kernels (run17)
-    EXPECT_EQ(gpu::norm_kernel_from_env(), gpu::NormKernel::kTokens);
+    EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kDp4a);  // the defaults: the faster kernels (run31)
+    EXPECT_EQ(gpu::norm_kernel_from_env(), gpu::NormKernel::kTokens8);
     EXPECT_EQ(gpu::lm_head_kernel_from_env(), gpu::LmHeadKernel::kTile128);
     ScopedEnv d("QMSIM_GPU_HADAMARD", nullptr);
-    EXPECT_EQ(gpu::hadamard_kernel_from_env(), gpu::HadamardKernel::kVec);
+    EXPECT_EQ(gpu::hadamard_kernel_from_env(), gpu::HadamardKernel::kVecLean);
   }
   for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kDp4a}) {
     ScopedEnv env("QMSIM_GPU_CONV", gpu::conv_kernel_name(k));

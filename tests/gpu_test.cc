@@ -193,10 +193,10 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
   // "mma-lean": the default GEMM since run30; "mma-staged": the one it replaced; "VAR=value"
-  // extras: QMSIM_GPU_VAR=value (the opt-in conv and norm kernels).
-  for (const char* kernel : {"mma-lean", "mma-lean-sk", "mma-staged", "mma-async", "wgmma", "mma", "mma prev",
-                             "mma-async shared12", "mma-staged pipe", "mma-lean stream-f32", "mma-lean CONV=dp4a",
-                             "mma-lean NORM=tokens8", "dp4a", "naive"}) {
+  // extras: QMSIM_GPU_VAR=value (the conv, norm and Hadamard kernels run31's defaults replaced).
+  for (const char* kernel : {"mma-lean", "mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
+                             "mma-staged pipe", "mma-lean stream-f32", "mma-lean CONV=fast", "mma-lean NORM=tokens",
+                             "mma-lean HADAMARD=vec", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);
@@ -326,15 +326,13 @@ TEST(Gpu, Mamba130mShape) {
     return m;
   };
   const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32");
-  // The GEMM kernel the default (mma-lean, run30) replaced, and the opt-in kernels together.
+  // The kernels run30's and run31's defaults replaced (run28's defaults): "staged".
+  setenv("QMSIM_GPU_CONV", "fast", 1), setenv("QMSIM_GPU_NORM", "tokens", 1), setenv("QMSIM_GPU_HADAMARD", "vec", 1);
   const auto g_staged = with_env("QMSIM_GPU_GEMM", "mma-staged");
-  setenv("QMSIM_GPU_CONV", "dp4a", 1), setenv("QMSIM_GPU_NORM", "tokens8", 1);
-  const auto g_new = with_env("QMSIM_GPU_GEMM", "mma-lean-sk");
-  unsetenv("QMSIM_GPU_CONV"), unsetenv("QMSIM_GPU_NORM");
+  unsetenv("QMSIM_GPU_CONV"), unsetenv("QMSIM_GPU_NORM"), unsetenv("QMSIM_GPU_HADAMARD");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
-                                "3 stream-f32", "6-4 stream-f32", "0 staged", "5-3 staged", "6-4 staged", "0 new",
-                                "3 new", "5-3 new", "6-4 new"}) {
+                                "3 stream-f32", "6-4 stream-f32", "0 staged", "3 staged", "5-3 staged", "6-4 staged"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
@@ -343,7 +341,6 @@ TEST(Gpu, Mamba130mShape) {
                          : extra == "shared12" ? *g_s12
                          : extra == "stream-f32" ? *g_f32
                          : extra == "staged"     ? *g_staged
-                         : extra == "new"        ? *g_new
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);
     std::vector<std::vector<float>>& golds = gold_cache[std::string(mode_name).substr(0, sp ? sp - mode_name : std::string::npos)];

@@ -17,9 +17,9 @@
 #                 in the environment (runs 27 to 29)
 #     variants    full LAMBADA on the 130m shape with the default kernels, with the kernels they
 #                 replaced (PREV_ENV below), with run18's defaults (RUN18_ENV: shared12 scan,
-#                 mma-async GEMM, lanes Hadamard) and with the pipelined scan auto took before
-#                 the fourth session of 2026-12-06 (QMSIM_GPU_SCAN=pipe), timed twice and
-#                 profiled, results compared (per-document log-likelihoods identical)
+#                 mma-async GEMM, lanes Hadamard) and with run28's (RUN28_ENV: mma-staged GEMM, fast
+#                 conv, 16-token norm, vec Hadamard; the fourth session's final defaults), timed
+#                 twice and profiled, results compared (per-document log-likelihoods identical)
 #     ncu         Nsight Compute on one layer's kernels of a 512-document batch of the 130m shape
 #                 (throughputs, shared-memory bank conflicts, warp stalls and the SASS lines they
 #                 sample, instruction mix, occupancy; --clock-control none) into OUTDIR/ncu.txt
@@ -34,7 +34,7 @@
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
 #   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
 #   HF_DOCS_B1, 64), PROFILE_SCANS (scan kernels of the per-kernel-time runs, QMSIM_GPU_SCAN values,
-#   "auto"), GEMMS (GEMM kernels of the timed full runs, "mma-staged mma-async mma dp4a").
+#   "auto"), GEMMS (GEMM kernels of the timed full runs, "mma-lean mma-staged mma-async mma dp4a").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?OUTDIR}
@@ -42,7 +42,8 @@ shift
 STAGES=${*:-tests crosscheck lambada}
 mkdir -p "$OUT"
 PREV_ENV=(QMSIM_GPU_SCAN=shared QMSIM_GPU_GEMM=mma QMSIM_GPU_CONV=exact QMSIM_GPU_NORM=warp QMSIM_GPU_LM_HEAD=tile64 QMSIM_GPU_HADAMARD=lanes)
-RUN18_ENV=(QMSIM_GPU_SCAN=shared12 QMSIM_GPU_GEMM=mma-async QMSIM_GPU_HADAMARD=lanes)
+RUN18_ENV=(QMSIM_GPU_SCAN=shared12 QMSIM_GPU_GEMM=mma-async QMSIM_GPU_CONV=fast QMSIM_GPU_NORM=tokens QMSIM_GPU_HADAMARD=lanes)
+RUN28_ENV=(QMSIM_GPU_GEMM=mma-staged QMSIM_GPU_CONV=fast QMSIM_GPU_NORM=tokens QMSIM_GPU_HADAMARD=vec)
 [ "${PREV:-0}" = 1 ] && export "${PREV_ENV[@]}"
 BUNDLE=${BUNDLE:-.devrun/bundle}
 [ -x "$BUNDLE/bin/qmsim" ] || tar -C "$(dirname "$BUNDLE")" -xJf "$BUNDLE.tar.xz" || { echo "no bundle: run tools/device-pack.sh first"; exit 2; }
@@ -88,12 +89,12 @@ for stage in $STAGES; do
       ;;
     variants)
       make_s130 || rc=1
-      for v in default prev run18 pipe; do
+      for v in default prev run18 run28; do
         envs=()
         case $v in
           prev) envs=("${PREV_ENV[@]}") ;;
           run18) envs=("${RUN18_ENV[@]}") ;;
-          pipe) envs=(QMSIM_GPU_SCAN=pipe) ;;
+          run28) envs=("${RUN28_ENV[@]}") ;;
         esac
         step "full LAMBADA, mamba-130m shape, $v kernels (${envs[*]:-defaults})"
         for rep in 1 2; do
@@ -132,7 +133,7 @@ for stage in $STAGES; do
       "$Q" eval "${common[@]}" --output "$OUT/tiny-gpu-mode0.json" 2>&1 | tee "$OUT/eval-tiny-gpu.log"
       python3 tools/compare_eval.py "${GOLDEN_TINY:-.devrun/golden-tiny-mode0.json.xz}" "$OUT/tiny-gpu-mode0.json" | tee "$OUT/compare-tiny.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       make_s130 || rc=1
-      for g in ${GEMMS:-mma-staged mma-async mma dp4a}; do
+      for g in ${GEMMS:-mma-lean mma-staged mma-async mma dp4a}; do
         step "full LAMBADA, mamba-130m shape, gpu, mode 0, GEMM $g (wall time after model load)"
         QMSIM_GPU_GEMM=$g "$Q" eval "${common[@]}" --model "$S130/w8a8" --output "$OUT/s130-gpu-$g.json" 2>&1 | tee "$OUT/eval-s130-$g.log"
       done

@@ -96,7 +96,6 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
 const EnumNames<GemmKernel> kGemmNames = {{"mma-lean", GemmKernel::kMmaLean},
-                                          {"mma-lean-sk", GemmKernel::kMmaLeanSmallK},
                                           {"mma-staged", GemmKernel::kMmaStaged},
                                           {"mma-async", GemmKernel::kMmaAsync},
                                           {"wgmma", GemmKernel::kWgmma},
@@ -112,12 +111,12 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"stream-f32", ScanKernel::kStreamF32}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {
-    {"fast", ConvKernel::kFast}, {"dp4a", ConvKernel::kDp4a}, {"exact", ConvKernel::kExact}};
+    {"dp4a", ConvKernel::kDp4a}, {"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
 const EnumNames<NormKernel> kNormNames = {
-    {"tokens", NormKernel::kTokens}, {"tokens8", NormKernel::kTokens8}, {"warp", NormKernel::kWarp}};
+    {"tokens8", NormKernel::kTokens8}, {"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};
 const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile128", LmHeadKernel::kTile128}, {"tile64", LmHeadKernel::kTile64}};
 const EnumNames<HadamardKernel> kHadamardNames = {
-    {"vec", HadamardKernel::kVec}, {"vec-lean", HadamardKernel::kVecLean}, {"lanes", HadamardKernel::kLanes}};
+    {"vec-lean", HadamardKernel::kVecLean}, {"vec", HadamardKernel::kVec}, {"lanes", HadamardKernel::kLanes}};
 }  // namespace
 
 const char* gemm_kernel_name(GemmKernel k) { return enum_name(k, kGemmNames); }
@@ -180,15 +179,14 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
     case GemmKernel::kMmaAsync:
     case GemmKernel::kMmaStaged:
     case GemmKernel::kWgmma:
-    case GemmKernel::kMmaLean:
-    case GemmKernel::kMmaLeanSmallK: {
+    case GemmKernel::kMmaLean: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
-      if (vec && k == GemmKernel::kMmaLeanSmallK && K <= 64) {
+      if (vec && k == GemmKernel::kMmaLean && K <= 64) {
         allow_dynamic_smem(k_gemm_mma_smallk, kSkBytes, "k_gemm_mma_smallk");
         const unsigned nts = static_cast<unsigned>(((N + 127) / 128 + kSkTiles - 1) / kSkTiles);
         k_gemm_mma_smallk<<<dim3(blocks_for(M, kMM), nts), 256, kSkBytes, st>>>(M, N, K, x, ldx, W, ep);
-      } else if (vec && (k == GemmKernel::kMmaLean || k == GemmKernel::kMmaLeanSmallK)) {
+      } else if (vec && k == GemmKernel::kMmaLean) {
         launch_gemm_lean<3>(M, N, K, x, ldx, W, ep, st);
       } else if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
@@ -226,10 +224,10 @@ struct GpuModel::Impl {
   GemmKernel gemm_kernel = GemmKernel::kMmaLean;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
-  ConvKernel conv_kernel = ConvKernel::kFast;
-  NormKernel norm_kernel = NormKernel::kTokens;
+  ConvKernel conv_kernel = ConvKernel::kDp4a;
+  NormKernel norm_kernel = NormKernel::kTokens8;
   LmHeadKernel lm_head_kernel = LmHeadKernel::kTile128;
-  HadamardKernel hadamard_kernel = HadamardKernel::kVec;
+  HadamardKernel hadamard_kernel = HadamardKernel::kVecLean;
   std::vector<LayerDev> layers;
   DevBuf<uint16_t> embedding, head, norm_f;
   // Activations of one batch (grown on demand).

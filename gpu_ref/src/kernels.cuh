@@ -73,7 +73,7 @@ __global__ void k_rmsnorm_quant(int L, int D, const uint16_t* h, const float* re
 // (rows padded to D + 1 floats); lane i of warp 0 then forms token i's sum of squares (golden's
 // order, the same operations as rms_reciprocal), so that a warp instruction advances 16 sums
 // instead of one.
-// kNormTok = 8 (NormKernel::kTokens8, opt-in until measured): half the shared memory a block
+// kNormTok = 8 (NormKernel::kTokens8, the default since run31: 41.6 -> 36.2 ms): half the shared memory a block
 // (24.6 KB for D = 768), so that twice as many blocks share an SM and one block's serial sums
 // overlap other blocks' loads and stores.
 constexpr int kNormTokThreads = 256;
@@ -468,7 +468,7 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
       }
 }
 
-// GemmKernel::kMmaLean (`mma-lean`, opt-in until measured): kMmaStaged's block and warp tiles,
+// GemmKernel::kMmaLean (`mma-lean`, the default since run30): kMmaStaged's block and warp tiles,
 // mma.sync fragments, exact int32 sums and staged epilogue, with fewer instructions per mma.
 // The SASS of k_gemm_mma_async issues about 13 instructions per IMMA (run21's ncu: 303 M issued
 // for 23.8 M IMMA in one in_proj launch; 0.5 to 0.58 issued per scheduler and cycle): each of a
@@ -653,8 +653,7 @@ __global__ void __launch_bounds__(256, 2) k_gemm_mma_lean(int M, int N, int K, c
   gemm_lean_epilogue(ep, gsm, acc, M, N, m0, n0);
 }
 
-// GemmKernel::kMmaLeanSmallK (`mma-lean-sk`, opt-in until measured): kMmaLean for K <= 64
-// (dt_proj, K = dt_rank = 48), where a 128 x 128 tile is one partial K stage and the block's
+// GemmKernel::kMmaLean for K <= 64 (dt_proj, K = dt_rank = 48; run31: 21.1 -> 20.2 ms), where a 128 x 128 tile is one partial K stage and the block's
 // time is its load latency and epilogue (run30: dt_proj 21.2 ms for 15.6 GB of int8 outputs, 16
 // warps an SM). A block owns 128 rows of x and kSkTiles column tiles: the x tile is copied once
 // and its fragments stay in registers, the next W tile is copied while the current one is
@@ -794,7 +793,7 @@ inline bool conv_fast_scale_ok(float s_u) {
 // consecutive tokens, keeping the window in registers, and quantizes through conv_quant. The
 // integer sums and y = fma(scale, acc, bias) are k_conv's.
 //
-// kDp4a (ConvKernel::kDp4a, `dp4a`, opt-in until measured): the same integer sums by one __dp4a
+// kDp4a (ConvKernel::kDp4a, `dp4a`, the default since run31: 40.4 -> 30.8 ms): the same integer sums by one __dp4a
 // per channel and token. The thread keeps each channel's 4-tap window as one word (byte k = row
 // t - 3 + k of that channel, shifted a byte a token by one byte permute), masks the taps before the
 // document start to zero, and multiplies it with the channel's 4 weight bytes: sum over k of
@@ -1840,7 +1839,8 @@ __device__ __forceinline__ void had_store(int8_t* p, const int8_t (&b)[kPer]) {
       reinterpret_cast<uint4*>(p)[q] = make_uint4(word(4 * q), word(4 * q + 1), word(4 * q + 2), word(4 * q + 3));
   }
 }
-// kLean (HadamardKernel::kVecLean, `vec-lean`, with kVec; opt-in until measured): the halves
+// kLean (HadamardKernel::kVecLean, `vec-lean`, with kVec; the default since run31: 38.4 -> 20.5
+// ms): the halves
 // converted by cvt alone (had_load<kPer, true>), and a lane butterfly as one fma with a ±1 factor,
 // fma(±1, v, other): ±v is exact, so the one rounding gives lo + hi on the lower lane and
 // (-hi) + lo = lo - hi on the upper one, golden's values (signed zeros included), where kVec

@@ -34,19 +34,19 @@ namespace gpu {
 ///              shared loads per 16 mma instead of 24), the epilogue's row checks once per row,
 ///              the int8 code by cvt.rni, f16 pairs by one cvt. run30: in_proj 137.6 -> 102.7 ms,
 ///              out_proj 67.5 -> 48.7, dt_proj 26.8 -> 21.2, x_proj 18.5 -> 16.5 (0.707 -> 0.650 s
-///              for the whole job); 4 stages measured the same and were dropped
-///   kMmaLeanSmallK  kMmaLean, and for K <= 64 (dt_proj) a kernel whose block keeps 128 rows of x
-///              in registers and walks 3 column tiles, copying the next W tile while it multiplies
-///              and stores the current one (opt-in until measured)
-/// GpuModel uses kMmaLean for every GEMM (dt_proj's K < 64 too; kMmaStaged from run22 to run30)
-/// unless QMSIM_GPU_GEMM=mma-lean|mma-lean-sk|mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+///              for the whole job; 4 stages measured the same and were dropped). For K <= 64
+///              (dt_proj) a block keeps 128 rows of x in registers and walks 3 column tiles,
+///              copying the next W tile while it multiplies and stores the current one
+///              (k_gemm_mma_smallk; run31: dt_proj 21.1 -> 20.2 ms)
+/// GpuModel uses kMmaLean for every GEMM (kMmaStaged from run22 to run31)
+/// unless QMSIM_GPU_GEMM=mma-lean|mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
 /// where it beats kMma; dp4a and naive: every GEMM). Measured slower and dropped
 /// (docs/BENCHMARKS.md): a 128 x 256 tile variant of kMmaAsync (run17: 2x slower), a persistent
 /// grid of kMmaStaged's tiles (run26: in_proj 137.3 -> 149.3 ms) and 256 x 128 tiles with 16
 /// warps (run27: in_proj 138.8 -> 151.3 ms).
-enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaLean, kMmaLeanSmallK };
+enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaLean };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-lean | mma-lean-sk | mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses mma-lean | mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
@@ -103,13 +103,13 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
 ///           approximations of SiLU and 1/s_u wherever their error bound cannot change it
 ///           (num::conv_code_from_approx), golden's definition elsewhere
 ///   kDp4a   kFast with each channel's 4-tap integer sum as one __dp4a of its window bytes (kept as
-///           a word, shifted a byte a token) and its weight bytes (opt-in until measured)
-/// GpuModel uses kFast unless QMSIM_GPU_CONV=fast|dp4a|exact says otherwise. (A kFast that loaded a
-/// thread's 19 rows and 16 document starts before its first token ran 2.2x slower: conv 40.3 ->
-/// 89.2 ms, run30.)
+///           a word, shifted a byte a token) and its weight bytes (run31: conv 40.4 -> 30.8 ms)
+/// GpuModel uses kDp4a (kFast from run17 to run31) unless QMSIM_GPU_CONV=dp4a|fast|exact says
+/// otherwise. (A kFast that loaded a thread's 19 rows and 16 document starts before its first
+/// token ran 2.2x slower: conv 40.3 -> 89.2 ms, run30.)
 enum class ConvKernel { kExact, kFast, kDp4a };
 const char* conv_kernel_name(ConvKernel k);
-/// Parses fast | dp4a | exact; throws std::invalid_argument naming the variable otherwise.
+/// Parses dp4a | fast | exact; throws std::invalid_argument naming the variable otherwise.
 ConvKernel conv_kernel_from_env();
 
 /// The Hadamard + quantizer kernels (spec §2.7; every element sees golden's adds in golden's order):
@@ -119,19 +119,22 @@ ConvKernel conv_kernel_from_env();
 ///   kLanes  one warp per token, lane l holding elements c·block + 32·i + l (two-byte loads)
 /// Both fall back to the block kernel where block < 32 or a lane would hold more than 64 elements.
 ///   kVecLean kVec with halves converted by cvt alone and each lane butterfly as one fma(±1, v,
-///           other) (the same values; opt-in until measured)
-/// GpuModel uses kVec unless QMSIM_GPU_HADAMARD=vec|vec-lean|lanes says otherwise.
+///           other) (the same int8 outputs; run31: hadamard 38.4 -> 20.5 ms)
+/// GpuModel uses kVecLean (kVec from run21 to run31) unless QMSIM_GPU_HADAMARD=vec-lean|vec|lanes
+/// says otherwise.
 enum class HadamardKernel { kVec, kLanes, kVecLean };
 const char* hadamard_kernel_name(HadamardKernel k);
-/// Parses vec | vec-lean | lanes; throws std::invalid_argument naming the variable otherwise.
+/// Parses vec-lean | vec | lanes; throws std::invalid_argument naming the variable otherwise.
 HadamardKernel hadamard_kernel_from_env();
 
 /// The QRMSNorm kernels (the same arithmetic in the same order):
 ///   kWarp    k_rmsnorm_quant: one warp per token, lane 0 forms the sum of squares
 ///   kTokens  k_rmsnorm_quant_tok where D % 4 == 0 and rows are aligned (else kWarp): 16 tokens
 ///            a block, rows moved 4 elements at a time, one lane per token's sum of squares
-///   kTokens8 kTokens with 8 tokens a block (half the shared memory; opt-in until measured)
-/// GpuModel uses kTokens unless QMSIM_GPU_NORM=tokens|tokens8|warp says otherwise.
+///   kTokens8 kTokens with 8 tokens a block: half the shared memory, twice the blocks an SM
+///           (run31: rmsnorm 41.6 -> 36.2 ms)
+/// GpuModel uses kTokens8 (kTokens from run17 to run31) unless QMSIM_GPU_NORM=tokens8|tokens|warp
+/// says otherwise.
 enum class NormKernel { kWarp, kTokens, kTokens8 };
 const char* norm_kernel_name(NormKernel k);
 NormKernel norm_kernel_from_env();
@@ -156,13 +159,13 @@ void gemm_s8(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, const 
 /// golden::rmsnorm_quant with weight == nullptr (folded into in_proj, spec §2.3): residual_out =
 /// f32(h) (+ residual_in when non-null); q = sat8(RNE(fl32(x·r) / s_in)).
 void rmsnorm_quant(int L, int D, const uint16_t* h_f16, const float* residual_in, float eps, float s_in,
-                   float* residual_out, int8_t* q_out, NormKernel k = NormKernel::kTokens);
+                   float* residual_out, int8_t* q_out, NormKernel k = NormKernel::kTokens8);
 /// golden::rmsnorm_final_f16.
 void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residual_in, const uint16_t* weight_f16,
                        float eps, bool f16_residual, uint16_t* out_f16);
 /// golden::conv1d_silu_quant on one document (x [L, E] contiguous; v_out nullable).
 void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
-                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k = ConvKernel::kFast);
+                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k = ConvKernel::kDp4a);
 /// golden::selective_scan (int8 inputs; B, C [L, N]; state, state_q nullable).
 void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, const int8_t* B, const int8_t* C,
                     const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
@@ -177,7 +180,7 @@ void selective_scan_pseq(int L, int E, int N, const int8_t* u_q, const float* u_
                          const int8_t* dt_bias, const golden::SsmScales& s, uint16_t* y_f16, float* state);
 /// golden::hadamard_quant (out_of_range nullable).
 void hadamard_quant(int L, int n, const uint16_t* y_f16, float s_y, bool wrap, int8_t* out, int64_t* out_of_range,
-                    HadamardKernel k = HadamardKernel::kVec);
+                    HadamardKernel k = HadamardKernel::kVecLean);
 /// golden::lm_head_f16.
 void lm_head_f16(int P, int V, int D, const uint16_t* y_f16, const uint16_t* W_f16, bool f16_logits, float* logits,
                  LmHeadKernel k = LmHeadKernel::kTile128);
