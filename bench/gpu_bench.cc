@@ -96,7 +96,8 @@ void register_all() {
   using qmsim::gpu::ScanTable;
   for (const ScanTable t : {ScanTable::kOff, ScanTable::kOn})
     for (const ScanKernel k : {ScanKernel::kChannels, ScanKernel::kStates, ScanKernel::kShared, ScanKernel::kShared12,
-                               ScanKernel::kShared12Pipe, ScanKernel::kStreamF32})
+                               ScanKernel::kShared12Pipe, ScanKernel::kStreamF32,
+                               ScanKernel::kStreamPair})
       for (const int docs : {256, 1})
         benchmark::RegisterBenchmark((std::string("Scan130m/") + qmsim::gpu::scan_kernel_name(k) + "/table_" +
                                       qmsim::gpu::scan_table_name(t) + "/docs" + std::to_string(docs) + "_L128")

@@ -648,7 +648,8 @@ struct ScanVariant {
 };
 const ScanVariant kScanVariants[] = {{"channels", "off"}, {"states", "off"},  {"channels", "on"},
                                      {"states", "on"},    {"shared", "on"},   {"shared", "off"},
-                                     {"shared12", "on"},  {"pipe", "on"},     {"stream-f32", "on"}};
+                                     {"shared12", "on"},  {"pipe", "on"},     {"stream-f32", "on"},
+                                     {"stream-pair", "on"}};
 
 
 TEST(GpuOps, SelectiveScanInt8) {
@@ -756,7 +757,7 @@ TEST(GpuOps, SelectiveScanTablesEveryCode) {
       c.dt[sz(t, E) + e] = static_cast<int8_t>((t + 11 * e) % 256 - 128);
       c.z[sz(t, E) + e] = static_cast<int8_t>((t + 5 * e) % 256 - 128);
     }
-  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream-f32"}) {
+  for (const char* kern : {"channels", "states", "shared", "shared12", "pipe", "stream-f32", "stream-pair"}) {
     ScopedEnv env("QMSIM_GPU_SCAN", kern), env_t("QMSIM_GPU_SCAN_TABLE", "on");
     for (const auto& [sname, s] : scan_scale_sets()) {
       const std::string tag = std::string("tables, every code (") + kern + ") " + sname;
@@ -804,6 +805,9 @@ TEST(GpuOps, ScanPlanFollowsTheDocumentedRules) {
   EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOn, 1, 5, 1536, 16, true), "pipe+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOn, 1, 5, 1536, 16, true), "stream-f32+tables");
   EXPECT_EQ(gpu::scan_plan(K::kStreamF32, Tb::kOff, 1, 5, 1536, 16, true), "channels");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamPair, Tb::kOn, 1, 5, 1536, 16, true), "stream-pair+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamPair, Tb::kAuto, 512, 699050, 1536, 16, true), "pipe+tables");
+  EXPECT_EQ(gpu::scan_plan(K::kStreamPair, Tb::kOff, 1, 5, 1536, 16, true), "channels");
   EXPECT_EQ(gpu::scan_plan(K::kShared12, Tb::kOn, 1, 5, 1536, 16, true), "shared12+tables");
   EXPECT_EQ(gpu::scan_plan(K::kShared, Tb::kOn, 1, 5, 1536, 16, true), "shared+tables");
   EXPECT_EQ(gpu::scan_plan(K::kShared12Pipe, Tb::kOff, 512, 41000, 1536, 16, true), "channels");
@@ -821,7 +825,7 @@ TEST(GpuOps, ScanKernelNamesAndEnv) {
   REQUIRE_GPU();
   for (const gpu::ScanKernel k : {gpu::ScanKernel::kAuto, gpu::ScanKernel::kChannels, gpu::ScanKernel::kStates,
                                   gpu::ScanKernel::kShared, gpu::ScanKernel::kShared12, gpu::ScanKernel::kShared12Pipe,
-                                  gpu::ScanKernel::kStreamF32}) {
+                                  gpu::ScanKernel::kStreamF32, gpu::ScanKernel::kStreamPair}) {
     ScopedEnv env("QMSIM_GPU_SCAN", gpu::scan_kernel_name(k));
     EXPECT_EQ(gpu::scan_kernel_from_env(), k);
   }

@@ -195,7 +195,8 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // "mma-lean": the default GEMM since run30; "mma-staged": the one it replaced; "VAR=value"
   // extras: QMSIM_GPU_VAR=value (the conv, norm and Hadamard kernels run31's defaults replaced).
   for (const char* kernel : {"mma-lean", "mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
-                             "mma-staged pipe", "mma-lean stream-f32", "mma-lean CONV=fast", "mma-lean NORM=tokens",
+                             "mma-staged pipe", "mma-lean stream-f32", "mma-lean stream-pair", "mma-lean CONV=fast",
+                             "mma-lean NORM=tokens",
                              "mma-lean HADAMARD=vec", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
@@ -326,13 +327,15 @@ TEST(Gpu, Mamba130mShape) {
     return m;
   };
   const auto g_s12 = with_env("QMSIM_GPU_SCAN", "shared12"), g_f32 = with_env("QMSIM_GPU_SCAN", "stream-f32");
+  const auto g_pair = with_env("QMSIM_GPU_SCAN", "stream-pair");  // opt-in, written without a device
   // The kernels run30's and run31's defaults replaced (run28's defaults): "staged".
   setenv("QMSIM_GPU_CONV", "fast", 1), setenv("QMSIM_GPU_NORM", "tokens", 1), setenv("QMSIM_GPU_HADAMARD", "vec", 1);
   const auto g_staged = with_env("QMSIM_GPU_GEMM", "mma-staged");
   unsetenv("QMSIM_GPU_CONV"), unsetenv("QMSIM_GPU_NORM"), unsetenv("QMSIM_GPU_HADAMARD");
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;  // golden's logits per mode
   for (const char* mode_name : {"0", "2-1", "6-4", "0 prev", "2-1 prev", "0 shared12", "6-4 shared12", "0 stream-f32",
-                                "3 stream-f32", "6-4 stream-f32", "0 staged", "3 staged", "5-3 staged", "6-4 staged"}) {
+                                "3 stream-f32", "6-4 stream-f32", "0 staged", "3 staged", "5-3 staged", "6-4 staged", "0 pair",
+                                "2-1 pair", "3 pair", "5-3 pair", "6-4 pair"}) {
     const char* sp = std::strchr(mode_name, ' ');
     const std::string extra = sp ? sp + 1 : "";
     gpu::RunOptions ro;
@@ -341,6 +344,7 @@ TEST(Gpu, Mamba130mShape) {
                          : extra == "shared12" ? *g_s12
                          : extra == "stream-f32" ? *g_f32
                          : extra == "staged"     ? *g_staged
+                         : extra == "pair"       ? *g_pair
                                                : g;
     const auto out = run.forward_batch(batch, pos, ro);
     std::vector<std::vector<float>>& golds = gold_cache[std::string(mode_name).substr(0, sp ? sp - mode_name : std::string::npos)];

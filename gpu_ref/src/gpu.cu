@@ -108,7 +108,8 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"shared", ScanKernel::kShared},
                                           {"shared12", ScanKernel::kShared12},
                                           {"pipe", ScanKernel::kShared12Pipe},
-                                          {"stream-f32", ScanKernel::kStreamF32}};
+                                          {"stream-f32", ScanKernel::kStreamF32},
+                                          {"stream-pair", ScanKernel::kStreamPair}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {
     {"dp4a", ConvKernel::kDp4a}, {"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
@@ -136,6 +137,7 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
                      : p.run == ScanRun::kShared4  ? "shared"
                      : p.run == ScanRun::kShared12 ? "shared12"
                      : p.run == ScanRun::kPipe     ? "pipe"
+                     : p.run == ScanRun::kStreamPair ? "stream-pair"
                                                    : "stream-f32";
   return std::string(name) + (p.use_tab ? "+tables" : "");
 }
@@ -810,7 +812,14 @@ void scan_one(bool pseq, int L, int E, int N, const int8_t* u_q, const float* u_
   const ScanScales& sc = s;
   DevBuf<float> tab;
   tab.resize(scan_table_floats(E, N));
-  launch_scan(scan_kernel_from_env(), scan_table_from_env(), pseq, 1, L, od.off.p, nullptr, E, N, in, sc, dy.p, dst.p, dstq.p, tab.p);
+  const ScanKernel kind = scan_kernel_from_env();
+  if (kind == ScanKernel::kStreamPair && Bq) {
+    // stream-pair takes the forward's f32 rows (k_dequant_bc's products), as the forward hands them
+    dbcf.resize(2 * ln);
+    k_dequant_bc<<<blocks_for(2 * ln, 256), 256>>>(L, 2 * N, 0, N, dbc.p, sc.B, sc.C, dbcf.p);
+    in.bc_q = nullptr, in.bc_f = dbcf.p;
+  }
+  launch_scan(kind, scan_table_from_env(), pseq, 1, L, od.off.p, nullptr, E, N, in, sc, dy.p, dst.p, dstq.p, tab.p);
   sync("scan");
   dy.download(y_f16, n);
   if (state) dst.download(state, static_cast<size_t>(E) * N);

@@ -1586,6 +1586,150 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
+// ScanKernel::kStreamPair (`stream-pair`, written on 2026-12-06 without device time left: opt-in,
+// not yet measured): k_scan_stream's tables and arithmetic with half its B, C register traffic.
+// run26's ncu of `stream-f32` shows the L1 as the limit (L1/TEX 74% busy) with only about a
+// quarter of it in the table reads (27 shared wavefronts a warp and token); the largest part is
+// the B, C rows: each lane receives all 32 floats of its document's row every token (eight
+// 16-byte loads, 4 KB a warp and token). Here a lane pair owns two channels: the even lane
+// ("A") states 0..7 of both, the odd lane ("B") states 8..15, so a lane loads only its half of
+// B and of C (four 16-byte loads). y's sum over ascending n runs through both lanes: A forms
+// acc = D·u + the n = 0..7 terms (P-seq: from the n = 0 term) for its token t and hands it to B
+// by a shuffle; B, one token behind (it processes t - 1 while A processes t), adds n = 8..15 and
+// forms y. Every operation is the one k_scan_stream performs, on the same operands, in the same
+// order. Lane B takes the pair's channels in the other order (slot i is channel 2p + i on A,
+// 2p + 1 - i on B), so that the two lanes' table reads (chunk-major rows: bank group
+// (4·chunk + channel) mod 8) fall into different bank groups. Needs int8 u, the f32 B, C rows
+// 16-byte aligned, and an even E (2-byte u, dt, z pairs): scan_pair_ok; the launch takes
+// k_scan_stream otherwise.
+template <bool kPseq>
+__global__ void __launch_bounds__(768, 1) k_scan_pair(int B, const int32_t* off, const int32_t* order, int E,
+                                                      ScanIn in, ScanScales s, uint16_t* y, float* state,
+                                                      int8_t* state_q) {
+  constexpr int N = 16, kC = 12, kDocs = ScanShape<12, 24>::kDocs;
+  extern __shared__ float4 sh4[];
+  const ScanSmem<kC> sm(sh4);  // chunk-major rows, as k_scan_stream
+  const int e0 = blockIdx.x * kC;
+  scan_shared_tables<kC, true>(E, e0, in, sh4);
+  const int r = threadIdx.x % kC, p = r / 2, hb = r % 2;  // pair p's lane A (hb = 0) or B (hb = 1)
+  const int k = blockIdx.y * kDocs + threadIdx.x / kC;
+  const int lane = threadIdx.x % 32;
+  const unsigned pair_mask = 3u << (lane & ~1);
+  if (k >= B) return;  // whole documents leave: both lanes of a pair
+  const int d = order ? order[k] : k;
+  int cl[2];           // slot i's channel within the block
+  bool ok[2];          // slot i's channel exists (E need not be a multiple of 12)
+  float Dv[2];
+  for (int i = 0; i < 2; ++i) {
+    cl[i] = 2 * p + (hb == 0 ? i : 1 - i);
+    ok[i] = e0 + cl[i] < E;
+    Dv[i] = ok[i] ? s.D * static_cast<float>(in.D[e0 + cl[i]]) : 0.0f;
+  }
+  const int nb = 8 * hb;  // this lane's first state
+  float h[2][8];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int n = 0; n < 8; ++n) h[i][n] = 0.0f;
+  const int t0 = off[d], t_end = off[d + 1];  // loaded once (y may alias off)
+  const int ld_z = in.ld_z, ld_bc = in.ld_bc;
+  // The pair's channels ep, ep + 1 (even: e0 and E are even, so both exist or neither does; a pair
+  // past E reads the row's last pair and stores nothing). A lane's token at iteration it is
+  // t0 + it - hb; u, dt, z are read as 2-byte pairs.
+  const int ep = e0 + 2 * p < E ? e0 + 2 * p : E - 2;
+  auto load_raw = [&](int t, ScanRaw (&r2)[2]) {
+    const uint32_t u2 = __ldcg(reinterpret_cast<const uint16_t*>(in.u_q + static_cast<size_t>(t) * E + ep));
+    const uint32_t d2 = __ldcg(reinterpret_cast<const uint16_t*>(in.dt_q + static_cast<size_t>(t) * E + ep));
+    const uint32_t z2 = __ldcg(reinterpret_cast<const uint16_t*>(in.z + static_cast<size_t>(t) * ld_z + ep));
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int sh = 8 * (cl[i] & 1);
+      r2[i].u = static_cast<int8_t>(u2 >> sh), r2[i].dt = static_cast<int8_t>(d2 >> sh);
+      r2[i].z = static_cast<int8_t>(z2 >> sh);
+    }
+  };
+  ScanRaw nx[2] = {};
+  const int L = t_end - t0;
+  if (L > 0) load_raw(t0, nx);    // both lanes' first token (lane B's is consumed at it = 1)
+  float carry[2] = {0.0f, 0.0f};  // lane B: lane A's partial sums for B's token
+  for (int it = 0; it <= L; ++it) {
+    const int t = t0 + it - hb;
+    const bool act = t >= t0 && t < t_end;
+    // Whether this lane forms y: hb through an opaque move each iteration, so that the compiler
+    // keeps one loop body for both lanes (a body unswitched on hb runs twice per warp).
+    int is_b;
+    asm volatile("mov.b32 %0, %1;" : "=r"(is_b) : "r"(hb));
+    float acc[2] = {0.0f, 0.0f};
+    if (act) {
+      const ScanRaw cur[2] = {nx[0], nx[1]};
+      if (t + 1 < t_end) {
+        load_raw(t + 1, nx);
+        const float* nrow = in.bc_f + static_cast<size_t>(t + 1) * ld_bc;
+        asm volatile("prefetch.L1 [%0];" ::"l"(nrow + in.b_off + nb));
+        asm volatile("prefetch.L1 [%0];" ::"l"(nrow + in.c_off + nb));
+      }
+      const float* row = in.bc_f + static_cast<size_t>(t) * ld_bc;
+      float Bv[8], Cv[8];
+      {
+        const float4* rb = reinterpret_cast<const float4*>(row + in.b_off + nb);
+        const float4* rc = reinterpret_cast<const float4*>(row + in.c_off + nb);
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const float4 b = __ldg(rb + j), cc = __ldg(rc + j);
+          Bv[4 * j] = b.x, Bv[4 * j + 1] = b.y, Bv[4 * j + 2] = b.z, Bv[4 * j + 3] = b.w;
+          Cv[4 * j] = cc.x, Cv[4 * j + 1] = cc.y, Cv[4 * j + 2] = cc.z, Cv[4 * j + 3] = cc.w;
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const ScanTok tk = scan_token_raw<kPseq>(in, s, cur[i], sm.dt + cl[i] * 256, sm.zden);
+        const float4* rows = sm.dA + cl[i];  // chunk j of row q at rows[(4q + j)·kC]
+        const float a0 = scan_acc0<kPseq>(tk, Dv[i]);
+        float a = is_b != 0 ? carry[i] : a0;
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const float4 v = rows[(tk.q * 4 + 2 * hb + j) * kC];
+          const float dA[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            const int n = 4 * j + q;
+            h[i][n] = scan_state<kPseq>(tk, dA[q], h[i][n], Bv[n]);
+            a = scan_acc<kPseq>(a, h[i][n], Cv[n], nb + n);
+          }
+        }
+        acc[i] = a;
+        if (is_b != 0 && ok[i]) y[static_cast<size_t>(t) * E + e0 + cl[i]] = scan_y<kPseq>(tk, a, Dv[i]);
+      }
+    }
+    // Lane A's sums for its token t go to lane B, which takes that token next iteration; lane B
+    // reads A's slot 1 - i for its slot i (the pair's channel orders differ).
+#pragma unroll
+    for (int i = 0; i < 2; ++i) carry[i] = __shfl_sync(pair_mask, acc[1 - i], lane & ~1);
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+    if (ok[i])
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+        scan_store_state(s, (static_cast<size_t>(d) * E + e0 + cl[i]) * N + nb + n, h[i][n], state, state_q);
+}
+template <bool kPseq>
+inline void launch_scan_pair(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
+                             const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+  using Shape = ScanShape<12, 24>;
+  auto* kernel = k_scan_pair<kPseq>;
+  allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_pair");
+  const dim3 grid(static_cast<unsigned>((E + 11) / 12), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
+  kernel<<<grid, 24 * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
+}
+// Whether k_scan_pair takes a launch: int8 u, f32 B, C rows 16-byte aligned, even E >= 2 and
+// ld_z, u, dt, z 2-byte aligned.
+inline bool scan_pair_ok(int E, const ScanIn& in) {
+  return in.u_q != nullptr && in.dt_q != nullptr && in.bc_f != nullptr && scan_bc_vec(in) && E >= 2 && E % 2 == 0 &&
+         in.ld_z % 2 == 0 && reinterpret_cast<uintptr_t>(in.u_q) % 2 == 0 &&
+         reinterpret_cast<uintptr_t>(in.dt_q) % 2 == 0 && reinterpret_cast<uintptr_t>(in.z) % 2 == 0;
+}
+
 // The non-shared scan launches (which kernel runs: plan_scan below).
 template <bool kPseq, bool kTab>
 inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, const ScanIn& in, const ScanScales& s,
@@ -1636,7 +1780,7 @@ inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, 
 // the fourth session of 2026-12-06), and the stream kernel (32-bit indices) gives way to kPipe
 // where (T + 1)·max(E, ld_z, ld_bc) reaches 2^31. One definition for the launch and for the
 // forward's choice of B, C rows (scan_wants_bc_q).
-enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32 };
+enum class ScanRun { kChannels, kStates, kShared4, kShared12, kPipe, kStreamF32, kStreamPair };
 struct ScanPlan {
   ScanRun run;
   bool use_tab;
@@ -1644,7 +1788,8 @@ struct ScanPlan {
 inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E, int N, const ScanIn& in, bool have_tab) {
   const size_t pairs = static_cast<size_t>(B) * E;
   const bool named_shared = kind == ScanKernel::kShared || kind == ScanKernel::kShared12 ||
-                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStreamF32;
+                            kind == ScanKernel::kShared12Pipe || kind == ScanKernel::kStreamF32 ||
+                            kind == ScanKernel::kStreamPair;
   if (named_shared && (in.dt_q == nullptr || N != 16 || !have_tab || table == ScanTable::kOff))
     kind = ScanKernel::kChannels;  // the shared kernels need the tables (and N = 16)
   const bool states = N <= 32 && (kind == ScanKernel::kStates ||
@@ -1663,7 +1808,7 @@ inline ScanPlan plan_scan(ScanKernel kind, ScanTable table, int B, int T, int E,
   // k_scan_stream indexes its streams in 32 bits (one past the last token included)
   const int64_t widest = std::max(E, std::max(in.ld_z, in.ld_bc));
   if ((static_cast<int64_t>(T) + 1) * widest >= (int64_t{1} << 31)) return {ScanRun::kPipe, true};
-  return {ScanRun::kStreamF32, true};
+  return {kind == ScanKernel::kStreamPair ? ScanRun::kStreamPair : ScanRun::kStreamF32, true};
 }
 // Whether the forward should hand the scan its int8 B, C rows as they are (the pipelined kernel
 // loads them a token ahead and forms scan_bc16's products itself) rather than the f32 rows of
@@ -1696,6 +1841,12 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
       break;
     case ScanRun::kStreamF32:
       launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
+      break;
+    case ScanRun::kStreamPair:  // k_scan_pair's cases; k_scan_stream elsewhere
+      if (scan_pair_ok(E, in))
+        launch_scan_pair<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
+      else
+        launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
       break;
     default:
       launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);

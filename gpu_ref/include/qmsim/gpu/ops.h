@@ -64,15 +64,19 @@ GemmKernel gemm_kernel_from_env();
 ///              at a time, the forward's f32 B, C rows (k_dequant_bc), the next token's prefetched
 ///              into L1 (no dequantization in the loop), tables laid out chunk-major across the
 ///              channels (no bank conflicts from random dt codes). run25: 300 -> 266 ms
+///   kStreamPair kStreamF32's tables and arithmetic with a lane pair per two channels, each lane
+///              holding 8 of the 16 states and loading only its half of B and C; y's sum runs
+///              from lane to lane (the odd lane a token behind). Written on 2026-12-06 after the
+///              device time was spent: opt-in, not yet measured
 ///   kAuto      from kScanChannelThreads (document, channel) pairs up kStreamF32 where it applies
 ///              (kShared12Pipe where its 32-bit indices would overflow; else kChannels), kStates
 ///              below (kShared12Pipe until 2026-12-06's fourth session)
-/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|auto
+/// GpuModel uses kAuto unless QMSIM_GPU_SCAN=channels|states|shared|shared12|pipe|stream-f32|stream-pair|auto
 /// says otherwise.
-enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32 };
+enum class ScanKernel { kAuto, kChannels, kStates, kShared, kShared12, kShared12Pipe, kStreamF32, kStreamPair };
 constexpr int kScanChannelThreads = 32768;
 const char* scan_kernel_name(ScanKernel k);
-/// Parses auto | channels | states | shared | shared12 | pipe | stream-f32; throws std::invalid_argument naming the variable otherwise.
+/// Parses auto | channels | states | shared | shared12 | pipe | stream-f32 | stream-pair; throws std::invalid_argument naming the variable otherwise.
 ScanKernel scan_kernel_from_env();
 
 /// The scan's tables (scans with an int8 dt): dt has 256 codes, so softplus(dt) and the N exps
