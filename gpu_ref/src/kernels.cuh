@@ -1713,15 +1713,6 @@ __global__ void __launch_bounds__(768, 1) k_scan_pair(int B, const int32_t* off,
       for (int n = 0; n < 8; ++n)
         scan_store_state(s, (static_cast<size_t>(d) * E + e0 + cl[i]) * N + nb + n, h[i][n], state, state_q);
 }
-template <bool kPseq>
-inline void launch_scan_pair(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
-                             const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
-  using Shape = ScanShape<12, 24>;
-  auto* kernel = k_scan_pair<kPseq>;
-  allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_pair");
-  const dim3 grid(static_cast<unsigned>((E + 11) / 12), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
-  kernel<<<grid, 24 * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
-}
 // Whether k_scan_pair takes a launch: int8 u, f32 B, C rows 16-byte aligned, even E >= 2 and
 // ld_z, u, dt, z 2-byte aligned.
 inline bool scan_pair_ok(int E, const ScanIn& in) {
@@ -1754,23 +1745,22 @@ inline void launch_scan_k(bool states, int B, const int32_t* off, int E, int N, 
   else
     k_scan<kPseq, 0, kTab><<<blocks, threads, 0, st>>>(B, off, E, N, in, s, y, state, state_q);
 }
-template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0, bool kPipe = false>
-inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
-                               const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
+// One launch of a shared-memory-table scan kernel (k_scan_shared, k_scan_stream, k_scan_pair):
+// kC channels x ScanShape<kC, kWarps>::kDocs documents a block, the tables in dynamic shared memory.
+template <int kC, int kWarps, class Kernel>
+inline void launch_scan_blocks(Kernel* kernel, const char* name, int B, const int32_t* off, const int32_t* order,
+                               int E, const ScanIn& in, const ScanScales& s, uint16_t* y, float* state,
+                               int8_t* state_q, cudaStream_t st) {
   using Shape = ScanShape<kC, kWarps>;
-  auto* kernel = k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe, kPipe>;
-  allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_shared");
+  allow_dynamic_smem(kernel, Shape::kBytes, name);
   const dim3 grid(static_cast<unsigned>((E + kC - 1) / kC), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
   kernel<<<grid, kWarps * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
 }
-template <bool kPseq>
-inline void launch_scan_stream(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
+template <bool kPseq, int kC, int kWarps, int kMinBlocks, int kProbe = 0, bool kPipe = false>
+inline void launch_scan_shared(int B, const int32_t* off, const int32_t* order, int E, const ScanIn& in,
                                const ScanScales& s, uint16_t* y, float* state, int8_t* state_q, cudaStream_t st) {
-  using Shape = ScanShape<12, 24>;
-  auto* kernel = k_scan_stream<kPseq>;
-  allow_dynamic_smem(kernel, Shape::kBytes, "k_scan_stream");
-  const dim3 grid(static_cast<unsigned>((E + 11) / 12), static_cast<unsigned>((B + Shape::kDocs - 1) / Shape::kDocs));
-  kernel<<<grid, 24 * 32, Shape::kBytes, st>>>(B, off, order, E, in, s, y, state, state_q);
+  launch_scan_blocks<kC, kWarps>(k_scan_shared<kPseq, kC, kWarps, kMinBlocks, kProbe, kPipe>, "k_scan_shared", B, off,
+                                 order, E, in, s, y, state, state_q, st);
 }
 // Which scan kernel a launch runs (gpu::ScanKernel and gpu::ScanTable resolved against the launch):
 // kAuto takes the channel kernels when there are at least kScanChannelThreads (document,
@@ -1840,13 +1830,12 @@ inline void launch_scan_t(ScanKernel kind, ScanTable table, int B, int T, const 
       launch_scan_shared<kPseq, 12, 24, 1, 0, true>(B, off, order, E, in, s, y, state, state_q, st);
       break;
     case ScanRun::kStreamF32:
-      launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
-      break;
     case ScanRun::kStreamPair:  // k_scan_pair's cases; k_scan_stream elsewhere
-      if (scan_pair_ok(E, in))
-        launch_scan_pair<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
+      if (plan.run == ScanRun::kStreamPair && scan_pair_ok(E, in))
+        launch_scan_blocks<12, 24>(k_scan_pair<kPseq>, "k_scan_pair", B, off, order, E, in, s, y, state, state_q, st);
       else
-        launch_scan_stream<kPseq>(B, off, order, E, in, s, y, state, state_q, st);
+        launch_scan_blocks<12, 24>(k_scan_stream<kPseq>, "k_scan_stream", B, off, order, E, in, s, y, state, state_q,
+                                   st);
       break;
     default:
       launch_scan_k<kPseq, true>(states, B, off, E, N, in, s, y, state, state_q, st);
