@@ -266,6 +266,50 @@ TEST_F(FixtureEval, ScoredDriverGivesTheSameResultsAsPerDocument) {
   EXPECT_THROW(eval::run_lambada_scored(reqs, short_answer, o), std::runtime_error);
 }
 
+// --warmup: the untimed calls come first, hold the longest documents (batch of them a call), are
+// not counted in the run's tokens, and leave the results those of a run without them.
+TEST_F(FixtureEval, WarmupCallsTakeTheLongestDocumentsAndChangeNoResult) {
+  reqs.resize(11);
+  eval::EvalOptions o;
+  o.threads = 1;
+  o.progress = false;
+  o.batch = 4;
+  o.in_flight = 1;
+  std::vector<std::vector<size_t>> calls;  // the input lengths of each call, in call order
+  const eval::BatchLogitsFn batched = [&](const std::vector<const eval::DocRequest*>& docs) {
+    std::vector<size_t> lens;
+    std::vector<std::vector<float>> out;
+    for (const auto* d : docs) lens.push_back(d->input.size()), out.push_back(fn(d->input, d->logit_positions));
+    calls.push_back(lens);
+    return out;
+  };
+  const eval::EvalRun cold = eval::run_lambada_batched(reqs, model.cfg.vocab_size, batched, o);
+  EXPECT_EQ(cold.warmup_calls, 0);
+  ASSERT_EQ(calls.size(), 3u);
+  calls.clear();
+  o.warmup = 2;
+  const eval::EvalRun warm = eval::run_lambada_batched(reqs, model.cfg.vocab_size, batched, o);
+  EXPECT_EQ(warm.warmup_calls, 2);
+  ASSERT_EQ(calls.size(), 5u);  // 2 warm-up calls, then the 3 timed ones
+  std::vector<size_t> all;
+  for (const auto& r : reqs) all.push_back(r.input.size());
+  std::sort(all.rbegin(), all.rend());
+  std::vector<size_t> warmed = calls[0];
+  warmed.insert(warmed.end(), calls[1].begin(), calls[1].end());
+  std::sort(warmed.rbegin(), warmed.rend());
+  EXPECT_EQ(warmed, std::vector<size_t>(all.begin(), all.begin() + 8)) << "the 8 longest documents";
+  EXPECT_EQ(warm.tokens, cold.tokens);
+  ASSERT_EQ(warm.results.size(), cold.results.size());
+  for (size_t i = 0; i < warm.results.size(); ++i) {
+    EXPECT_EQ(warm.results[i].loglikelihood, cold.results[i].loglikelihood) << i;
+    EXPECT_EQ(warm.results[i].is_greedy, cold.results[i].is_greedy) << i;
+  }
+  // More warm-up calls than the documents fill: as many as there are batches.
+  calls.clear();
+  o.warmup = 10;
+  EXPECT_EQ(eval::run_lambada_batched(reqs, model.cfg.vocab_size, batched, o).warmup_calls, 3);
+}
+
 TEST_F(FixtureEval, ResumeAfterInterruptionGivesIdenticalResults) {
   reqs.resize(12);
   const std::string out = ::testing::TempDir() + "/qmsim_resume_test.json";

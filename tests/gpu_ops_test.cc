@@ -518,7 +518,7 @@ ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std:
     gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out.data(), v.data());
     expect_same_bits(out_g, out, tag + " out", E);
     expect_same_bits(v_g, v, tag + " v_out", E);
-    for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kDp4a}) {
+    for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kDp4a, gpu::ConvKernel::kStaged}) {
       std::vector<int8_t> out2(sz(L, E), int8_t{0x5A});
       gpu::ops::conv1d_silu_quant(L, E, K, x.data(), w.data(), b, s, out2.data(), nullptr, k);
       expect_same_bits(out_g, out2, tag + " out (v_out=null, " + gpu::conv_kernel_name(k) + ")", E);
@@ -530,7 +530,7 @@ ConvRun check_conv(int L, int E, int K, const std::vector<int8_t>& x, const std:
 
 TEST(GpuOps, Conv1dSiluQuant) {
   REQUIRE_GPU();
-  const int shapes[][3] = {{1, 5, 4}, {3, 1, 4}, {37, 64, 4}, {16, 96, 4}, {200, 48, 4}, {9, 7, 3}, {4, 33, 2}};
+  const int shapes[][3] = {{1, 5, 4}, {3, 1, 4}, {37, 64, 4}, {16, 96, 4}, {200, 48, 4}, {9, 7, 3}, {4, 33, 2}, {35, 1040, 4}};
   uint32_t seed = 700;
   size_t saturated = 0;  // over the s_u = 0.01 runs
   for (const auto& sh : shapes) {
@@ -856,13 +856,13 @@ TEST(GpuOps, ConvNormLmHeadKernelNamesAndEnv) {
   REQUIRE_GPU();
   {
     ScopedEnv a("QMSIM_GPU_CONV", nullptr), b("QMSIM_GPU_NORM", nullptr), c("QMSIM_GPU_LM_HEAD", nullptr);
-    EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kDp4a);  // the defaults: the faster kernels (run31)
+    EXPECT_EQ(gpu::conv_kernel_from_env(), gpu::ConvKernel::kStaged);  // the defaults: the faster kernels (run33)
     EXPECT_EQ(gpu::norm_kernel_from_env(), gpu::NormKernel::kTokens8);
     EXPECT_EQ(gpu::lm_head_kernel_from_env(), gpu::LmHeadKernel::kTile128);
     ScopedEnv d("QMSIM_GPU_HADAMARD", nullptr);
     EXPECT_EQ(gpu::hadamard_kernel_from_env(), gpu::HadamardKernel::kVecLean);
   }
-  for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kDp4a}) {
+  for (gpu::ConvKernel k : {gpu::ConvKernel::kExact, gpu::ConvKernel::kFast, gpu::ConvKernel::kDp4a, gpu::ConvKernel::kStaged}) {
     ScopedEnv env("QMSIM_GPU_CONV", gpu::conv_kernel_name(k));
     EXPECT_EQ(gpu::conv_kernel_from_env(), k);
   }

@@ -193,9 +193,10 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
   // "mma-lean": the default GEMM since run30; "mma-staged": the one it replaced; "VAR=value"
-  // extras: QMSIM_GPU_VAR=value (the conv, norm and Hadamard kernels run31's defaults replaced).
+  // extras: QMSIM_GPU_VAR=value (the conv, norm and Hadamard kernels run31's and run33's defaults
+  // replaced).
   for (const char* kernel : {"mma-lean", "mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
-                             "mma-staged pipe", "mma-lean stream-f32", "mma-lean stream-pair", "mma-lean CONV=fast",
+                             "mma-staged pipe", "mma-lean stream-f32", "mma-lean stream-pair", "mma-lean CONV=fast", "mma-lean CONV=dp4a",
                              "mma-lean NORM=tokens",
                              "mma-lean HADAMARD=vec", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));

@@ -15,7 +15,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, path = "golden", mode = "0", mode_file, alpha1_model, output, lambada, tokenizer, profile, hw;
-  int limit = -1, threads = 0, max_length = 2048, batch = 256;
+  int limit = -1, threads = 0, max_length = 2048, batch = 256, warmup = -1;
   bool resume = false, no_progress = false, f16_logprobs = false;
 };
 
@@ -86,11 +86,17 @@ void run_eval(const EvalArgs& a) {
   std::fprintf(stderr, "qmsim eval: %zu documents, model %s, path %s, mode %s, profile %s, %d threads\n", reqs.size(),
                model_dir.c_str(), a.path.c_str(), mode.label().c_str(), profile_name.c_str(), threads);
   eo.batch = a.batch;
+  if (a.warmup < -1) throw std::runtime_error("--warmup " + std::to_string(a.warmup) + ": must be >= 0 (or -1: the path's default)");
+  eo.warmup = a.warmup >= 0 ? a.warmup : (a.path == "gpu" ? 1 : 0);
   const eval::EvalRun run = batch_fn ? eval::run_lambada_scored(reqs, batch_fn, eo)
                                      : eval::run_lambada(reqs, vocab, fn, eo);
   std::cout << eval::result_table(run, eo);
-  std::printf("%lld tokens in %.1f s (%.0f tokens/s)%s\n", static_cast<long long>(run.tokens), run.seconds,
-              run.seconds > 0 ? run.tokens / run.seconds : 0.0, a.output.empty() ? "" : (", results: " + a.output).c_str());
+  const std::string warm = run.warmup_calls > 0 ? " after " + std::to_string(run.warmup_calls) + " untimed warm-up call(s) of " +
+                                                       std::to_string(run.warmup_seconds).substr(0, 5) + " s"
+                                                 : "";
+  std::printf("%lld tokens in %.3f s (%.0f tokens/s)%s%s\n", static_cast<long long>(run.tokens), run.seconds,
+              run.seconds > 0 ? run.tokens / run.seconds : 0.0, warm.c_str(),
+              a.output.empty() ? "" : (", results: " + a.output).c_str());
   const char* prof = std::getenv("QMSIM_GPU_PROFILE");
   if (kernel_report && prof != nullptr && prof[0] == '1') std::printf("gpu kernel times (QMSIM_GPU_PROFILE=1):\n%s", kernel_report().c_str());
 }
@@ -104,6 +110,10 @@ void add_eval_command(CLI::App& app) {
   c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, every W8A8 mode, batched; QMSIM_GPU_PROFILE=1 prints per-kernel times, QMSIM_GPU_GEMM=mma|dp4a|naive picks the GEMM)")->capture_default_str();
   c->add_option("--hw", a->hw, "--path sim: hardware config (default configs/hw/default.yaml)");
   c->add_option("--batch", a->batch, "--path gpu: documents per batched forward (log-softmax scoring runs on --threads host threads)")->capture_default_str();
+  c->add_option("--warmup", a->warmup,
+                 "Untimed calls of the longest documents (--batch of them a call) before the timed run, their results dropped, "
+                 "as tools/bench_transformers.py's warm-up batch; -1 = 1 for --path gpu (module loading, buffers), 0 otherwise")
+      ->capture_default_str();
   c->add_option("--mode", a->mode, mode_option_help())->capture_default_str();
   c->add_option("--mode-file", a->mode_file, "A mode written as YAML (schema: configs/modes/README.md); FILE:VARIANT picks a variant");
   c->add_option("--alpha1-model", a->alpha1_model, "Mode 6-4: a model calibrated with --alpha 1.0 whose conv output scales requantize the outliers");

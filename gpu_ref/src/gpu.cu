@@ -112,7 +112,7 @@ const EnumNames<ScanKernel> kScanNames = {{"auto", ScanKernel::kAuto},
                                           {"stream-pair", ScanKernel::kStreamPair}};
 const EnumNames<ScanTable> kTableNames = {{"auto", ScanTable::kAuto}, {"on", ScanTable::kOn}, {"off", ScanTable::kOff}};
 const EnumNames<ConvKernel> kConvNames = {
-    {"dp4a", ConvKernel::kDp4a}, {"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
+    {"staged", ConvKernel::kStaged}, {"dp4a", ConvKernel::kDp4a}, {"fast", ConvKernel::kFast}, {"exact", ConvKernel::kExact}};
 const EnumNames<NormKernel> kNormNames = {
     {"tokens8", NormKernel::kTokens8}, {"tokens", NormKernel::kTokens}, {"warp", NormKernel::kWarp}};
 const EnumNames<LmHeadKernel> kLmHeadNames = {{"tile128", LmHeadKernel::kTile128}, {"tile64", LmHeadKernel::kTile64}};
@@ -226,7 +226,7 @@ struct GpuModel::Impl {
   GemmKernel gemm_kernel = GemmKernel::kMmaLean;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
-  ConvKernel conv_kernel = ConvKernel::kDp4a;
+  ConvKernel conv_kernel = ConvKernel::kStaged;
   NormKernel norm_kernel = NormKernel::kTokens8;
   LmHeadKernel lm_head_kernel = LmHeadKernel::kTile128;
   HadamardKernel hadamard_kernel = HadamardKernel::kVecLean;

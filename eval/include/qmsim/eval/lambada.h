@@ -82,6 +82,7 @@ struct EvalOptions {
   bool f16_logprobs = false;
   bool resume = false;
   bool progress = true;
+  int warmup = 0;           // untimed calls of the longest documents before the timed run (results dropped)
   std::string output;       // result JSON path ("" = none); progress journal at output + ".partial.jsonl"
   nlohmann::json config;    // goes to the result's "config" (model, hash, path, mode, profile, ...)
 };
@@ -90,6 +91,8 @@ struct EvalRun {
   Summary summary;
   double seconds = 0;
   int64_t tokens = 0;              // model input tokens processed in this run (not resumed ones)
+  int warmup_calls = 0;            // untimed calls made before `seconds` started (EvalOptions::warmup)
+  double warmup_seconds = 0;
 };
 /// Runs the documents through `fn` (each document independent; results do not depend on the
 /// thread count or on interruption + --resume). Writes the lm-eval style JSON when output is set.

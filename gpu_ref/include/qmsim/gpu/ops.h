@@ -108,12 +108,16 @@ std::string scan_plan(ScanKernel k, ScanTable t, int B, int T, int E, int N, boo
 ///           (num::conv_code_from_approx), golden's definition elsewhere
 ///   kDp4a   kFast with each channel's 4-tap integer sum as one __dp4a of its window bytes (kept as
 ///           a word, shifted a byte a token) and its weight bytes (run31: conv 40.4 -> 30.8 ms)
-/// GpuModel uses kDp4a (kFast from run17 to run31) unless QMSIM_GPU_CONV=dp4a|fast|exact says
-/// otherwise. (A kFast that loaded a thread's 19 rows and 16 document starts before its first
-/// token ran 2.2x slower: conv 40.3 -> 89.2 ms, run30.)
-enum class ConvKernel { kExact, kFast, kDp4a };
+///   kStaged kDp4a's arithmetic with the block's 19 input rows and 16 document starts copied into
+///           shared memory (cp.async, all in flight at once) before the token loop: in kDp4a each
+///           row load waits for the previous token's store (one load in flight per warp)
+/// GpuModel uses kStaged (kDp4a in run31 and run32, kFast from run17 to run31) unless
+/// QMSIM_GPU_CONV=staged|dp4a|fast|exact says otherwise. (A kFast that loaded a thread's 19 rows
+/// and 16 document starts into registers before its first token, its loop unrolled, ran 2.2x
+/// slower: 119 registers, 64 inlined quantizers; conv 40.3 -> 89.2 ms, run30.)
+enum class ConvKernel { kExact, kFast, kDp4a, kStaged };
 const char* conv_kernel_name(ConvKernel k);
-/// Parses dp4a | fast | exact; throws std::invalid_argument naming the variable otherwise.
+/// Parses staged | dp4a | fast | exact; throws std::invalid_argument naming the variable otherwise.
 ConvKernel conv_kernel_from_env();
 
 /// The Hadamard + quantizer kernels (spec §2.7; every element sees golden's adds in golden's order):
@@ -169,7 +173,7 @@ void rmsnorm_final_f16(int L, int D, const uint16_t* h_f16, const float* residua
                        float eps, bool f16_residual, uint16_t* out_f16);
 /// golden::conv1d_silu_quant on one document (x [L, E] contiguous; v_out nullable).
 void conv1d_silu_quant(int L, int E, int K, const int8_t* x, const int8_t* w, const int8_t* bias,
-                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k = ConvKernel::kDp4a);
+                       const golden::Conv1dScales& s, int8_t* out, float* v_out, ConvKernel k = ConvKernel::kStaged);
 /// golden::selective_scan (int8 inputs; B, C [L, N]; state, state_q nullable).
 void selective_scan(int L, int E, int N, const int8_t* u, const int8_t* dt, const int8_t* B, const int8_t* C,
                     const int8_t* z, const int8_t* A_log, const int8_t* D, const int8_t* dt_bias,
