@@ -1650,8 +1650,12 @@ __global__ void __launch_bounds__(768, 1) k_scan_stream(int B, const int32_t* of
   for (int n = 0; n < N; ++n) scan_store_state(s, (static_cast<size_t>(d) * E + e) * N + n, h[n], state, state_q);
 }
 
-// ScanKernel::kStreamPair (`stream-pair`, written on 2026-12-06 without device time left: opt-in,
-// not yet measured): k_scan_stream's tables and arithmetic with half its B, C register traffic.
+// ScanKernel::kStreamPair (`stream-pair`, opt-in; written on 2026-12-06 without device time left,
+// measured in run33: bit-exact in every test and in the crosschecks of 23 + 16 modes, but slower,
+// scan 268.2 -> 359.1 ms; ncu: L1 63.6% busy instead of 73.8%, L2 70.7% instead of 62.5%, 1.41
+// instead of 1.04 ms a launch: both lanes form each channel's token values, the loop runs L + 1
+// times and the u, dt, z pairs add L2 sectors): k_scan_stream's tables and arithmetic with half
+// its B, C register traffic.
 // run26's ncu of `stream-f32` shows the L1 as the limit (L1/TEX 74% busy) with only about a
 // quarter of it in the table reads (27 shared wavefronts a warp and token); the largest part is
 // the B, C rows: each lane receives all 32 floats of its document's row every token (eight

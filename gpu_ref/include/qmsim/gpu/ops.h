@@ -66,8 +66,8 @@ GemmKernel gemm_kernel_from_env();
 ///              channels (no bank conflicts from random dt codes). run25: 300 -> 266 ms
 ///   kStreamPair kStreamF32's tables and arithmetic with a lane pair per two channels, each lane
 ///              holding 8 of the 16 states and loading only its half of B and C; y's sum runs
-///              from lane to lane (the odd lane a token behind). Written on 2026-12-06 after the
-///              device time was spent: opt-in, not yet measured
+///              from lane to lane (the odd lane a token behind). Opt-in: bit-exact, but slower
+///              (run33: scan 268 -> 359 ms; both lanes form every channel's token values)
 ///   kAuto      from kScanChannelThreads (document, channel) pairs up kStreamF32 where it applies
 ///              (kShared12Pipe where its 32-bit indices would overflow; else kChannels), kStates
 ///              below (kShared12Pipe until 2026-12-06's fourth session)
