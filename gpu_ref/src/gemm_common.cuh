@@ -90,6 +90,22 @@ __device__ __forceinline__ void gemm_tile_put(const GemmEpilogue& ep, uint8_t* t
     *reinterpret_cast<uint16_t*>(tile + r * ldt + col) = static_cast<uint16_t>(
         static_cast<uint8_t>(num::quant_rne_sat8(v0)) | static_cast<uint8_t>(num::quant_rne_sat8(v1)) << 8);
 }
+// Two outputs' int8 codes (num::f32_to_i32_rne_sat: cvt.rni, clamped by sat8) or f16 halves (one
+// cvt.rn.f16x2.f32 where neither value is NaN, else f32_to_f16_rne) packed for one store
+// (gemm_lean_put, k_gemm_wgmma).
+__device__ __forceinline__ uint16_t gemm_pack_s8(float v0, float v1) {
+  const uint32_t q0 = static_cast<uint8_t>(num::sat8(num::f32_to_i32_rne_sat(v0)));
+  const uint32_t q1 = static_cast<uint8_t>(num::sat8(num::f32_to_i32_rne_sat(v1)));
+  return static_cast<uint16_t>(q0 | q1 << 8);
+}
+__device__ __forceinline__ uint32_t gemm_pack_f16(float v0, float v1) {
+  if (v0 == v0 && v1 == v1) {
+    uint32_t d;  // d.hi = cvt(first operand), d.lo = cvt(second)
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(v1), "f"(v0));
+    return d;
+  }
+  return static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
+}
 // The staged tile (kRows x kCols outputs at block origin (m0, n0)) to ep.y by the block's
 // kThreads threads in 16-byte row pieces (bytewise where ep.y's rows are not 16-byte aligned and
 // at the matrix's last columns). Call after a barrier that follows every gemm_tile_put.

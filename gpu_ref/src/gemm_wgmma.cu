@@ -1,21 +1,31 @@
 // GemmKernel::kWgmma: the INT8 GEMM on Hopper's warpgroup tensor-core instructions
 // (wgmma.mma_async m64n128k32 s8.s8 -> s32), which read both operands from shared memory
-// through matrix descriptors instead of from registers loaded by the warps (k_gemm_mma_async: 24
-// shared loads of 4 bytes per 16 mma.sync a warp and k32 step; run21's ncu: 0.4-0.5 instructions
-// issued per cycle and scheduler, 17% of the INT8 peak in run22). The int32 sums are exact, so the
-// order of the products is free; the epilogue is kMmaStaged's (gemm_tile_put, gemm_tile_store).
+// through matrix descriptors instead of from registers loaded by the warps. The int32 sums are
+// exact, so the order of the products is free; the epilogue is kMmaLean's (ep.value, then
+// gemm_pack_s8 or gemm_pack_f16 into the staged tile, gemm_tile_store).
 //
 // This translation unit is built for sm_90a (gpu_ref/CMakeLists.txt): wgmma exists only in the
 // architecture-specific target. Its compute_90 PTX (for other GPUs) traps, and GpuModel takes
 // kMmaStaged wherever wgmma_available() is false.
 //
+// Second version (2026-12-06, sixth session, written after the device time was spent: opt-in,
+// NOT YET RUN ON A GPU). The first (run23: bit-exact, but in_proj 137.4 -> 171.3 ms against
+// mma-staged) read no-swizzle tiles 64 bytes of K a stage and waited for every k-tile's wgmma
+// before copying the next (wait_group 0). Now:
+//  - K advances 128 bytes a stage, and both tiles are stored in the 128-byte-swizzle K-major
+//    layout (descriptor layout type 1): row r of a tile is 128 bytes at r·128, its 16-byte chunk
+//    j at chunk position j ^ (r % 8), each 8-row group (1024 bytes, the descriptor's stride byte
+//    offset) aligned to 1024 bytes; a k32 step is the same descriptor 32 bytes on;
+//  - one wgmma group stays in flight while the next stage's copies are issued
+//    (wgmma.wait_group 1): 3 stages of 32 KB, the tile two k-tiles ahead copied while tile kt is
+//    multiplied (96 KB a block: 2 blocks an SM, one's epilogue beside the other's main loop);
+//  - each thread's 8 copies a stage (chunk t % 8 of rows t / 8 + 32i of both tiles) have fixed
+//    shared offsets and row checks, formed once (as mma-lean's), and global pointers advanced a
+//    stage at a time; chunks past K are zero-filled in both tiles, rows past M or N not copied
+//    (their outputs are never stored);
+//  - K <= 64 (dt_proj) goes to mma-lean's small-K kernel (launch_gemm).
 // Block: 128 x 128 outputs, 256 threads = 2 warpgroups, warpgroup w owns rows 64w .. 64w + 63 and
-// all 128 columns (one m64n128k32 per k32 step). K advances 64 bytes per stage through a
-// kWgStages-deep cp.async pipeline. Shared-memory layout of a stage, for the x tile and the W tile
-// alike: [k chunk (4 of 16 bytes)][row (128)][16 bytes], so that each 8-row x 16-byte core matrix
-// is 128 contiguous bytes (the no-swizzle K-major layout): the next 8 rows are 128 bytes on (the
-// descriptor's stride byte offset), the next 16 bytes of K are 2048 bytes on (its leading byte
-// offset).
+// all 128 columns: 4 m64n128k32 a stage.
 #include "gemm_common.cuh"
 
 namespace qmsim {
@@ -24,21 +34,22 @@ namespace kern {
 
 namespace {
 
-constexpr int kWgM = 128, kWgN = 128, kWgK = 64, kWgStages = 4;
-constexpr int kWgChunk = kWgM * 16;                   // bytes of one 16-byte K chunk of a 128-row tile
-constexpr int kWgTile = kWgChunk * (kWgK / 16);       // bytes of one operand's tile per stage (8 KB)
+constexpr int kWgM = 128, kWgN = 128, kWgK = 128, kWgStages = 3;
+constexpr int kWgTile = kWgM * kWgK;                  // bytes of one operand's tile per stage (16 KB)
 constexpr int kWgStage = 2 * kWgTile;                 // x tile, then W tile
-constexpr size_t kWgBytes = static_cast<size_t>(kWgStages) * kWgStage;  // 64 KB
-static_assert(static_cast<size_t>(kWgM) * gemm_tile_ld(kWgN, true) <= kWgBytes, "the output tile fits the stages");
+constexpr size_t kWgBytes = static_cast<size_t>(kWgStages) * kWgStage + 1024;  // 96 KB + alignment slack
+static_assert(static_cast<size_t>(kWgM) * gemm_tile_ld(kWgN, true) <= kWgBytes - 1024, "the output tile fits the stages");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// Matrix descriptor (PTX ISA, "Matrix Descriptor Format"): start address >> 4 in bits 0-13,
-// leading dimension byte offset >> 4 in bits 16-29, stride dimension byte offset >> 4 in bits
-// 32-45, base offset 0, swizzle mode 0 (none) in bits 62-63.
-__device__ __forceinline__ uint64_t wg_desc(const void* smem, uint32_t lbo, uint32_t sbo) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  return static_cast<uint64_t>((a & 0x3FFFF) >> 4) | static_cast<uint64_t>((lbo >> 4) & 0x3FFF) << 16 |
-         static_cast<uint64_t>((sbo >> 4) & 0x3FFF) << 32;
+// Matrix descriptor (PTX ISA, "Matrix Descriptor Format") of a K-major tile in the 128-byte
+// swizzle layout at shared address a: start address >> 4 in bits 0-13, leading dimension byte
+// offset >> 4 in bits 16-29 (not used by a swizzled K-major layout whose k step fits in the
+// 128-byte row; 1 as CUTLASS sets it), stride dimension byte offset >> 4 in bits 32-45 (1024: the
+// next 8-row group), base offset 0 in bits 49-51 (the tiles are 1024-byte aligned), layout type 1
+// (128-byte swizzle) in bits 62-63.
+__device__ __forceinline__ uint64_t wg_desc_sw128(uint32_t a) {
+  return static_cast<uint64_t>((a & 0x3FFFF) >> 4) | static_cast<uint64_t>(1) << 16 |
+         static_cast<uint64_t>(1024 >> 4) << 32 | static_cast<uint64_t>(1) << 62;
 }
 
 // d += x_tile(64 x 32) · W_tile(128 x 32)^T: the 64 accumulators of this thread, in the
@@ -71,71 +82,110 @@ __device__ __forceinline__ void wg_fence_operands(int32_t (&d)[64]) {
 #pragma unroll
   for (int i = 0; i < 64; ++i) asm volatile("" : "+r"(d[i])::"memory");
 }
+// One 16-byte cp.async if p (wg_cp16), or one that copies 16 bytes if full and writes 16 zeros
+// otherwise (wg_cp16_zfill).
+__device__ __forceinline__ void wg_cp16(uint32_t s, const void* g, bool p) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n" ::"r"(s),
+      "l"(g), "r"(static_cast<int>(p)));
+}
+__device__ __forceinline__ void wg_cp16_zfill(uint32_t s, const void* g, bool full) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(full ? 16 : 0));
+}
 #endif
 
 __global__ void __launch_bounds__(256, 2) k_gemm_wgmma(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W,
                                                        GemmEpilogue ep) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) uint8_t wsm[];
+  // The stages from the first 1024-byte boundary (the swizzle pattern follows address bits 7-9).
+  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(wsm));
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  uint8_t* const wbase = wsm + (base - raw);
   const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
   const int m0 = blockIdx.y * kWgM, n0 = blockIdx.x * kWgN;
   const int kt_count = (K + kWgK - 1) / kWgK;
-  auto issue = [&](int kt) {
-    if (kt < kt_count) {
-      uint8_t* st = wsm + (kt % kWgStages) * kWgStage;
-      const int k0 = kt * kWgK;
-      for (int i = threadIdx.x; i < 2 * kWgM * (kWgK / 16); i += 256) {
-        const int op = i / (kWgM * (kWgK / 16)), j = i % (kWgM * (kWgK / 16));
-        const int r = j / (kWgK / 16), c = j % (kWgK / 16), k = k0 + c * 16;
-        uint8_t* dst = st + op * kWgTile + c * kWgChunk + r * 16;
-        if (op == 0) {
-          const int m = m0 + r;
-          const bool ok = m < M && k < K;
-          cp_async16(dst, x + (ok ? static_cast<size_t>(m) * ldx + k : 0), ok);
+  // This thread's copies: chunk c of rows r0 + 32i (i = 0..3) of the x tile and of the W tile,
+  // stored at chunk position c ^ (r % 8) (the same for the four rows: 32i leaves r % 8 alone).
+  const int c = threadIdx.x % 8, r0 = threadIdx.x / 8;
+  const uint32_t s_off = static_cast<uint32_t>(r0 * 128 + ((c ^ (r0 & 7)) << 4));
+  bool vx[4], vw[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) vx[i] = m0 + r0 + 32 * i < M, vw[i] = n0 + r0 + 32 * i < N;
+  const size_t sx32 = static_cast<size_t>(32) * ldx, sw32 = static_cast<size_t>(32) * K;
+  const int8_t* gx = x + static_cast<size_t>(vx[0] ? m0 + r0 : 0) * ldx + c * 16;
+  const int8_t* gw = W + static_cast<size_t>(vw[0] ? n0 + r0 : 0) * K + c * 16;
+  int k_next = 0, st_next = 0;  // the next tile to copy: its K offset and its stage
+  auto issue = [&]() {
+    if (k_next < K) {
+      const uint32_t s = base + st_next * kWgStage + s_off;
+      const bool full = k_next + kWgK <= K, kc = k_next + c * 16 < K;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        // rows past M or N: not copied; in a partial last stage, chunks past K zero-filled
+        // (a row that is itself past M or N is still skipped: its pointer may lie outside x, W)
+        const int8_t* px = gx + (vx[i] ? i * sx32 : 0);
+        const int8_t* pw = gw + (vw[i] ? i * sw32 : 0);
+        if (full) {
+          wg_cp16(s + i * 32 * 128, px, vx[i]);
+          wg_cp16(s + kWgTile + i * 32 * 128, pw, vw[i]);
         } else {
-          const int n = n0 + r;
-          const bool ok = n < N && k < K;
-          cp_async16(dst, W + (ok ? static_cast<size_t>(n) * K + k : 0), ok);
+          if (vx[i]) wg_cp16_zfill(s + i * 32 * 128, kc ? px : x, kc);
+          if (vw[i]) wg_cp16_zfill(s + kWgTile + i * 32 * 128, kc ? pw : W, kc);
         }
       }
+      k_next += kWgK, gx += kWgK, gw += kWgK;
+      st_next = st_next + 1 == kWgStages ? 0 : st_next + 1;
     }
     cp_async_commit();  // an empty group past the end keeps the wait counts uniform
   };
   int32_t d[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) d[i] = 0;
-#pragma unroll
-  for (int s = 0; s < kWgStages - 1; ++s) issue(s);
+  issue();  // tiles 0 and 1
+  issue();
   for (int kt = 0; kt < kt_count; ++kt) {
-    cp_async_wait<kWgStages - 2>();  // this thread's copies of tile kt have landed ...
-    // ... and are visible to the tensor cores' (async proxy) reads of shared memory
+    cp_async_wait<1>();  // this thread's copies of tile kt have landed (tile kt + 1's may not) ...
+    // ... are visible to the tensor cores' (async proxy) reads of shared memory ...
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-    __syncthreads();  // everyone's; and every warpgroup's wgmma on tile kt - 1 has completed
-    issue(kt + kWgStages - 1);  // into the stage tile kt - 1 used
-    const uint8_t* st = wsm + (kt % kWgStages) * kWgStage;
+    __syncthreads();  // ... and so are everyone's
+    const uint32_t st = base + (kt % kWgStages) * kWgStage;
     wg_fence_operands(d);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
-    for (int s = 0; s < kWgK / 32; ++s) {  // two k32 steps: K chunks 2s and 2s + 1
-      const uint64_t da = wg_desc(st + 2 * s * kWgChunk + wg * 64 * 16, kWgChunk, 128);
-      const uint64_t db = wg_desc(st + kWgTile + 2 * s * kWgChunk, kWgChunk, 128);
-      wg_mma(d, da, db);
-    }
+    for (int s = 0; s < kWgK / 32; ++s)  // four k32 steps: the descriptors 32 bytes on each
+      wg_mma(d, wg_desc_sw128(st + wg * 64 * 128 + 32 * s), wg_desc_sw128(st + kWgTile + 32 * s));
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // tile kt - 1's group is done
     wg_fence_operands(d);
+    __syncthreads();  // every warpgroup's: the stage of tile kt - 1 is free
+    issue();          // tile kt + 2, into that stage
   }
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  wg_fence_operands(d);
   cp_async_wait<0>();
   __syncthreads();  // every warpgroup is done with the stages
-  uint8_t* tile = wsm;
+  // The staged tile: warp w of warpgroup wg holds rows 64wg + 16w + g and + 8, columns 8j + 2tg
+  // and + 1 (d[4j], d[4j + 1]; d[4j + 2], d[4j + 3] for the row 8 below).
+  uint8_t* tile = wbase;
   const int ldt = gemm_tile_ld(kWgN, ep.out_f16);
   const int g = lane / 4, tg = lane % 4;
 #pragma unroll
-  for (int j = 0; j < 16; ++j)
+  for (int hf = 0; hf < 2; ++hf) {
+    const int r = wg * 64 + warp * 16 + g + 8 * hf;
+    if (m0 + r >= M) continue;
+    const bool use_alpha = ep.row_alpha != nullptr && ep.row_alpha[m0 + r] != 0;
+    uint8_t* row = tile + r * ldt;
 #pragma unroll
-    for (int c = 0; c < 4; c += 2)
-      gemm_tile_put(ep, tile, ldt, M, m0, wg * 64 + warp * 16 + g + (c >= 2 ? 8 : 0), 8 * j + 2 * tg, d[4 * j + c],
-                    d[4 * j + c + 1]);
+    for (int j = 0; j < 16; ++j) {
+      const int col = 8 * j + 2 * tg;
+      const float v0 = ep.value(use_alpha, d[4 * j + 2 * hf]), v1 = ep.value(use_alpha, d[4 * j + 2 * hf + 1]);
+      if (ep.out_f16)
+        *reinterpret_cast<uint32_t*>(row + col * 2) = gemm_pack_f16(v0, v1);
+      else
+        *reinterpret_cast<uint16_t*>(row + col) = gemm_pack_s8(v0, v1);
+    }
+  }
   __syncthreads();
   gemm_tile_store<kWgM, kWgN, 256>(ep, tile, ldt, M, N, m0, n0);
 #else

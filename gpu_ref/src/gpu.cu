@@ -184,7 +184,7 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
     case GemmKernel::kMmaLean: {
       const bool vec = K % 16 == 0 && ldx % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(W) % 16 == 0;
-      if (vec && k == GemmKernel::kMmaLean && K <= 64) {
+      if (vec && (k == GemmKernel::kMmaLean || k == GemmKernel::kWgmma) && K <= 64) {
         allow_dynamic_smem(k_gemm_mma_smallk, kSkBytes, "k_gemm_mma_smallk");
         const unsigned nts = static_cast<unsigned>(((N + 127) / 128 + kSkTiles - 1) / kSkTiles);
         k_gemm_mma_smallk<<<dim3(blocks_for(M, kMM), nts), 256, kSkBytes, st>>>(M, N, K, x, ldx, W, ep);

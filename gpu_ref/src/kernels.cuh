@@ -492,19 +492,6 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
 // f32_to_i32_sat(round_rne(v)) on every input, GpuOps.CvtConversionsEqualPortableOnEveryInput)
 // clamped by sat8, and an f16 pair as one cvt.rn.f16x2.f32 where neither value is NaN (non-NaN:
 // each half is cvt.rn.f16.f32's, f32_to_f16_rne's device path; NaN: f32_to_f16_rne itself).
-__device__ __forceinline__ uint16_t gemm_pack_s8(float v0, float v1) {
-  const uint32_t q0 = static_cast<uint8_t>(num::sat8(num::f32_to_i32_rne_sat(v0)));
-  const uint32_t q1 = static_cast<uint8_t>(num::sat8(num::f32_to_i32_rne_sat(v1)));
-  return static_cast<uint16_t>(q0 | q1 << 8);
-}
-__device__ __forceinline__ uint32_t gemm_pack_f16(float v0, float v1) {
-  if (v0 == v0 && v1 == v1) {
-    uint32_t d;  // d.hi = cvt(first operand), d.lo = cvt(second)
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(d) : "f"(v1), "f"(v0));
-    return d;
-  }
-  return static_cast<uint32_t>(num::f32_to_f16_rne(v0)) | static_cast<uint32_t>(num::f32_to_f16_rne(v1)) << 16;
-}
 // The block's 128 x 128 outputs (acc in the m16n8 layout of 8 warps as 2 x 4) into the staged
 // tile; rows past M are skipped.
 __device__ __forceinline__ void gemm_lean_put(const GemmEpilogue& ep, uint8_t* tile, const int32_t (&acc)[4][4][4],

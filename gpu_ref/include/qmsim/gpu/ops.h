@@ -25,9 +25,13 @@ namespace gpu {
 ///   kMmaStaged kMmaAsync whose outputs go through shared memory and leave in 16-byte row pieces
 ///              (run22: in_proj 152 -> 136 ms, out_proj 77 -> 66, dt_proj 37 -> 26, x_proj 23 -> 19)
 ///   kWgmma     Hopper's wgmma.mma_async m64n128k32 (operands read by the tensor cores from shared
-///              memory, no register staging), kMmaStaged's epilogue; sm_90a code, on compute
+///              memory, no register staging), kMmaLean's epilogue; sm_90a code, on compute
 ///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
-///              kMma). Opt-in: bit-exact but slower than kMmaStaged (run23: in_proj 137 -> 171 ms)
+///              kMma; K <= 64: kMmaLean's small-K kernel). Opt-in. The first version (no-swizzle
+///              tiles, every k-tile's group waited for) was bit-exact but slower (run23: in_proj
+///              137 -> 171 ms); the second (128-byte-swizzle tiles, 128 bytes of K a stage, one
+///              wgmma group in flight while the next tile is copied) was written after the sixth
+///              session's device time was spent and has not yet run on a GPU
 ///   kMmaLean   kMmaStaged's tiles, fragments, exact sums and epilogue values with fewer
 ///              instructions per mma (about 13 issued per IMMA before): each thread's cp.async
 ///              copies formed once and advanced a stage at a time, fragments by ldmatrix.x4 (6
