@@ -862,6 +862,8 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
 // 40 warps an SM (48 registers), about 1.1 TB/s (run32: 30.7 ms for 30 GB). Here every thread
 // issues its kConvTok + 3 row copies (cp.async, 4 bytes each: a warp's 128 contiguous bytes a row)
 // and the tokens' document starts at once, waits for them, and then runs the loop on shared memory.
+// (The loop repeats k_conv4<true>'s: one device function for both, tried on 2026-12-06, left
+// k_conv4<true>'s SASS unchanged but rescheduled this kernel's, so the measured code stays.)
 __device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
                "l"(gmem));
