@@ -69,6 +69,16 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool fu
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(full ? 16 : 0));
 }
+// At a shared address: one 16-byte copy if p (cp_async16_if), or one that copies 16 bytes if full
+// and writes 16 zeros otherwise (cp_async16_zfill; g must be a valid address either way).
+__device__ __forceinline__ void cp_async16_if(uint32_t s, const void* g, bool p) {
+  asm volatile(
+      "{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n" ::"r"(s),
+      "l"(g), "r"(static_cast<int>(p)));
+}
+__device__ __forceinline__ void cp_async16_zfill(uint32_t s, const void* g, bool full) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(full ? 16 : 0));
+}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int kN>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(kN)); }

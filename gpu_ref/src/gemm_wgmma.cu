@@ -82,16 +82,6 @@ __device__ __forceinline__ void wg_fence_operands(int32_t (&d)[64]) {
 #pragma unroll
   for (int i = 0; i < 64; ++i) asm volatile("" : "+r"(d[i])::"memory");
 }
-// One 16-byte cp.async if p (wg_cp16), or one that copies 16 bytes if full and writes 16 zeros
-// otherwise (wg_cp16_zfill).
-__device__ __forceinline__ void wg_cp16(uint32_t s, const void* g, bool p) {
-  asm volatile(
-      "{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n" ::"r"(s),
-      "l"(g), "r"(static_cast<int>(p)));
-}
-__device__ __forceinline__ void wg_cp16_zfill(uint32_t s, const void* g, bool full) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(full ? 16 : 0));
-}
 #endif
 
 __global__ void __launch_bounds__(256, 2) k_gemm_wgmma(int M, int N, int K, const int8_t* x, int ldx, const int8_t* W,
@@ -127,11 +117,11 @@ __global__ void __launch_bounds__(256, 2) k_gemm_wgmma(int M, int N, int K, cons
         const int8_t* px = gx + (vx[i] ? i * sx32 : 0);
         const int8_t* pw = gw + (vw[i] ? i * sw32 : 0);
         if (full) {
-          wg_cp16(s + i * 32 * 128, px, vx[i]);
-          wg_cp16(s + kWgTile + i * 32 * 128, pw, vw[i]);
+          cp_async16_if(s + i * 32 * 128, px, vx[i]);
+          cp_async16_if(s + kWgTile + i * 32 * 128, pw, vw[i]);
         } else {
-          if (vx[i]) wg_cp16_zfill(s + i * 32 * 128, kc ? px : x, kc);
-          if (vw[i]) wg_cp16_zfill(s + kWgTile + i * 32 * 128, kc ? pw : W, kc);
+          if (vx[i]) cp_async16_zfill(s + i * 32 * 128, kc ? px : x, kc);
+          if (vw[i]) cp_async16_zfill(s + kWgTile + i * 32 * 128, kc ? pw : W, kc);
         }
       }
       k_next += kWgK, gx += kWgK, gw += kWgK;

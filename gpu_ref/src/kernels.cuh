@@ -230,6 +230,17 @@ __global__ void k_gemm_dp4a(int M, int N, int K, const int8_t* x, int ldx, const
   }
 }
 
+// A warp's 4 x kNI m16n8 accumulator tiles (the mma.sync GEMM kernels), zeroed.
+template <int kNI>
+__device__ __forceinline__ void gemm_acc_clear(int32_t (&acc)[4][kNI][4]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < kNI; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[i][j][c] = 0;
+}
+
 // Tensor cores: mma.sync.m16n8k32 s8 x s8 -> s32 (exact). A block computes 128 x 128 outputs with
 // 8 warps (2 x 4, each 64 x 32 = 4 x 4 mma tiles); K advances 64 bytes per shared-memory stage,
 // double-buffered.
@@ -266,12 +277,7 @@ __global__ void __launch_bounds__(256) k_gemm_mma(int M, int N, int K, const int
   const int wm = warp / 4, wn = warp % 4;
   const int m0 = blockIdx.y * kMM, n0 = blockIdx.x * kMN;
   int32_t acc[4][4][4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[i][j][c] = 0;
+  gemm_acc_clear(acc);
   uint4 rx[kLoads], rw[kLoads];
   auto fetch = [&](int k0) {
 #pragma unroll
@@ -407,12 +413,7 @@ __global__ void __launch_bounds__(256, kMinBlocks) k_gemm_mma_async(int M, int N
     cp_async_commit();  // an empty group past the end keeps the wait counts uniform
   };
   int32_t acc[4][kNI][4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < kNI; ++j)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[i][j][c] = 0;
+  gemm_acc_clear(acc);
 #pragma unroll
   for (int s = 0; s < kS - 1; ++s) issue(s);
   for (int kt = 0; kt < kt_count; ++kt) {
@@ -532,11 +533,6 @@ struct GemmLeanShape {
   static constexpr int kStageWords = (kMM + 128) * kLW;
   static constexpr size_t kBytes = static_cast<size_t>(kStages) * kStageWords * 4;
 };
-__device__ __forceinline__ void cp_async16_if(uint32_t s, const void* g, bool p) {
-  asm volatile(
-      "{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n" ::"r"(s),
-      "l"(g), "r"(static_cast<int>(p)));
-}
 // ldmatrix .x4: lanes 8j .. 8j + 7 give the shared addresses of the 8 rows (16 bytes each) of
 // matrix j; each lane receives, in r[j], the 4 bytes 4·(lane % 4) .. + 3 of row lane / 4 of matrix
 // j: the m16n8k32 s8 fragment word of that row and k step half.
@@ -544,9 +540,6 @@ __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
-}
-__device__ __forceinline__ void cp_async16_zfill(uint32_t s, const void* g, bool full) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(g), "r"(full ? 16 : 0));
 }
 template <int kStages>
 __global__ void __launch_bounds__(256, 2) k_gemm_mma_lean(int M, int N, int K, const int8_t* x, int ldx,
@@ -597,12 +590,7 @@ __global__ void __launch_bounds__(256, 2) k_gemm_mma_lean(int M, int N, int K, c
     cp_async_commit();  // an empty group past the end keeps the wait counts uniform
   };
   int32_t acc[4][4][4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int q = 0; q < 4; ++q) acc[i][j][q] = 0;
+  gemm_acc_clear(acc);
 #pragma unroll
   for (int s = 0; s < kS - 1; ++s) issue();
   // This lane's ldmatrix row addresses in stage 0 (ldsm_x4: lanes 8j .. 8j + 7 give matrix j's 8
@@ -688,12 +676,7 @@ __global__ void __launch_bounds__(256, 2) k_gemm_mma_smallk(int M, int N, int K,
         for (int mi = 0; mi < 4; ++mi) ldsm_x4(a[h][mi], a_lane + mi * 16 * kLW * 4 + 32 * h);
     }
     int32_t acc[4][4][4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-#pragma unroll
-        for (int q = 0; q < 4; ++q) acc[i][j][q] = 0;
+    gemm_acc_clear(acc);
     const uint32_t sw = s_x + (1 + (nt & 1)) * kTileBytes + b_lane;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
