@@ -91,12 +91,11 @@ void run_eval(const EvalArgs& a) {
   const eval::EvalRun run = batch_fn ? eval::run_lambada_scored(reqs, batch_fn, eo)
                                      : eval::run_lambada(reqs, vocab, fn, eo);
   std::cout << eval::result_table(run, eo);
-  const std::string warm = run.warmup_calls > 0 ? " after " + std::to_string(run.warmup_calls) + " untimed warm-up call(s) of " +
-                                                       std::to_string(run.warmup_seconds).substr(0, 5) + " s"
-                                                 : "";
-  std::printf("%lld tokens in %.3f s (%.0f tokens/s)%s%s\n", static_cast<long long>(run.tokens), run.seconds,
-              run.seconds > 0 ? run.tokens / run.seconds : 0.0, warm.c_str(),
-              a.output.empty() ? "" : (", results: " + a.output).c_str());
+  std::printf("%lld tokens in %.3f s (%.0f tokens/s)", static_cast<long long>(run.tokens), run.seconds,
+              run.seconds > 0 ? run.tokens / run.seconds : 0.0);
+  if (run.warmup_calls > 0)
+    std::printf(" after %d untimed warm-up call(s) of %.3f s", run.warmup_calls, run.warmup_seconds);
+  std::printf("%s\n", a.output.empty() ? "" : (", results: " + a.output).c_str());
   const char* prof = std::getenv("QMSIM_GPU_PROFILE");
   if (kernel_report && prof != nullptr && prof[0] == '1') std::printf("gpu kernel times (QMSIM_GPU_PROFILE=1):\n%s", kernel_report().c_str());
 }
