@@ -399,7 +399,7 @@ TEST(GpuOps, GemmKernelNamesAndEnv) {
   EXPECT_STREQ(gpu::gemm_kernel_name(GemmKernel::kMmaLean), "mma-lean");
   {
     ScopedEnv unset("QMSIM_GPU_GEMM", nullptr);
-    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kMmaLean);  // the default since run30 (kMmaStaged from run22)
+    EXPECT_EQ(gpu::gemm_kernel_from_env(), GemmKernel::kWgmma);  // the default since run36 (kMmaLean from run30, kMmaStaged from run22)
   }
   {
     ScopedEnv gone("QMSIM_GPU_GEMM", "mma-wide");  // dropped (run17: 2x slower)

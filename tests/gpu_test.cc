@@ -192,13 +192,12 @@ TEST(Gpu, BatchedEqualsPerDocumentEveryGemmKernel) {
   // (this model's int8 rows are not 16-byte aligned) and 1-token documents sharing warps with long
   // ones.
   std::map<std::string, std::vector<std::vector<float>>> gold_cache;
-  // "mma-lean": the default GEMM since run30; "mma-staged": the one it replaced; "VAR=value"
-  // extras: QMSIM_GPU_VAR=value (the conv, norm and Hadamard kernels run31's and run33's defaults
-  // replaced).
-  for (const char* kernel : {"mma-lean", "mma-staged", "mma-async", "wgmma", "mma", "mma prev", "mma-async shared12",
-                             "mma-staged pipe", "mma-lean stream-f32", "mma-lean stream-pair", "mma-lean CONV=fast", "mma-lean CONV=dp4a",
-                             "mma-lean NORM=tokens",
-                             "mma-lean HADAMARD=vec", "dp4a", "naive"}) {
+  // "wgmma": the default GEMM since run36; "mma-lean" (run30 to run35) and "mma-staged" (run22 to
+  // run29): the ones it replaced; "VAR=value" extras: QMSIM_GPU_VAR=value (the conv, norm and
+  // Hadamard kernels run31's and run33's defaults replaced).
+  for (const char* kernel : {"wgmma", "mma-lean", "mma-staged", "mma-async", "mma", "mma prev", "mma-async shared12",
+                             "mma-staged pipe", "wgmma stream-f32", "wgmma stream-pair", "wgmma CONV=fast", "wgmma CONV=dp4a",
+                             "wgmma NORM=tokens", "wgmma HADAMARD=vec", "dp4a", "naive"}) {
     const std::string kname = std::string(kernel).substr(0, std::string(kernel).find(' '));
     const std::string extra = kname != kernel ? std::string(kernel).substr(kname.size() + 1) : "";
     setenv("QMSIM_GPU_GEMM", kname.c_str(), 1);

@@ -5,13 +5,15 @@
 // gemm_pack_s8 or gemm_pack_f16 into the staged tile, gemm_tile_store).
 //
 // This translation unit is built for sm_90a (gpu_ref/CMakeLists.txt): wgmma exists only in the
-// architecture-specific target. Its compute_90 PTX (for other GPUs) traps, and GpuModel takes
-// kMmaStaged wherever wgmma_available() is false.
+// architecture-specific target. Its compute_90 PTX (for other GPUs) traps, and launch_gemm runs
+// kMmaLean wherever wgmma_available() is false.
 //
-// Second version (2026-12-06, sixth session, written after the device time was spent: opt-in,
-// NOT YET RUN ON A GPU). The first (run23: bit-exact, but in_proj 137.4 -> 171.3 ms against
-// mma-staged) read no-swizzle tiles 64 bytes of K a stage and waited for every k-tile's wgmma
-// before copying the next (wait_group 0). Now:
+// Second version (written 2026-12-06 after the sixth session's device time was spent; first run
+// on a GPU in run36: bit-exact in every GEMM test and 23 + 14 crosscheck modes, in_proj 116.2 ->
+// 74.1 ms, out_proj 55.4 -> 33.7, x_proj 18.0 -> 11.7 against mma-lean; the default since). The
+// first (run23: bit-exact, but in_proj 137.4 -> 171.3 ms against mma-staged) read no-swizzle
+// tiles 64 bytes of K a stage and waited for every k-tile's wgmma before copying the next
+// (wait_group 0). Now:
 //  - K advances 128 bytes a stage, and both tiles are stored in the 128-byte-swizzle K-major
 //    layout (descriptor layout type 1): row r of a tile is 128 bytes at r·128, its 16-byte chunk
 //    j at chunk position j ^ (r % 8), each 8-row group (1024 bytes, the descriptor's stride byte

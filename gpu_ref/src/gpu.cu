@@ -95,10 +95,10 @@ E enum_from_env(const char* var, EnumNames<E> names) {
   }
   throw std::invalid_argument(std::string(var) + "=" + e + ": unknown (known: " + known + ")");
 }
-const EnumNames<GemmKernel> kGemmNames = {{"mma-lean", GemmKernel::kMmaLean},
+const EnumNames<GemmKernel> kGemmNames = {{"wgmma", GemmKernel::kWgmma},
+                                          {"mma-lean", GemmKernel::kMmaLean},
                                           {"mma-staged", GemmKernel::kMmaStaged},
                                           {"mma-async", GemmKernel::kMmaAsync},
-                                          {"wgmma", GemmKernel::kWgmma},
                                           {"mma", GemmKernel::kMma},
                                           {"dp4a", GemmKernel::kDp4a},
                                           {"naive", GemmKernel::kNaive}};
@@ -188,13 +188,13 @@ void launch_gemm(GemmKernel k, int M, int N, int K, const int8_t* x, int ldx, co
         allow_dynamic_smem(k_gemm_mma_smallk, kSkBytes, "k_gemm_mma_smallk");
         const unsigned nts = static_cast<unsigned>(((N + 127) / 128 + kSkTiles - 1) / kSkTiles);
         k_gemm_mma_smallk<<<dim3(blocks_for(M, kMM), nts), 256, kSkBytes, st>>>(M, N, K, x, ldx, W, ep);
-      } else if (vec && k == GemmKernel::kMmaLean) {
+      } else if (vec && k == GemmKernel::kWgmma && wgmma_available()) {
+        launch_gemm_wgmma(M, N, K, x, ldx, W, ep, st);
+      } else if (vec && (k == GemmKernel::kMmaLean || k == GemmKernel::kWgmma)) {  // kWgmma off compute capability 9.0
         launch_gemm_lean<3>(M, N, K, x, ldx, W, ep, st);
       } else if (vec && k == GemmKernel::kMmaAsync) {
         launch_gemm_async<128, 2, false>(M, N, K, x, ldx, W, ep, st);
-      } else if (vec && k == GemmKernel::kWgmma && wgmma_available()) {
-        launch_gemm_wgmma(M, N, K, x, ldx, W, ep, st);
-      } else if (vec && (k == GemmKernel::kMmaStaged || k == GemmKernel::kWgmma)) {
+      } else if (vec && k == GemmKernel::kMmaStaged) {
         launch_gemm_async<128, 2, true>(M, N, K, x, ldx, W, ep, st);
       } else {
         k_gemm_mma<<<dim3(blocks_for(N, kMN), blocks_for(M, kMM)), 256, 0, st>>>(M, N, K, x, ldx, W, ep, vec);
@@ -223,7 +223,7 @@ struct LayerDev {
 
 struct GpuModel::Impl {
   const QModel& m;
-  GemmKernel gemm_kernel = GemmKernel::kMmaLean;
+  GemmKernel gemm_kernel = GemmKernel::kWgmma;
   ScanKernel scan_kernel = ScanKernel::kAuto;
   ScanTable scan_table = ScanTable::kAuto;
   ConvKernel conv_kernel = ConvKernel::kStaged;
@@ -256,6 +256,8 @@ struct GpuModel::Impl {
 
   explicit Impl(const QModel& model) : m(model) {
     gemm_kernel = gemm_kernel_from_env();
+    // wgmma is sm_90a code: elsewhere launch_gemm runs mma-lean for it; say so in the kernel report.
+    if (gemm_kernel == GemmKernel::kWgmma && !wgmma_available()) gemm_kernel = GemmKernel::kMmaLean;
     scan_kernel = scan_kernel_from_env();
     conv_kernel = conv_kernel_from_env();
     norm_kernel = norm_kernel_from_env();

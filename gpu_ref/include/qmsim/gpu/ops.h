@@ -26,12 +26,13 @@ namespace gpu {
 ///              (run22: in_proj 152 -> 136 ms, out_proj 77 -> 66, dt_proj 37 -> 26, x_proj 23 -> 19)
 ///   kWgmma     Hopper's wgmma.mma_async m64n128k32 (operands read by the tensor cores from shared
 ///              memory, no register staging), kMmaLean's epilogue; sm_90a code, on compute
-///              capability 9.0 only (elsewhere, and for rows kMmaAsync cannot take, kMmaStaged or
-///              kMma; K <= 64: kMmaLean's small-K kernel). Opt-in. The first version (no-swizzle
+///              capability 9.0 only (elsewhere kMmaLean; rows kMmaAsync cannot take: kMma;
+///              K <= 64: kMmaLean's small-K kernel). The first version (no-swizzle
 ///              tiles, every k-tile's group waited for) was bit-exact but slower (run23: in_proj
 ///              137 -> 171 ms); the second (128-byte-swizzle tiles, 128 bytes of K a stage, one
-///              wgmma group in flight while the next tile is copied) was written after the sixth
-///              session's device time was spent and has not yet run on a GPU
+///              wgmma group in flight while the next tile is copied) is bit-exact and faster
+///              (run36: in_proj 116.2 -> 74.1 ms, out_proj 55.4 -> 33.7, x_proj 18.0 -> 11.7;
+///              0.613 -> 0.549 s for the whole job): the default since run36
 ///   kMmaLean   kMmaStaged's tiles, fragments, exact sums and epilogue values with fewer
 ///              instructions per mma (about 13 issued per IMMA before): each thread's cp.async
 ///              copies formed once and advanced a stage at a time, fragments by ldmatrix.x4 (6
@@ -42,15 +43,16 @@ namespace gpu {
 ///              (dt_proj) a block keeps 128 rows of x in registers and walks 3 column tiles,
 ///              copying the next W tile while it multiplies and stores the current one
 ///              (k_gemm_mma_smallk; run31: dt_proj 21.1 -> 20.2 ms)
-/// GpuModel uses kMmaLean for every GEMM (kMmaStaged from run22 to run31)
-/// unless QMSIM_GPU_GEMM=mma-lean|mma-staged|mma-async|wgmma|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
+/// GpuModel uses kWgmma for every GEMM (kMmaLean from run30 to run35, kMmaStaged from run22 to
+/// run29; kMmaLean on GPUs other than compute capability 9.0)
+/// unless QMSIM_GPU_GEMM=wgmma|mma-lean|mma-staged|mma-async|mma|dp4a|naive says otherwise (mma: kDp4a for K < 64,
 /// where it beats kMma; dp4a and naive: every GEMM). Measured slower and dropped
 /// (docs/BENCHMARKS.md): a 128 x 256 tile variant of kMmaAsync (run17: 2x slower), a persistent
 /// grid of kMmaStaged's tiles (run26: in_proj 137.3 -> 149.3 ms) and 256 x 128 tiles with 16
 /// warps (run27: in_proj 138.8 -> 151.3 ms).
 enum class GemmKernel { kNaive, kDp4a, kMma, kMmaAsync, kMmaStaged, kWgmma, kMmaLean };
 const char* gemm_kernel_name(GemmKernel k);
-/// Parses mma-lean | mma-staged | mma-async | wgmma | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
+/// Parses wgmma | mma-lean | mma-staged | mma-async | mma | dp4a | naive; throws std::invalid_argument naming the variable otherwise.
 GemmKernel gemm_kernel_from_env();
 
 /// The selective-scan kernels (the same arithmetic in the same order; spec §2.6, §4.5):
