@@ -458,6 +458,40 @@ TEST(F16, WidenAllBitPatternsMatchesFloat16) {
   }
 }
 
+// The lm_head's one-FFMA accumulation (num::add_exact_product_f32, used by gpu_ref's lm_head
+// kernels) against the spec's separate product and sum: every f16 value a times 512 f16
+// values b (the extremes and specials among them) onto three accumulators each. The product is
+// checked exact against double first; the negative control shows the helper is not the two-step
+// sum for a product that needs rounding.
+TEST(AddExactProduct, EqualsProductThenSumForEveryF16Product) {
+  std::vector<uint16_t> bs = {0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x0400, 0x3C00, 0xBC00, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00, 0x7E00};
+  uint32_t lcg = 12345;
+  auto next = [&] { return lcg = lcg * 1664525u + 1013904223u; };
+  while (bs.size() < 512) bs.push_back(static_cast<uint16_t>(next() >> 16));
+  int64_t checked = 0;
+  for (uint32_t ha = 0; ha < 0x10000u; ++ha) {
+    const float a = num::f16_to_f32(static_cast<uint16_t>(ha));
+    for (uint16_t hb : bs) {
+      const float b = num::f16_to_f32(hb);
+      volatile float prod = a * b;  // volatile: one rounding here, whatever the contraction flags
+      if (std::isfinite(prod)) {
+        ASSERT_EQ(static_cast<double>(prod), static_cast<double>(a) * static_cast<double>(b)) << ha << " " << hb;
+      }
+      for (float acc : {0.0f, -1.0f / 3.0f, from_bits(next() & 0xC7FFFFFFu)}) {  // |acc| < 2^17
+        const float two_step = acc + prod;
+        ASSERT_TRUE(SameFloat(num::add_exact_product_f32(acc, a, b), two_step)) << "a 0x" << std::hex << ha << " b 0x" << hb << " acc " << acc;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, int64_t{3} * 0x10000 * 512);
+  // (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24 needs 25 significand bits: fused and two-step differ.
+  const float x = 1.0f + std::ldexp(1.0f, -12), acc = -(1.0f + std::ldexp(1.0f, -11));
+  volatile float p = x * x;
+  EXPECT_EQ(num::add_exact_product_f32(acc, x, x), std::ldexp(1.0f, -24));
+  EXPECT_EQ(acc + p, 0.0f);
+}
+
 TEST(F16, RoundTripAllBitPatterns) {
   for (uint32_t h = 0; h < 0x10000u; ++h) {
     const uint16_t back = num::f32_to_f16_rne(num::f16_to_f32(static_cast<uint16_t>(h)));

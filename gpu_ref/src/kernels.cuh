@@ -2154,7 +2154,8 @@ inline void launch_hadamard(HadamardKernel kind, int L, int n, int block, int bl
 
 // ------------------------------------------------------------------ lm_head (spec §5.8)
 
-// logits[p, v] = Σ_k fl32(y·w) ascending k from 0.0f (separate multiply and add), y rows at
+// logits[p, v] = Σ_k fl32(y·w) ascending k from 0.0f (one FFMA a product: y·w is exact, see
+// num::add_exact_product_f32), y rows at
 // pos[p] (nullable: row p). A block computes 64 rows x 64 vocabulary entries (256 threads, 4 x 4
 // each) from f32 tiles of 32 k in shared memory; each output still adds its products one by one
 // in ascending k.
@@ -2181,7 +2182,7 @@ __global__ void k_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t
       float a[4], b[4];
       for (int i = 0; i < 4; ++i) a[i] = ys[ty * 4 + i][k], b[i] = ws[tx * 4 + i][k];
       for (int i = 0; i < 4; ++i)
-        for (int j = 0; j < 4; ++j) acc[i][j] = acc[i][j] + a[i] * b[j];
+        for (int j = 0; j < 4; ++j) acc[i][j] = num::add_exact_product_f32(acc[i][j], a[i], b[j]);  // f16 x f16: exact
     }
     __syncthreads();
   }
@@ -2198,7 +2199,9 @@ __global__ void k_lm_head(int P, int V, int D, const uint16_t* yf, const int32_t
 // k_lm_head with 128 x 128 blocks and 8 x 8 outputs a thread (D % 8 == 0, 16-byte aligned rows):
 // the tiles sit k-major in shared memory, so that a thread reads its 8 y values and 8 w values of
 // one k as two float4 each (4 shared loads per 128 products instead of 8 per 32). Each output is
-// still the sum of its products one by one in ascending k from 0.0f.
+// still the sum of its products one by one in ascending k from 0.0f. Each product of two
+// f16 values is exact in f32, so acc + a·b is one FFMA (num::add_exact_product_f32: the same bits
+// as the product, then the sum; half the instructions of FMUL + FADD).
 constexpr int kH8 = 128, kH8K = 32, kH8S = kH8 + 4;  // tile rows, k per stage, shared row stride
 __global__ void __launch_bounds__(256) k_lm_head8(int P, int V, int D, const uint16_t* yf, const int32_t* pos,
                                                   const uint16_t* W, bool f16, float* logits) {
@@ -2239,7 +2242,7 @@ __global__ void __launch_bounds__(256) k_lm_head8(int P, int V, int D, const uin
 #pragma unroll
       for (int i = 0; i < 8; ++i)
 #pragma unroll
-        for (int j = 0; j < 8; ++j) acc[i][j] = acc[i][j] + a[i] * b[j];
+        for (int j = 0; j < 8; ++j) acc[i][j] = num::add_exact_product_f32(acc[i][j], a[i], b[j]);  // f16 x f16: exact
     }
     __syncthreads();
   }

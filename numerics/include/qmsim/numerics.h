@@ -286,6 +286,13 @@ QMSIM_HD uint16_t f32_to_bf16_rne(float f) {
 // ---------------------------------------------------------------- basic IEEE operations
 /// One fused multiply-add a*b+c with a single rounding (spec: wherever the original contracts).
 QMSIM_HD float fma_f32(float a, float b, float c) { return fmaf(a, b, c); }
+/// acc + a·b for a product that is exact in binary32, as ONE fused multiply-add: fl32(acc + a·b)
+/// rounds once, so it equals fl32(acc + fl32(a·b)) (the spec's product, then the sum) whenever
+/// a·b needs no rounding. That holds for f16 × f16 widened to f32 (11 + 11 significand bits, at
+/// most 24; exponents from 2^-48 to 2^32, inside f32's normal range), the lm_head's products
+/// (spec §2.11): half the instructions of a multiply and an add on the GPU, same bits. Any other
+/// operands must use the two roundings of the spec.
+QMSIM_HD float add_exact_product_f32(float acc, float a, float b) { return fmaf(a, b, acc); }
 /// IEEE binary32 square root (correctly rounded on every platform).
 QMSIM_HD float sqrt_f32(float x) { return sqrtf(x); }
 
