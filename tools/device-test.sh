@@ -34,7 +34,7 @@
 #   GOLDEN_TINY (golden mode-0 result of the default model, .devrun/golden-tiny-mode0.json),
 #   HF_BATCHES (transformers baseline batch sizes, "1 64 256"), HF_DOCS (its documents, 5153; batch 1:
 #   HF_DOCS_B1, 64), PROFILE_SCANS (scan kernels of the per-kernel-time runs, QMSIM_GPU_SCAN values,
-#   "auto"), GEMMS (GEMM kernels of the timed full runs, "mma-lean mma-staged mma-async mma dp4a").
+#   "auto"), GEMMS (GEMM kernels of the timed full runs, "wgmma mma-lean mma-staged mma-async mma dp4a").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?OUTDIR}
@@ -133,7 +133,7 @@ for stage in $STAGES; do
       "$Q" eval "${common[@]}" --output "$OUT/tiny-gpu-mode0.json" 2>&1 | tee "$OUT/eval-tiny-gpu.log"
       python3 tools/compare_eval.py "${GOLDEN_TINY:-.devrun/golden-tiny-mode0.json.xz}" "$OUT/tiny-gpu-mode0.json" | tee "$OUT/compare-tiny.txt"; [ "${PIPESTATUS[0]}" = 0 ] || rc=1
       make_s130 || rc=1
-      for g in ${GEMMS:-mma-lean mma-staged mma-async mma dp4a}; do
+      for g in ${GEMMS:-wgmma mma-lean mma-staged mma-async mma dp4a}; do
         step "full LAMBADA, mamba-130m shape, gpu, mode 0, GEMM $g (wall time after model load)"
         QMSIM_GPU_GEMM=$g "$Q" eval "${common[@]}" --model "$S130/w8a8" --output "$OUT/s130-gpu-$g.json" 2>&1 | tee "$OUT/eval-s130-$g.log"
       done

@@ -106,7 +106,7 @@ void add_eval_command(CLI::App& app) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* c = app.add_subcommand("eval", "Run LAMBADA (lm-eval lambada_openai) through a path and a mode");
   c->add_option("--model", a->model, "Model folder: FP checkpoint (HF layout) or qmsim quantized model; default: the embedded model (models/mamba-tiny)");
-  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, every W8A8 mode, batched; QMSIM_GPU_PROFILE=1 prints per-kernel times, QMSIM_GPU_GEMM=mma|dp4a|naive picks the GEMM)")->capture_default_str();
+  c->add_option("--path", a->path, "Implementation: golden | sim (SystemC ASIC model, one document at a time) | gpu (CUDA, every W8A8 mode, batched; QMSIM_GPU_PROFILE=1 prints per-kernel times, QMSIM_GPU_GEMM=wgmma|mma-lean|mma-staged|mma-async|mma|dp4a|naive picks the GEMM, the first the default; gpu_ref/README.md lists the other kernel selections)")->capture_default_str();
   c->add_option("--hw", a->hw, "--path sim: hardware config (default configs/hw/default.yaml)");
   c->add_option("--batch", a->batch, "--path gpu: documents per batched forward (log-softmax scoring runs on --threads host threads)")->capture_default_str();
   c->add_option("--warmup", a->warmup,
