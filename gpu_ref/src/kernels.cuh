@@ -770,6 +770,30 @@ inline bool conv_fast_scale_ok(float s_u) {
 // w[c][k]·x[t-3+k][c], exact in int32 like the 16 separate products (the SASS of kFast spends
 // about 70 instructions a token on unpacking bytes and the 4 start tests).
 constexpr int kConvTok = 16, kConvThreads = 128;
+// The dequantized biases of channels 4·e4 .. 4·e4 + 3 (0 without a bias), as k_conv4 and
+// k_conv4_staged add them.
+__device__ __forceinline__ void conv4_bias(const int8_t* b, int e4, float b_c, float (&bias)[4]) {
+  const char4 bq = b ? *reinterpret_cast<const char4*>(b + 4 * e4) : make_char4(0, 0, 0, 0);
+  bias[0] = static_cast<float>(bq.x) * b_c, bias[1] = static_cast<float>(bq.y) * b_c;
+  bias[2] = static_cast<float>(bq.z) * b_c, bias[3] = static_cast<float>(bq.w) * b_c;
+}
+// The window mask of a token with nz taps before its document start (nz <= 3: start[t] <= t):
+// those bytes (the low ones, rows t - 3 .. t - 4 + nz) cleared.
+__device__ __forceinline__ uint32_t conv4_keep(int nz) { return nz <= 0 ? 0xFFFFFFFFu : 0xFFFFFFFFu << (8 * nz); }
+// One token of k_conv4<true> and k_conv4_staged: channel c's 4-tap window col[c] (byte k = row
+// t - 3 + k) masked by keep, the __dp4a sum, then fma and the quantizer; the 4 channels' int8
+// results packed as one word.
+__device__ __forceinline__ uint32_t conv4_token(const int (&wk)[4], const uint32_t (&col)[4], uint32_t keep,
+                                                float scale, const float (&bias)[4], float s_u, float inv_su) {
+  uint32_t packed = 0;
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    const int32_t acc = __dp4a(wk[c], static_cast<int>(col[c] & keep), 0);
+    const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc), bias[c]);
+    packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
+  }
+  return packed;
+}
 template <bool kDp4a = false>
 __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8_t* x, int ldx, const int8_t* w,
                                                         const int8_t* b, float w_c, float b_c, float s_x,
@@ -782,9 +806,7 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
   const int4 wv = __ldg(reinterpret_cast<const int4*>(w) + e4);  // [4 channels][4 taps]
   const int wk[4] = {wv.x, wv.y, wv.z, wv.w};
   float bias[4];
-  const char4 bq = b ? *reinterpret_cast<const char4*>(b + 4 * e4) : make_char4(0, 0, 0, 0);
-  bias[0] = static_cast<float>(bq.x) * b_c, bias[1] = static_cast<float>(bq.y) * b_c;
-  bias[2] = static_cast<float>(bq.z) * b_c, bias[3] = static_cast<float>(bq.w) * b_c;
+  conv4_bias(b, e4, b_c, bias);
   auto row = [&](int ti) { return *reinterpret_cast<const uint32_t*>(x + static_cast<size_t>(ti) * ldx + 4 * e4); };
   if constexpr (kDp4a) {
     uint32_t col[4] = {0u, 0u, 0u, 0u};  // channel c's window: byte k = row t - 3 + k (0 before the batch)
@@ -797,17 +819,10 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
       const uint32_t r = row(t);
 #pragma unroll
       for (int c = 0; c < 4; ++c) col[c] = __byte_perm(col[c], r, 0x4321 + 0x1000 * c);
-      const int nz = start[t] - (t - 3);  // taps before the document start (<= 3: start[t] <= t)
-      const uint32_t keep = nz <= 0 ? 0xFFFFFFFFu : 0xFFFFFFFFu << (8 * nz);
+      const uint32_t keep = conv4_keep(start[t] - (t - 3));  // taps before the document start masked off
       const float scale = w_c * (s_in_doc ? s_in_doc[doc[t]] : s_x);
-      uint32_t packed = 0;
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int32_t acc = __dp4a(wk[c], static_cast<int>(col[c] & keep), 0);
-        const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc), bias[c]);
-        packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
-      }
-      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
+      *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) =
+          conv4_token(wk, col, keep, scale, bias, s_u, inv_su);
     }
   } else {
     uint32_t win[4];  // rows t-3 .. t (window[3] = row t)
@@ -845,8 +860,10 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4(int L, int E, const int8
 // 40 warps an SM (48 registers), about 1.1 TB/s (run32: 30.7 ms for 30 GB). Here every thread
 // issues its kConvTok + 3 row copies (cp.async, 4 bytes each: a warp's 128 contiguous bytes a row)
 // and the tokens' document starts at once, waits for them, and then runs the loop on shared memory.
-// (The loop repeats k_conv4<true>'s: one device function for both, tried on 2026-12-06, left
-// k_conv4<true>'s SASS unchanged but rescheduled this kernel's, so the measured code stays.)
+// Both kernels' per-token work is conv4_keep + conv4_token and their biases conv4_bias: every
+// kernel's SASS is the same instruction for instruction as when each had its own copy (cuobjdump,
+// per function; run38 and run39 measured that code). Only the window loads differ (global rows
+// there, shared rows here).
 __device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(static_cast<uint32_t>(__cvta_generic_to_shared(smem))),
                "l"(gmem));
@@ -875,9 +892,7 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4_staged(int L, int E, con
   const int4 wv = __ldg(reinterpret_cast<const int4*>(w) + e4);  // [4 channels][4 taps]
   const int wk[4] = {wv.x, wv.y, wv.z, wv.w};
   float bias[4];
-  const char4 bq = b ? *reinterpret_cast<const char4*>(b + 4 * e4) : make_char4(0, 0, 0, 0);
-  bias[0] = static_cast<float>(bq.x) * b_c, bias[1] = static_cast<float>(bq.y) * b_c;
-  bias[2] = static_cast<float>(bq.z) * b_c, bias[3] = static_cast<float>(bq.w) * b_c;
+  conv4_bias(b, e4, b_c, bias);
   uint32_t col[4] = {0u, 0u, 0u, 0u};  // channel c's window: byte k = row t - 3 + k (0 before the batch)
   for (int k = 0; k < 3; ++k) {
     const uint32_t r = t0 - 3 + k >= 0 ? sx[k][threadIdx.x] : 0u;
@@ -888,17 +903,10 @@ __global__ void __launch_bounds__(kConvThreads) k_conv4_staged(int L, int E, con
     const uint32_t r = sx[t - t0 + 3][threadIdx.x];
 #pragma unroll
     for (int c = 0; c < 4; ++c) col[c] = __byte_perm(col[c], r, 0x4321 + 0x1000 * c);
-    const int nz = s_start[t - t0] - (t - 3);  // taps before the document start (<= 3: start[t] <= t)
-    const uint32_t keep = nz <= 0 ? 0xFFFFFFFFu : 0xFFFFFFFFu << (8 * nz);
+    const uint32_t keep = conv4_keep(s_start[t - t0] - (t - 3));  // taps before the document start masked off
     const float scale = w_c * (s_in_doc ? s_in_doc[doc[t]] : s_x);
-    uint32_t packed = 0;
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int32_t acc = __dp4a(wk[c], static_cast<int>(col[c] & keep), 0);
-      const float y = num::fma_f32(scale, num::i32_to_f32_rne(acc), bias[c]);
-      packed |= static_cast<uint32_t>(static_cast<uint8_t>(conv_quant(y, s_u, inv_su))) << (8 * c);
-    }
-    *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) = packed;
+    *reinterpret_cast<uint32_t*>(out + static_cast<size_t>(t) * E + 4 * e4) =
+        conv4_token(wk, col, keep, scale, bias, s_u, inv_su);
   }
 }
 // One conv launch: k_conv4 for kFast where it applies, else k_conv.
